@@ -1,0 +1,622 @@
+"""Tensor, Function and reverse-mode autograd; the array algebra ops (add, mul, matmul, sum...).
+
+A Tensor wraps an array (`.data`, numpy or cupy). Each op is a Function: `forward` computes on
+plain arrays, `backward` maps the output gradient gy to one gradient per input. Calling a Function
+on tensors records it as the creator (`_ctx`) of its output when gradients are needed, so the
+graph is built as the computation runs; `Tensor.backward` walks it in reverse topological order.
+"""
+import numpy as np
+
+from minigan import backend
+
+_grad_enabled = True
+
+
+class no_grad:
+    """Context manager (or decorator) that records no graph: for inference and updates."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self.previous, _grad_enabled = _grad_enabled, False
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.previous
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Function:
+    """One differentiable op. Subclasses write forward(*arrays) and backward(gy) -> grads."""
+
+    inputs = None
+
+    def __call__(self, *inputs):
+        out = Tensor._wrap(self.forward(*[t.data for t in inputs]))
+        if _grad_enabled:
+            needs_grad = tuple(t.requires_grad for t in inputs)
+            if True in needs_grad:
+                self.inputs, self.needs_grad = inputs, needs_grad
+                out.requires_grad, out._ctx = True, self
+        return out
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+
+class Tensor:
+    """An n-dimensional array with an optional gradient. See `minigan.tensor` to make one."""
+
+    __slots__ = ("__weakref__", "_ctx", "data", "grad", "requires_grad")
+    __array_ufunc__ = None  # make `ndarray + tensor` call Tensor.__radd__, not loop over elements
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False):
+        if not (isinstance(data, np.ndarray) or backend.on_gpu(data)):
+            data = as_array(data, "float32", None)  # lists and scalars: like minigan.tensor
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+
+    @classmethod
+    def _wrap(cls, data):
+        """A history-free tensor around `data`, skipping all checks (the hot path)."""
+        t = object.__new__(Tensor)
+        t.data, t.grad, t.requires_grad, t._ctx = data, None, False, None
+        return t
+
+    # Properties and conversions
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    device = property(lambda self: backend.device_of(self.data))
+    T = property(lambda self: self.transpose())
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({backend.to_numpy(self.data)!r}, device={self.device!r}{grad})"
+
+    def numpy(self):
+        """A host (NumPy) copy of the data."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def to(self, device):
+        """This tensor on `device` (itself when already there); gradients flow back across."""
+        device = backend.check_device(device)
+        if device == self.device:
+            return self
+        return ToDevice(device)(self)
+
+    # Backpropagation
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad into the .grad of every leaf that requires grad.
+
+        grad defaults to 1 for a one-element tensor. The graph is freed on the way (its saved
+        arrays released) unless retain_graph=True.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of "
+                               "the computation has requires_grad=True (or it ran under no_grad)")
+        xp = backend.xp_of(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs "
+                                   "an explicit grad of the same shape")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = as_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype, self.device)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor {self.shape}")
+
+        grads = {id(self): grad}
+        for t in reversed(_topological_order(self)):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            fn = t._ctx
+            if fn is None:  # a leaf: accumulate (out of place: g may be shared with another leaf)
+                g = xp.ascontiguousarray(g)
+                t.grad = Tensor._wrap(g if t.grad is None else t.grad.data + g)
+                continue
+            if fn.inputs is None:
+                raise RuntimeError("backward through a graph that was already freed: pass "
+                                   "retain_graph=True to the first backward() to keep it")
+            gxs = fn.backward(g)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(fn.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
+                                       f"{gx.shape} for an input of shape {x.shape}")
+                key = id(x)
+                grads[key] = grads[key] + gx if key in grads else gx  # used twice, counted twice
+            if not retain_graph:
+                fn.__dict__.clear()  # drop saved arrays and inputs: frees memory as we go
+
+    # Operators: Python scalars, arrays and tensors mix on either side
+    def _operand(self, other):
+        if isinstance(other, Tensor):
+            if other.data.dtype != self.data.dtype:
+                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; make both tensors "
+                                "the same dtype (minigan never upcasts silently)")
+            return other
+        return Tensor._wrap(as_array(other, self.dtype, self.device))
+
+    def __add__(self, other):
+        return Add()(self, self._operand(other))
+
+    def __radd__(self, other):
+        return Add()(self._operand(other), self)
+
+    def __sub__(self, other):
+        return Sub()(self, self._operand(other))
+
+    def __rsub__(self, other):
+        return Sub()(self._operand(other), self)
+
+    def __mul__(self, other):
+        return Mul()(self, self._operand(other))
+
+    def __rmul__(self, other):
+        return Mul()(self._operand(other), self)
+
+    def __truediv__(self, other):
+        return Div()(self, self._operand(other))
+
+    def __rtruediv__(self, other):
+        return Div()(self._operand(other), self)
+
+    def __matmul__(self, other):
+        return MatMul()(self, self._operand(other))
+
+    def __rmatmul__(self, other):
+        return MatMul()(self._operand(other), self)
+
+    def __neg__(self):
+        return Neg()(self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
+            raise TypeError("tensor ** exponent supports a scalar exponent only")
+        return Pow(exponent)(self)
+
+    def __getitem__(self, index):
+        return GetItem(index)(self)
+
+    # Reductions and shape ops (NumPy semantics)
+    def sum(self, axis=None, keepdims=False):
+        return Sum(axis, keepdims)(self)
+
+    def mean(self, axis=None, keepdims=False):
+        return Mean(axis, keepdims)(self)
+
+    def max(self, axis=None, keepdims=False):
+        return Max(axis, keepdims)(self)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return Reshape(tuple(shape))(self)
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return Transpose(tuple(axes) if axes else None)(self)
+
+    def broadcast_to(self, shape):
+        return BroadcastTo(tuple(shape))(self)
+
+    # Elementwise functions (the Functions live in minigan.functional.activation)
+    def exp(self):
+        return Exp()(self)
+
+    def log(self):
+        return Log()(self)
+
+    def tanh(self):
+        return _activation.tanh(self)
+
+    def sigmoid(self):
+        return _activation.sigmoid(self)
+
+    def relu(self):
+        return _activation.relu(self)
+
+    def leaky_relu(self, alpha=0.01):
+        return _activation.leaky_relu(self, alpha)
+
+
+def as_array(data, dtype, device):
+    """`data` (scalar, list or array) as an array of `dtype` on `device` (None: the default
+    device); no copy when it already is one."""
+    device = backend.get_device() if device is None else device
+    if isinstance(data, np.ndarray) or backend.on_gpu(data):
+        data = backend.to_device(data, device)
+    return backend.xp(device).asarray(data, dtype=dtype)
+
+
+def tensor(data, requires_grad=False, dtype="float32", device=None):
+    """A new leaf tensor on `device` (default: `get_device()`). `data`: scalar, nested list,
+    NumPy/CuPy array or Tensor; an array of the right dtype and device is shared, not copied.
+
+    >>> x = tensor([[1.0, 2.0]], requires_grad=True)
+    >>> (x * x).sum().backward(); x.grad
+    tensor(array([[2., 4.]], dtype=float32), device='cpu')
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    device = backend.check_device(device) if device is not None else None
+    return Tensor(as_array(data, dtype, device), requires_grad=requires_grad)
+
+
+def as_tensor(x, like=None):
+    """`x` itself if it is a Tensor, else a constant tensor with the dtype and device of `like`."""
+    if isinstance(x, Tensor):
+        return x
+    if like is None:
+        return Tensor._wrap(as_array(x, "float32", None))
+    return Tensor._wrap(as_array(x, like.dtype, like.device))
+
+
+def check_same_dtype(op, *tensors):
+    dtypes = {t.dtype for t in tensors if t is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"{op}: inputs have different dtypes {sorted(map(str, dtypes))}; make them "
+                        "the same (minigan never upcasts silently)")
+
+
+def _topological_order(root):
+    """Tensors of the graph that need a gradient, every tensor after the tensors it depends on."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:  # iterative depth-first search: deep graphs must not hit the recursion limit
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        fn = t._ctx
+        if fn is not None and fn.inputs is not None:
+            stack.extend((x, False) for x in fn.inputs if x.requires_grad and id(x) not in seen)
+    return order
+
+
+def unbroadcast(g, shape):
+    """Sum g over the axes that broadcasting added or stretched, giving an array of `shape`."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    return g
+
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(a % ndim if ndim else a for a in axes)
+
+
+def _expand_reduced(gy, axis, keepdims, ndim):
+    """Put back the axes a reduction removed, so gy broadcasts against its input."""
+    if keepdims or axis is None:
+        return gy.reshape((1,) * ndim) if gy.ndim != ndim else gy
+    return backend.xp_of(gy).expand_dims(gy, _normalize_axes(axis, ndim))
+
+
+class Add(Function):
+    """y = a + b.    da = gy, db = gy (summed over broadcast axes)."""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy):
+        return unbroadcast(gy, self.a_shape), unbroadcast(gy, self.b_shape)
+
+
+class Sub(Function):
+    """y = a - b.    da = gy, db = -gy."""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy):
+        gb = unbroadcast(-gy, self.b_shape) if self.needs_grad[1] else None
+        return unbroadcast(gy, self.a_shape), gb
+
+
+class Mul(Function):
+    """y = a * b.    da = gy * b, db = gy * a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        ga = unbroadcast(gy * self.b, self.a.shape) if self.needs_grad[0] else None
+        gb = unbroadcast(gy * self.a, self.b.shape) if self.needs_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """y = a / b.    da = gy / b, db = -gy * a / b**2."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy):
+        ga = unbroadcast(gy / self.b, self.a.shape) if self.needs_grad[0] else None
+        gb = unbroadcast(-gy * self.a / (self.b * self.b), self.b.shape) if self.needs_grad[1] \
+            else None
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -x.    dx = -gy."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """y = x ** c (c a scalar).    dx = gy * c * x ** (c - 1)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        self.x = x
+        return x ** self.c
+
+    def backward(self, gy):
+        return gy * self.c * self.x ** (self.c - 1)
+
+
+class Exp(Function):
+    """y = exp(x).    dx = gy * y."""
+
+    def forward(self, x):
+        self.y = backend.xp_of(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = log(x).    dx = gy / x."""
+
+    def forward(self, x):
+        self.x = x
+        return backend.xp_of(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class MatMul(Function):
+    """y = a @ b (NumPy matmul, batched over leading axes).    da = gy @ b^T, db = a^T @ gy."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.a, self.b
+        xp = backend.xp_of(gy)
+        # 1-D operands act as a row (a) or column (b) vector; give gy those unit axes back
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:
+            gy = xp.expand_dims(gy, -1)
+        if a.ndim == 1:
+            gy = xp.expand_dims(gy, -2)
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = unbroadcast(gy @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if self.needs_grad[1]:
+            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ gy, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+class Sum(Function):
+    """y = sum of x over `axis`.    dx = gy broadcast back over the summed axes."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        gy = _expand_reduced(gy, self.axis, self.keepdims, len(self.x_shape))
+        return backend.xp_of(gy).broadcast_to(gy, self.x_shape)
+
+
+class Mean(Function):
+    """y = mean of x over `axis` (n elements each).    dx = gy / n, broadcast back."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.mean(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        n = 1
+        for a in _normalize_axes(self.axis, len(self.x_shape)):
+            n *= self.x_shape[a]
+        gy = _expand_reduced(gy, self.axis, self.keepdims, len(self.x_shape)) / gy.dtype.type(n)
+        return backend.xp_of(gy).broadcast_to(gy, self.x_shape)
+
+
+class Max(Function):
+    """y = max of x over `axis`.    dx = gy at the maxima (shared equally between ties), else 0."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        y = x.max(axis=self.axis, keepdims=True)
+        self.is_max = x == y
+        return y if self.keepdims else y.reshape(
+            tuple(n for i, n in enumerate(x.shape) if i not in _normalize_axes(self.axis, x.ndim)))
+
+    def backward(self, gy):
+        gy = _expand_reduced(gy, self.axis, self.keepdims, self.is_max.ndim)
+        ties = self.is_max.sum(axis=self.axis, keepdims=True).astype(gy.dtype)
+        return self.is_max * (gy / ties)
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape.    dx = gy reshaped back."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+class Transpose(Function):
+    """y = x with axes permuted (reversed when axes is None).    dx = gy with the inverse permutation."""
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return gy.transpose()
+        inverse = sorted(range(len(self.axes)), key=lambda i: self.axes[i] % len(self.axes))
+        return gy.transpose(inverse)
+
+
+class BroadcastTo(Function):
+    """y = x broadcast to `shape`.    dx = gy summed over the broadcast axes."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return backend.xp_of(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return unbroadcast(gy, self.x_shape)
+
+
+def _is_basic_index(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis
+               for p in parts)
+
+
+class GetItem(Function):
+    """y = x[index].    dx = zeros with gy added at the indexed places (repeats add up)."""
+
+    def __init__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        self.index = index
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x[self.index]
+
+    def backward(self, gy):
+        xp = backend.xp_of(gy)
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        if _is_basic_index(self.index):
+            gx[self.index] = gy
+        else:  # advanced indexing may pick an element twice
+            xp.add.at(gx, self.index, gy)
+        return gx
+
+
+class Concatenate(Function):
+    """y = [x1, x2, ...] joined along `axis`.    dx_i = the slice of gy that x_i became."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return backend.xp_of(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        bounds = np.cumsum(self.sizes)[:-1].tolist()
+        return tuple(backend.xp_of(gy).split(gy, bounds, axis=self.axis))
+
+
+def concatenate(tensors, axis=0):
+    """Join tensors along an existing axis (all must share dtype and device)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    first = tensors[0] if isinstance(tensors[0], Tensor) else tensor(tensors[0])
+    return Concatenate(axis)(*[first._operand(t) for t in tensors])
+
+
+class ToDevice(Function):
+    """y = x copied to another device.    dx = gy copied back."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.source)
+
+
+from minigan.functional import activation as _activation  # noqa: E402  (it imports Function)

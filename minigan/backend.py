@@ -1,0 +1,120 @@
+"""The one place that chooses the array library: NumPy for "cpu", CuPy for "gpu".
+
+Everything else asks this module for `xp` (the array module of a device or of an array) and never
+imports cupy itself, so the package imports and runs on machines without CuPy or without a GPU.
+"""
+import functools
+
+import numpy as np
+
+DEVICE_NAMES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+
+_default_device = "cpu"
+_seed = None
+_rngs = {}
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used on this machine."""
+
+
+def normalize_device(name):
+    """'cpu' -> 'cpu'; 'gpu' and 'cuda' -> 'gpu'; anything else is a clear error."""
+    if name is None:
+        return _default_device
+    key = str(name).lower()
+    if key not in DEVICE_NAMES:
+        raise ValueError(f"unknown device {name!r}: use 'cpu' or 'gpu' (or its synonym 'cuda')")
+    return DEVICE_NAMES[key]
+
+
+@functools.cache
+def _cupy_or_error():
+    """Import CuPy and check that a GPU is visible; the error says which part is missing."""
+    try:
+        import cupy
+    except ImportError as exc:
+        raise DeviceError(
+            "device 'gpu' needs CuPy, which is not installed: install the gpu extra "
+            "(pip install -e \".[gpu]\") on a machine with an NVIDIA GPU, or use device 'cpu'"
+        ) from exc
+    try:
+        available = cupy.is_available()
+    except Exception:  # a broken CUDA install raises instead of returning False
+        available = False
+    if not available:
+        raise DeviceError(
+            "device 'gpu' needs a CUDA GPU, but CuPy sees none on this machine (no device, or no "
+            "working driver): run on a machine with an NVIDIA GPU, or use device 'cpu'"
+        )
+    return cupy
+
+
+def check_device(name):
+    """Normalize `name` and make sure it is usable here; returns 'cpu' or 'gpu'."""
+    device = normalize_device(name)
+    if device == "gpu":
+        _cupy_or_error()
+    return device
+
+
+def set_device(name):
+    """Make `name` the default device for new tensors and parameters."""
+    global _default_device
+    _default_device = check_device(name)
+
+
+def get_device():
+    """The default device: 'cpu' or 'gpu'."""
+    return _default_device
+
+
+def xp(device=None):
+    """The array module (numpy or cupy) of a device; the default device when None."""
+    return _cupy_or_error() if normalize_device(device) == "gpu" else np
+
+
+def on_gpu(array):
+    return type(array).__module__.startswith("cupy")
+
+
+def device_of(array):
+    return "gpu" if on_gpu(array) else "cpu"
+
+
+def xp_of(array):
+    """The array module that owns `array`."""
+    return _cupy_or_error() if on_gpu(array) else np
+
+
+def to_device(array, device):
+    """`array` on `device`, without a copy when it is there already."""
+    device = check_device(device)
+    if device == device_of(array):
+        return array
+    if device == "cpu":
+        return array.get()
+    return _cupy_or_error().asarray(array)
+
+
+def to_numpy(array):
+    """A host copy of `array` (always a copy, so callers may keep or modify it)."""
+    return array.get() if on_gpu(array) else np.array(array, copy=True)
+
+
+def manual_seed(seed):
+    """Seed every random draw of minigan (initialisation, dropout masks, noise)."""
+    global _seed
+    _seed = int(seed)
+    _rngs.clear()
+
+
+def rng(device=None):
+    """The seeded random generator of a device (numpy.random.Generator on the CPU)."""
+    device = normalize_device(device)
+    if device not in _rngs:
+        if device == "cpu":
+            _rngs[device] = np.random.default_rng(_seed)
+        else:
+            _rngs[device] = _cupy_or_error().random.default_rng(_seed)
+    return _rngs[device]

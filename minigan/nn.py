@@ -1,0 +1,174 @@
+"""Modules: objects that own parameters and compose ops. Module, Parameter, Sequential, Dense.
+
+A Module finds its parameters and sub-modules by walking its attributes (`vars(self)`) in
+assignment order, so `self.weight = Parameter(...)` is all it takes to register one.
+"""
+import numpy as np
+
+from minigan import backend, init
+from minigan import functional as F
+from minigan.autograd import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that a module learns: requires_grad=True unless told otherwise."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad)
+
+
+class Buffer(Tensor):
+    """A tensor a module keeps and saves but does not learn (e.g. running statistics)."""
+
+    __slots__ = ()
+
+    def __init__(self, data):
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=False)
+
+
+class StateDictError(ValueError):
+    """A state dict does not fit the module it is loaded into."""
+
+
+class Module:
+    """Base class: subclasses set parameters and sub-modules as attributes and write forward()."""
+
+    training = True
+
+    def forward(self, *args):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def named_children(self):
+        return [(name, v) for name, v in vars(self).items() if isinstance(v, Module)]
+
+    def named_tensors(self, prefix=""):
+        """(name, tensor) of every Parameter and Buffer, sub-modules' as 'child.name'."""
+        for name, value in vars(self).items():
+            if isinstance(value, (Parameter, Buffer)):
+                yield prefix + name, value
+            elif isinstance(value, Module):
+                yield from value.named_tensors(prefix + name + ".")
+
+    def named_parameters(self):
+        return [(name, t) for name, t in self.named_tensors() if isinstance(t, Parameter)]
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def train(self, mode=True):
+        """Training mode (dropout active, batch statistics); returns self."""
+        self.training = mode
+        for _, child in self.named_children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: the same as train(False)."""
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad on every parameter; False freezes the module (no weight gradients)."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    @property
+    def device(self):
+        for _, t in self.named_tensors():
+            return t.device
+        return backend.get_device()
+
+    def to(self, device):
+        """Move every parameter and buffer (and gradient) to `device`, in place; returns self."""
+        device = backend.check_device(device)
+        for _, t in self.named_tensors():
+            t.data = backend.to_device(t.data, device)
+            if t.grad is not None:
+                t.grad = Tensor._wrap(backend.to_device(t.grad.data, device))
+        return self
+
+    def state_dict(self):
+        """{name: host NumPy copy} of every parameter and buffer; keys as in PyTorch."""
+        return {name: t.numpy() for name, t in self.named_tensors()}
+
+    def load_state_dict(self, state):
+        """Copy arrays from `state` into this module's tensors; names and shapes must match."""
+        own = dict(self.named_tensors())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        wrong_shape = [f"{k}: expected {own[k].shape}, got {tuple(_shape(state[k]))}"
+                       for k in own if k in state and tuple(_shape(state[k])) != own[k].shape]
+        if missing or unexpected or wrong_shape:
+            problems = [f"missing keys {missing}" if missing else "",
+                        f"unexpected keys {unexpected}" if unexpected else "",
+                        f"shape mismatch ({'; '.join(wrong_shape)})" if wrong_shape else ""]
+            raise StateDictError(f"cannot load state dict into {type(self).__name__}: "
+                                 + ", ".join(p for p in problems if p)
+                                 + " (was it saved from the same architecture?)")
+        for name, t in own.items():
+            value = state[name]
+            value = value.data if isinstance(value, Tensor) else value
+            t.data = backend.xp(t.device).array(value, dtype=t.dtype)  # a copy: the dict stays
+            # independent of the module
+
+    def __repr__(self):
+        children = self.named_children()
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+def _shape(value):
+    return value.shape if hasattr(value, "shape") else np.shape(value)
+
+
+class Sequential(Module):
+    """Applies its modules in order. Children are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *modules):
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(module).__name__}, not a Module")
+            setattr(self, str(i), module)
+
+    def __len__(self):
+        return len(self.named_children())
+
+    def __getitem__(self, i):
+        return self.named_children()[i][1]
+
+    def __iter__(self):
+        return iter(child for _, child in self.named_children())
+
+    def forward(self, x):
+        for _, module in self.named_children():
+            x = module(x)
+        return x
+
+
+class Dense(Module):
+    """y = x @ W.T + b.    x: (N, in_features) -> y: (N, out_features)."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(init.glorot_uniform((out_features, in_features)))  # Keras' default
+        self.bias = Parameter(init.zeros((out_features,))) if bias else None
+
+    def forward(self, x):
+        return F.dense(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"

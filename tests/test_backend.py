@@ -1,0 +1,89 @@
+import importlib.util
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan import backend
+from conftest import gpu_available
+
+
+def test_device_names():
+    assert backend.normalize_device("cpu") == "cpu"
+    assert backend.normalize_device("GPU") == "gpu"
+    assert backend.normalize_device("cuda") == "gpu"
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        backend.normalize_device("tpu")
+
+
+def test_cpu_device_is_numpy():
+    mg.set_device("cpu")
+    assert mg.get_device() == "cpu"
+    assert backend.xp("cpu") is np
+    x = mg.tensor([1.0, 2.0])
+    assert x.device == "cpu" and isinstance(x.data, np.ndarray) and x.dtype == np.float32
+
+
+@pytest.mark.skipif(gpu_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("name", ["gpu", "cuda"])
+def test_gpu_without_gpu_is_one_clear_error(name):
+    with pytest.raises(mg.DeviceError) as info:
+        mg.set_device(name)
+    message = str(info.value)
+    if importlib.util.find_spec("cupy") is None:
+        assert "CuPy, which is not installed" in message and "[gpu]" in message
+    else:
+        assert "no working driver" in message or "sees none" in message
+    assert "use device 'cpu'" in message
+    assert mg.get_device() == "cpu"  # the failed switch changed nothing
+    with pytest.raises(mg.DeviceError):
+        mg.tensor([1.0], device=name)
+    with pytest.raises(mg.DeviceError):
+        mg.nn.Dense(2, 3).to(name)
+
+
+def test_gpu_error_when_cupy_is_missing(monkeypatch):
+    """Simulate a machine without CuPy: the import fails and the error says how to fix it."""
+    import builtins
+    real_import = builtins.__import__
+
+    def no_cupy(name, *args, **kwargs):
+        if name == "cupy" or name.startswith("cupy."):
+            raise ImportError("No module named 'cupy'")
+        return real_import(name, *args, **kwargs)
+
+    backend._cupy_or_error.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_cupy)
+    try:
+        with pytest.raises(mg.DeviceError, match=r"CuPy, which is not installed.*\[gpu\]"):
+            mg.set_device("gpu")
+    finally:
+        monkeypatch.undo()
+        backend._cupy_or_error.cache_clear()
+
+
+def test_package_does_not_import_cupy_or_torch():
+    """The package imports without CuPy; torch is never imported by minigan itself."""
+    import subprocess
+    import sys
+    code = ("import sys, minigan, minigan.nn, minigan.optim, minigan.functional; "
+            "bad = [m for m in ('cupy', 'torch') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_manual_seed_makes_init_reproducible():
+    mg.manual_seed(123)
+    a = mg.nn.Dense(4, 3).weight.numpy()
+    mg.manual_seed(123)
+    b = mg.nn.Dense(4, 3).weight.numpy()
+    c = mg.nn.Dense(4, 3).weight.numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(b, c)
+
+
+def test_to_numpy_is_a_copy():
+    x = mg.tensor([1.0, 2.0])
+    host = x.numpy()
+    host[0] = 5.0
+    assert x.data[0] == 1.0
