@@ -98,7 +98,7 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
         return self.data.item()
 
     def detach(self):
@@ -129,9 +129,11 @@ class Tensor:
                                    "an explicit grad of the same shape")
             grad = xp.ones_like(self.data)
         else:
-            grad = as_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype, self.device)
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = as_array(grad, self.dtype, self.device)
             if grad.shape != self.shape:
-                raise ValueError(f"backward(grad): grad has shape {grad.shape}, the tensor {self.shape}")
+                raise ValueError(f"backward(grad): grad has shape {grad.shape}, "
+                                 f"the tensor {self.shape}")
 
         grads = {id(self): grad}
         for t in reversed(_topological_order(self)):
@@ -164,8 +166,8 @@ class Tensor:
     def _operand(self, other):
         if isinstance(other, Tensor):
             if other.data.dtype != self.data.dtype:
-                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; make both tensors "
-                                "the same dtype (minigan never upcasts silently)")
+                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; make both "
+                                "tensors the same dtype (minigan never upcasts silently)")
             return other
         return Tensor._wrap(as_array(other, self.dtype, self.device))
 
@@ -522,7 +524,7 @@ class Reshape(Function):
 
 
 class Transpose(Function):
-    """y = x with axes permuted (reversed when axes is None).    dx = gy with the inverse permutation."""
+    """y = x with axes permuted (reversed when None).    dx = gy with the inverse permutation."""
 
     def __init__(self, axes):
         self.axes = axes

@@ -47,7 +47,8 @@ class Optimizer:
             for k, v in s.items():
                 if hasattr(v, "shape") and tuple(v.shape) != p.shape:
                     raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
-                                     f"parameter {i} has shape {tuple(v.shape)}, expected {p.shape}")
+                                     f"parameter {i} has shape {tuple(v.shape)}, "
+                                     f"expected {p.shape}")
         self.hyper.update(state_dict["hyper"])
         self.state = [{k: backend.xp(p.device).array(v, dtype=p.dtype) if hasattr(v, "shape")
                        else v for k, v in s.items()} for p, s in zip(self.params, states)]

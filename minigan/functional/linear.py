@@ -38,5 +38,6 @@ def dense(x, weight, bias=None):
     if bias is None:
         return Dense()(x, weight)
     if bias.shape != (weight.shape[0],):
-        raise ValueError(f"dense: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+        raise ValueError(f"dense: bias must have shape ({weight.shape[0]},), "
+                         f"got {tuple(bias.shape)}")
     return Dense()(x, weight, bias)
