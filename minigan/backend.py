@@ -3,7 +3,10 @@
 Everything else asks this module for `xp` (the array module of a device or of an array) and never
 imports cupy itself, so the package imports and runs on machines without CuPy or without a GPU.
 """
+import ctypes
 import functools
+import os
+import sys
 
 import numpy as np
 
@@ -16,6 +19,29 @@ _rngs = {}
 
 class DeviceError(RuntimeError):
     """The requested device cannot be used on this machine."""
+
+
+def _keep_freed_memory_in_heap():
+    """Ask glibc to reuse freed memory rather than hand it back to the OS.
+
+    A training step allocates and frees the same large arrays (im2col columns, activations) again
+    and again. By default glibc serves each from fresh mmap'd pages, and touching those pages
+    faults and zeroes them, which costs about as much as the work itself (measured: writing a
+    58 MB array takes 19 ms fresh, 9 ms reused). Keeping freed blocks in the heap makes the next
+    step's allocations reuse warm pages. Linux/glibc only; MINIGAN_MALLOC_TUNING=0 turns it off.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("MINIGAN_MALLOC_TUNING") == "0":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)        # blocks below 1 GiB come from the heap
+        libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)  # and freed heap memory is kept
+    except (OSError, AttributeError):  # not glibc (e.g. musl): keep the defaults
+        pass
+
+
+_keep_freed_memory_in_heap()
 
 
 def normalize_device(name):

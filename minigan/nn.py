@@ -1,4 +1,5 @@
-"""Modules: objects that own parameters and compose ops. Module, Parameter, Sequential, Dense.
+"""Modules: objects that own parameters and compose ops: Module, Parameter, Sequential and the
+layers (Dense, Conv2D, activations, Dropout, Flatten, Reshape, the BCE losses).
 
 A Module finds its parameters and sub-modules by walking its attributes (`vars(self)`) in
 assignment order, so `self.weight = Parameter(...)` is all it takes to register one.
@@ -172,3 +173,107 @@ class Dense(Module):
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2D(Module):
+    """2-D convolution. x: (N, in_channels, H, W) -> y: (N, out_channels, OH, OW).
+    padding: "same" (Keras' rule), "valid" or an int. Glorot-uniform weights, zero bias."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding="same",
+                 bias=True):
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, kh, kw)))
+        self.bias = Parameter(init.zeros((out_channels,))) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding!r}")
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else alpha * x (Keras' default alpha is 0.3; the GAN uses 0.01)."""
+
+    def __init__(self, alpha=0.01):
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"{self.alpha}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Dropout(Module):
+    """Zero a fraction `rate` of the inputs while training (scaling the rest by 1/(1 - rate));
+    the identity after eval()."""
+
+    def __init__(self, rate):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = rate
+
+    def forward(self, x):
+        return F.dropout(x, self.rate, training=self.training)
+
+    def extra_repr(self):
+        return f"{self.rate}"
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...)."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)
+
+
+class Reshape(Module):
+    """(N, ...) -> (N, *shape): the batch axis is kept, e.g. Reshape(1, 28, 28) for images."""
+
+    def __init__(self, *shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self):
+        return ", ".join(map(str, self.shape))
+
+
+class BCELoss(Module):
+    """Binary cross-entropy of probabilities (the model ends in a sigmoid)."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = reduction
+
+    def forward(self, p, target):
+        return F.binary_cross_entropy(p, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    """Binary cross-entropy of logits (the model has no final sigmoid): numerically stable."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = reduction
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction)

@@ -1,5 +1,9 @@
 """Stateless differentiable ops, used as `import minigan.functional as F`."""
 from minigan.functional.activation import exp, leaky_relu, log, relu, sigmoid, tanh
+from minigan.functional.conv import conv2d
+from minigan.functional.dropout import dropout
 from minigan.functional.linear import dense
+from minigan.functional.loss import binary_cross_entropy, binary_cross_entropy_with_logits
 
-__all__ = ["dense", "exp", "leaky_relu", "log", "relu", "sigmoid", "tanh"]
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "dense",
+           "dropout", "exp", "leaky_relu", "log", "relu", "sigmoid", "tanh"]

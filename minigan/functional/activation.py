@@ -1,6 +1,15 @@
 """Elementwise activations: Tanh, Sigmoid, ReLU, LeakyReLU (and exp/log from the core)."""
-from minigan import backend
+from minigan import backend, kernels
 from minigan.autograd import Exp, Function, Log
+
+
+def stable_sigmoid(x):
+    """1 / (1 + exp(-x)) on an array, for any x."""
+    # with e = exp(-|x|) <= 1 nothing overflows, and for x < 0 the form e / (1 + e) keeps
+    # full relative precision in the tail (1 - 1 / (1 + e) would round to 0 near x = -17)
+    xp = backend.xp_of(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1, e) / (1 + e)
 
 
 class Tanh(Function):
@@ -18,8 +27,7 @@ class Sigmoid(Function):
     """y = 1 / (1 + exp(-x)).    dy/dx = y * (1 - y)."""
 
     def forward(self, x):
-        # 0.5 * tanh(x / 2) + 0.5 is the same function and never overflows, for any x
-        self.y = backend.xp_of(x).tanh(x * 0.5) * 0.5 + 0.5
+        self.y = stable_sigmoid(x)
         return self.y
 
     def backward(self, gy):
@@ -44,11 +52,11 @@ class LeakyReLU(Function):
         self.alpha = alpha
 
     def forward(self, x):
-        self.positive = x > 0  # backward needs only the sign of x
-        return backend.xp_of(x).where(self.positive, x, x * self.alpha)
+        self.x = x  # backward needs only the sign of x
+        return kernels.leaky_relu.forward(x, self.alpha)
 
     def backward(self, gy):
-        return backend.xp_of(gy).where(self.positive, gy, gy * self.alpha)
+        return kernels.leaky_relu.backward(self.x, gy, self.alpha)
 
 
 def exp(x):

@@ -1,0 +1,99 @@
+"""Conv2D on NCHW float32 via im2col -> one GEMM per image -> reshape; col2im for dx.
+
+Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride,
+PT/PL top/left pad, OH/OW output size.
+"""
+from minigan import backend, kernels
+from minigan.autograd import Function, as_tensor, check_same_dtype
+
+
+def conv_geometry(H, W, KH, KW, S, padding):
+    """(PT, PL, OH, OW) for a padding of "valid", "same" or an int.
+
+    "same" follows Keras/TensorFlow: OH = ceil(H / S), with the total padding
+    max((OH - 1) * S + KH - H, 0) split as top = total // 2 and the odd pixel at the bottom
+    (right). For odd kernels at stride 1 that is (K - 1) / 2 on each side, the output keeps the
+    input size, and it equals PyTorch's padding=(K - 1) // 2. For even kernels or stride > 1 the
+    padding may be asymmetric, as in Keras (PyTorch has no such mode).
+    """
+    if padding == "valid":
+        PT = PB = PL = PR = 0
+    elif padding == "same":
+        OH, OW = -(-H // S), -(-W // S)
+        pad_h, pad_w = max((OH - 1) * S + KH - H, 0), max((OW - 1) * S + KW - W, 0)
+        PT, PB, PL, PR = pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2
+    elif isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
+        PT = PB = PL = PR = padding
+    else:
+        raise ValueError(f"conv2d: padding must be 'same', 'valid' or an int >= 0, got {padding!r}")
+    OH, OW = (H + PT + PB - KH) // S + 1, (W + PL + PR - KW) // S + 1
+    if OH < 1 or OW < 1:
+        raise ValueError(f"conv2d: a {KH}x{KW} kernel does not fit a {H}x{W} input with padding "
+                         f"{padding!r} and stride {S}")
+    return PT, PL, OH, OW
+
+
+class Conv2d(Function):
+    """y[n, o] = sum over c, i, j of W[o, c, i, j] * xpad[n, c, oh*S + i, ow*S + j] + b[o].
+
+    As matrices: Y = W2 @ cols + b, with W2 = W as (OC, C*KH*KW), cols = im2col(x) as
+    (C*KH*KW, N*OH*OW) and Y (OC, N*OH*OW), the batch side by side. Backward, with G = gy in
+    the same layout:  dW2 = G @ cols.T,  db = G summed over its columns,  dx = col2im(W2.T @ G).
+    """
+
+    def __init__(self, stride, padding):
+        self.S, self.padding = stride, padding
+
+    def forward(self, x, weight, bias=None):
+        N, C, H, W = x.shape
+        OC, _, KH, KW = weight.shape
+        PT, PL, OH, OW = conv_geometry(H, W, KH, KW, self.S, self.padding)
+        self.geometry = (H, W, KH, KW, self.S, PT, PL, OH, OW)
+        self.weight = weight
+        self.cols = kernels.im2col.im2col(x, KH, KW, self.S, PT, PL, OH, OW)  # (C*KH*KW, N*OH*OW)
+        y = weight.reshape(OC, -1) @ self.cols                                 # (OC, N*OH*OW)
+        y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)                       # (N, OC, OH*OW) view
+        out = backend.xp_of(y).empty(y.shape, dtype=y.dtype)
+        if bias is not None:
+            backend.xp_of(y).add(y, bias.reshape(OC, 1), out=out)  # one pass: bias + NCHW copy
+        else:
+            out[...] = y
+        return out.reshape(N, OC, OH, OW)
+
+    def backward(self, gy):
+        H, W, KH, KW, S, PT, PL, OH, OW = self.geometry
+        N, OC = gy.shape[:2]
+        xp = backend.xp_of(gy)
+        g = xp.ascontiguousarray(gy.reshape(N, OC, OH * OW).transpose(1, 0, 2))  # (OC, N, OH*OW)
+        g = g.reshape(OC, N * OH * OW)
+        w2 = self.weight.reshape(OC, -1)                                        # (OC, C*KH*KW)
+        gx = gw = gb = None
+        if self.needs_grad[0]:
+            gcols = w2.T @ g                                                    # (C*KH*KW, N*OH*OW)
+            gx = kernels.im2col.col2im(gcols, H, W, KH, KW, S, PT, PL, OH, OW)  # (N, C, H, W)
+        if self.needs_grad[1]:
+            gw = (g @ self.cols.T).reshape(self.weight.shape)                   # (OC, C, KH, KW)
+        if len(self.needs_grad) == 3 and self.needs_grad[2]:
+            gb = g.sum(axis=1)                                                  # (OC,)
+        return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding="same"):
+    """2-D convolution (cross-correlation, as in every DL library) of NCHW x with
+    weight (OC, C, KH, KW); padding "same" (Keras' rule), "valid" or an int."""
+    weight = as_tensor(weight)
+    x = as_tensor(x, like=weight)
+    bias = None if bias is None else as_tensor(bias, like=weight)
+    if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
+                         f"C; got x {tuple(x.shape)} and weight {tuple(weight.shape)} (images "
+                         "need a channel axis: reshape (N, 28, 28) to (N, 1, 28, 28))")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},), "
+                         f"got {tuple(bias.shape)}")
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
+    check_same_dtype("conv2d", x, weight, bias)
+    conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, padding)
+    fn = Conv2d(stride, padding)
+    return fn(x, weight) if bias is None else fn(x, weight, bias)

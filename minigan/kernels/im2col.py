@@ -1,0 +1,114 @@
+"""im2col / col2im: unfold image patches into columns so a convolution becomes one GEMM.
+
+x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW): row (c, i, j), column (n, oh, ow) holds
+x[n, c, oh*S - PT + i, ow*S - PL + j] (zero outside the image). With every image side by side,
+the whole batch's convolution is one large GEMM with contiguous operands,
+W (OC, C*KH*KW) @ cols, which beats one small GEMM per image (measured in benchmarks/).
+col2im is the adjoint: it adds every column entry back into the pixel it came from.
+"""
+import numba
+import numpy as np
+
+from minigan import backend
+
+
+def _gpu_twin_missing(name):
+    raise NotImplementedError(f"{name}: the CuPy twin of this kernel is not written yet; "
+                              "use device 'cpu'")
+
+
+def im2col_reference(x, KH, KW, S, PT, PL, OH, OW):
+    N, C, H, W = x.shape
+    padded = np.zeros((N, C, max(H + PT, (OH - 1) * S + KH), max(W + PL, (OW - 1) * S + KW)),
+                      dtype=x.dtype)  # zero padding, wide enough for every window
+    padded[:, :, PT:PT + H, PL:PL + W] = x
+    cols = np.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            patch = padded[:, :, i:i + (OH - 1) * S + 1:S, j:j + (OW - 1) * S + 1:S]
+            cols[:, i, j] = patch.transpose(1, 0, 2, 3)
+    return cols.reshape(C * KH * KW, N * OH * OW)
+
+
+@numba.njit(parallel=True, cache=True)
+def im2col_cpu(x, KH, KW, S, PT, PL, OH, OW):
+    N, C, H, W = x.shape
+    cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    for n in numba.prange(N):  # each image fills its own block of columns
+        for c in range(C):
+            for i in range(KH):
+                for j in range(KW):
+                    row = (c * KH + i) * KW + j
+                    # ow in [ow_lo, ow_hi) reads inside the image: w = ow*S - PL + j in [0, W)
+                    ow_lo = min(max(0, (PL - j + S - 1) // S), OW)
+                    ow_hi = max(min(OW, (W - 1 + PL - j) // S + 1), ow_lo)
+                    for oh in range(OH):
+                        h = oh * S - PT + i
+                        col = (n * OH + oh) * OW
+                        if h < 0 or h >= H:
+                            for ow in range(OW):
+                                cols[row, col + ow] = 0
+                            continue
+                        for ow in range(ow_lo):
+                            cols[row, col + ow] = 0
+                        for ow in range(ow_lo, ow_hi):
+                            cols[row, col + ow] = x[n, c, h, ow * S - PL + j]
+                        for ow in range(ow_hi, OW):
+                            cols[row, col + ow] = 0
+    return cols
+
+
+def im2col_gpu(x, KH, KW, S, PT, PL, OH, OW):
+    _gpu_twin_missing("im2col")
+
+
+def im2col(x, KH, KW, S, PT, PL, OH, OW):
+    """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW)."""
+    if backend.on_gpu(x):
+        return im2col_gpu(x, KH, KW, S, PT, PL, OH, OW)
+    return im2col_cpu(np.ascontiguousarray(x), KH, KW, S, PT, PL, OH, OW)
+
+
+def col2im_reference(cols, H, W, KH, KW, S, PT, PL, OH, OW):
+    CKK, NOHOW = cols.shape
+    C, N = CKK // (KH * KW), NOHOW // (OH * OW)
+    cols = cols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)  # (N, C, KH, KW, OH, OW)
+    padded = np.zeros((N, C, max(H + PT, (OH - 1) * S + KH), max(W + PL, (OW - 1) * S + KW)),
+                      dtype=cols.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            padded[:, :, i:i + (OH - 1) * S + 1:S, j:j + (OW - 1) * S + 1:S] += cols[:, :, i, j]
+    return padded[:, :, PT:PT + H, PL:PL + W].copy()
+
+
+@numba.njit(parallel=True, cache=True)
+def col2im_cpu(cols, H, W, KH, KW, S, PT, PL, OH, OW):
+    CKK, NOHOW = cols.shape
+    C, N = CKK // (KH * KW), NOHOW // (OH * OW)
+    x = np.zeros((N, C, H, W), dtype=cols.dtype)
+    for n in numba.prange(N):  # images are independent: no two threads add into one pixel
+        for c in range(C):
+            for i in range(KH):
+                for j in range(KW):
+                    row = (c * KH + i) * KW + j
+                    ow_lo = min(max(0, (PL - j + S - 1) // S), OW)  # as in im2col_cpu
+                    ow_hi = max(min(OW, (W - 1 + PL - j) // S + 1), ow_lo)
+                    for oh in range(OH):
+                        h = oh * S - PT + i
+                        if h < 0 or h >= H:
+                            continue
+                        col = (n * OH + oh) * OW
+                        for ow in range(ow_lo, ow_hi):
+                            x[n, c, h, ow * S - PL + j] += cols[row, col + ow]
+    return x
+
+
+def col2im_gpu(cols, H, W, KH, KW, S, PT, PL, OH, OW):
+    _gpu_twin_missing("col2im")
+
+
+def col2im(cols, H, W, KH, KW, S, PT, PL, OH, OW):
+    """cols (C*KH*KW, N*OH*OW) -> x (N, C, H, W), summing overlapping patches."""
+    if backend.on_gpu(cols):
+        return col2im_gpu(cols, H, W, KH, KW, S, PT, PL, OH, OW)
+    return col2im_cpu(np.ascontiguousarray(cols), H, W, KH, KW, S, PT, PL, OH, OW)
