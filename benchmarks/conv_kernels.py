@@ -158,6 +158,37 @@ def _cpu_model():
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+class _OtherLoad:
+    """The CPU time other processes (and the hypervisor, as steal) took while a case ran, as a
+    share of all cores: from /proc/stat (every process) minus /proc/self/stat (this one)."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as f:
+                cpu = [int(v) for v in f.readline().split()[1:]]
+            with open("/proc/self/stat") as f:
+                own = f.read().rsplit(")", 1)[1].split()
+            # user nice system idle iowait irq softirq steal; own utime, stime (fields 14, 15)
+            busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6]
+            return time.perf_counter(), busy, cpu[7], int(own[11]) + int(own[12])
+        except (OSError, IndexError, ValueError):  # not Linux
+            return None
+
+    def text(self):
+        end = self._sample()
+        if self.start is None or end is None:
+            return "?"
+        hz = os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1)
+        wall = end[0] - self.start[0]
+        others = max(end[1] - self.start[1] - (end[3] - self.start[3]), 0) / hz / wall
+        steal = (end[2] - self.start[2]) / hz / wall
+        return f"{others:.0%}" + (f" +{steal:.0%} steal" if steal >= 0.005 else "")
+
+
 def _load():
     try:
         return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -596,21 +627,24 @@ def main(argv=None):
                 status = 1
             repeats = args.repeats or (QUICK_REPEATS if args.quick
                                        else DEFAULT_REPEATS[case["size"]])
+            load = _OtherLoad()
             times = _measure(case, args.warmup, repeats)
+            load = load.text()
             for label, what, other in case["rows"]:
                 ratio = np.median(times["minigan"]) / np.median(times[other])
                 results.append((label, what, repeats, _cell(times["minigan"]), other,
-                                _cell(times[other]), f"{ratio:.2f}x", check_text))
+                                _cell(times[other]), f"{ratio:.2f}x", check_text, load))
             del case
             gc.collect()
 
         emit(f"\nwarm-up {args.warmup} rounds; timed rounds interleaved (order rotating); "
-             "median (p25–p75)\n")
+             "median (p25–p75); the last column is the CPU time other processes took while the "
+             "case ran, as a share of all cores (the machine may be shared)\n")
         for line in _table(("case", "what", "rounds", "minigan", "other", "other's time",
-                            "minigan / other", "check"), results):
+                            "minigan / other", "check", "other processes' CPU"), results):
             emit(line)
         elapsed = time.perf_counter() - started
-        emit(f"\ntimed part: {elapsed:.0f} s | {_load()} at the end")
+        emit(f"\ncases (checks, warm-up, timing): {elapsed:.0f} s | {_load()} at the end")
 
         if not args.no_jit:
             emit()

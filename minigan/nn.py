@@ -149,7 +149,7 @@ class Sequential(Module):
         return len(self.named_children())
 
     def __getitem__(self, i):
-        return self.named_children()[i][1]
+        return self.named_children()[i][1]  # negative indices count from the end
 
     def __iter__(self):
         return iter(child for _, child in self.named_children())
@@ -193,6 +193,30 @@ class Conv2D(Module):
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding!r}")
+
+
+class BatchNorm1d(Module):
+    """Normalize each of num_features over the batch: y = weight * xhat + bias (PyTorch's
+    BatchNorm1d on (N, F)). Training uses batch statistics and updates the running ones;
+    eval() uses the running ones. momentum and eps are keyword-only (a positional 0.8 once set
+    eps, not momentum, in a well-known GAN script)."""
+
+    def __init__(self, num_features, *, momentum=0.1, eps=1e-5):
+        self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        self.weight = Parameter(init.ones((num_features,)))
+        self.bias = Parameter(init.zeros((num_features,)))
+        self.running_mean = Buffer(init.zeros((num_features,)))
+        self.running_var = Buffer(init.ones((num_features,)))
+        self.num_batches_tracked = Buffer(backend.xp(self.weight.device).zeros((), "int64"))
+
+    def forward(self, x):
+        if self.training:
+            self.num_batches_tracked.data += 1
+        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
+                            training=self.training, momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
 
 
 class LeakyReLU(Module):

@@ -192,3 +192,28 @@ def test_the_seed_discriminator_builds_and_trains():
         losses.append(loss.item())
     assert losses[-1] < losses[0] and all(np.isfinite(losses))
     assert D(real).shape == (8, 1) and D(real).dtype == np.float32
+
+
+@given(seed=seeds, n=st.integers(2, 5), features=st.integers(1, 4), training=st.booleans())
+def test_batch_norm_gradcheck(seed, n, features, training):
+    bn = nn.BatchNorm1d(features)
+    rng = np.random.default_rng(seed)
+    bn.weight.data[:] = rng.uniform(0.5, 1.5, features)
+    bn.bias.data[:] = rng.standard_normal(features)
+    bn.running_mean.data[:] = rng.standard_normal(features)
+    bn.running_var.data[:] = rng.uniform(0.5, 2, features)
+    bn.train(training)
+    module_gradcheck(bn, randn((n, features), seed=seed))
+
+
+def test_batch_norm_checks_its_input():
+    with pytest.raises(ValueError, match="batch of at least 2"):
+        nn.BatchNorm1d(3)(mg.tensor(np.ones((1, 3))))
+    with pytest.raises(ValueError, match=r"x must be \(N, F\)"):
+        nn.BatchNorm1d(3)(mg.tensor(np.ones((4, 2))))
+
+
+@given(seed=seeds, n=st.integers(1, 4), k=st.integers(2, 5))
+def test_cross_entropy_gradcheck(seed, n, k):
+    labels = np.random.default_rng(seed).integers(0, k, n)
+    mg.gradcheck(lambda z: F.cross_entropy(z, labels), randn((n, k), seed=seed))

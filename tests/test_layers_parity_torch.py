@@ -442,3 +442,44 @@ def test_discriminator_three_adam_steps():
             np.testing.assert_allclose(change[~ok], tchange[~ok], rtol=0, atol=0.01 * lr,
                                        err_msg=f"{msg}: change where |g| < {TINY_GRAD}")
             np.testing.assert_allclose(after, tafter, rtol=RTOL, atol=ATOL, err_msg=msg)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm1d_matches_torch(training):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((16, 6)) * 3 + 1).astype(np.float32)
+    gy = rng.standard_normal((16, 6)).astype(np.float32)
+    bn = mg.nn.BatchNorm1d(6, momentum=0.2, eps=1e-3)
+    bn.weight.data[:] = rng.uniform(0.5, 1.5, 6)
+    bn.bias.data[:] = rng.standard_normal(6)
+    tb = torch.nn.BatchNorm1d(6, momentum=0.2, eps=1e-3)
+    tb.load_state_dict({k: torch.tensor(v) for k, v in bn.state_dict().items()})
+    for _ in range(3):  # running statistics move the same way
+        bn(mg.tensor(x * 0.5))
+        tb(torch.tensor(x * 0.5))
+    bn.train(training)
+    tb.train(training)
+    xm, xt = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ym, yt = bn(xm), tb(xt)
+    ym.backward(gy)
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(ym.numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn.weight.grad.numpy(), tb.weight.grad.numpy(), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(bn.bias.grad.numpy(), tb.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for key, value in tb.state_dict().items():
+        np.testing.assert_allclose(bn.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cross_entropy_matches_torch():
+    rng = np.random.default_rng(1)
+    z = (rng.standard_normal((7, 10)) * 4).astype(np.float32)
+    labels = rng.integers(0, 10, 7)
+    zm, zt = mg.tensor(z, requires_grad=True), torch.tensor(z, requires_grad=True)
+    lm = F.cross_entropy(zm, labels)
+    lt = torch.nn.functional.cross_entropy(zt, torch.tensor(labels))
+    lm.backward()
+    lt.backward()
+    assert lm.item() == pytest.approx(lt.item(), rel=1e-5)
+    np.testing.assert_allclose(zm.grad.numpy(), zt.grad.numpy(), rtol=1e-5, atol=1e-7)

@@ -74,3 +74,39 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     """BCE of sigmoid(logits) against targets, computed stably from the logits."""
     logits, target = _checked("binary_cross_entropy_with_logits", logits, target, reduction)
     return BinaryCrossEntropyWithLogits(reduction)(logits, target)
+
+
+class CrossEntropy(Function):
+    """loss = mean over n of -log softmax(z_n)[label_n], z (N, K) logits, labels (N,) ints.
+    dloss/dz = (softmax(z) - onehot(labels)) / N. log-softmax subtracts each row's max first,
+    so large logits cannot overflow."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def forward(self, z):
+        xp = backend.xp_of(z)
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))  # (N, K)
+        self.probs = xp.exp(log_probs)
+        rows = xp.arange(z.shape[0])
+        return -log_probs[rows, self.labels].mean()
+
+    def backward(self, gy):
+        xp = backend.xp_of(gy)
+        g = self.probs.copy()
+        g[xp.arange(g.shape[0]), self.labels] -= 1
+        return g * (gy / gy.dtype.type(g.shape[0]))
+
+
+def cross_entropy(logits, labels):
+    """Softmax cross-entropy of logits (N, K) against integer class labels (N,), mean over N."""
+    logits = as_tensor(logits)
+    labels = backend.xp(logits.device).asarray(
+        labels.data if hasattr(labels, "_ctx") else labels).astype("int64")
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: logits must be (N, K) and labels (N,); got "
+                         f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"cross_entropy: labels must be in [0, {logits.shape[1]})")
+    return CrossEntropy(labels)(logits)

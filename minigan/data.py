@@ -1,0 +1,176 @@
+"""MNIST: find (or download) the four IDX files, check them, and serve float32 images in [-1, 1].
+
+Lookup order: an explicit data_dir (the trainer's --data-dir), then $MINIGAN_DATA_DIR, then the
+user cache ($XDG_CACHE_HOME or ~/.cache, under minigan/mnist). When the files are in none of them,
+they are downloaded into the cache from public mirrors and checked against the canonical MD5s.
+"""
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+FILES = {  # name -> (file, MD5 of the .gz as published, expected shape)
+    "train-images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                     (60000, 28, 28)),
+    "train-labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", (60000,)),
+    "test-images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3",
+                    (10000, 28, 28)),
+    "test-labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", (10000,)),
+}
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+           "https://storage.googleapis.com/cvdf-datasets/mnist/")
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt, or cannot be fetched."""
+
+
+def read_idx(path, expected_ndim=None):
+    """The array stored in an IDX file (gzip-compressed or raw), checked against its header.
+
+    Header: two zero bytes, a dtype code (0x08 = uint8), the number of dimensions, then each
+    dimension as a big-endian uint32; then the data, row-major.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: cannot read it as an IDX file ({exc}); delete it and supply a "
+                        "good copy") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataError(f"{path}: wrong magic number {raw[:4].hex() or 'empty'} (an IDX file "
+                        "starts with 0000 then a dtype code such as 08); is it the right file?")
+    ndim = raw[3]
+    if expected_ndim is not None and ndim != expected_ndim:
+        raise DataError(f"{path}: the header says {ndim} dimensions, expected {expected_ndim} "
+                        "(images have 3, labels 1); is it the right file?")
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    expected_bytes = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected_bytes:
+        problem = "truncated" if len(raw) < expected_bytes else "too long"
+        raise DataError(f"{path}: {len(raw)} bytes, but its header {shape} needs "
+                        f"{expected_bytes}: the file is {problem}; delete it and supply a good "
+                        "copy")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def md5_of(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path, expected_md5):
+    got = md5_of(path)
+    if got != expected_md5:
+        raise DataError(f"{path}: MD5 {got} does not match the canonical {expected_md5}; the file "
+                        "is corrupt or not the original MNIST file: delete it and supply (or "
+                        "re-download) the original")
+
+
+def cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "minigan" / "mnist"
+
+
+def candidate_dirs(data_dir=None):
+    dirs = [Path(data_dir)] if data_dir else []
+    if os.environ.get("MINIGAN_DATA_DIR"):
+        dirs.append(Path(os.environ["MINIGAN_DATA_DIR"]))
+    dirs.append(cache_dir())
+    return dirs
+
+
+def find_file(name, data_dir=None, download=True):
+    """The path of one of the four files (a key of FILES), verified; downloads it if allowed."""
+    filename, md5, _ = FILES[name]
+    dirs = candidate_dirs(data_dir)
+    for d in dirs:
+        for candidate in (d / filename, d / filename[:-3]):  # .gz, or already uncompressed
+            if candidate.is_file():
+                if candidate.suffix == ".gz":
+                    verify(candidate, md5)
+                return candidate
+    looked = ", ".join(str(d) for d in dirs)
+    if not download:
+        raise DataError(f"MNIST file {filename} not found (looked in: {looked}); put the four "
+                        "MNIST files in one of them, or pass --data-dir / set MINIGAN_DATA_DIR")
+    return _download(filename, md5, cache_dir(), looked)
+
+
+def _download(filename, md5, target_dir, looked):
+    errors = []
+    for mirror in MIRRORS:
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=filename + ".part")
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(mirror + filename,
+                                                                    timeout=30) as response:
+                total = int(response.headers.get("Content-Length") or 0)
+                done = 0
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    out.write(block)
+                    done += len(block)
+                    if total:
+                        print(f"\rdownloading {filename}: {100 * done // total:3d}% of "
+                              f"{total / 1e6:.1f} MB", end="", file=sys.stderr)
+                print(file=sys.stderr)
+            verify(tmp, md5)
+            path = target_dir / filename
+            os.replace(tmp, path)  # atomic: a half-written file never has the final name
+            return path
+        except (OSError, urllib.error.URLError, DataError) as exc:
+            errors.append(f"{mirror}: {exc}")
+            if "tmp" in locals() and os.path.exists(tmp):
+                os.remove(tmp)
+    raise DataError(f"MNIST file {filename} not found (looked in: {looked}) and the download "
+                    f"failed ({'; '.join(errors)}). Offline? Copy the four MNIST .gz files into "
+                    "one of those folders, or pass --data-dir / set MINIGAN_DATA_DIR")
+
+
+def load_mnist(split="train", data_dir=None, download=True):
+    """(images, labels): images float32 (N, 784) scaled to [-1, 1], labels uint8 (N,)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    images = read_idx(find_file(f"{split}-images", data_dir, download), expected_ndim=3)
+    labels = read_idx(find_file(f"{split}-labels", data_dir, download), expected_ndim=1)
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise DataError(f"MNIST {split}: images {images.shape} and labels {labels.shape} do not "
+                        "match the (N, 28, 28) and (N,) of MNIST")
+    scaled = images.reshape(len(images), 784).astype(np.float32)
+    scaled *= 2.0 / 255.0
+    scaled -= 1.0
+    return scaled, np.asarray(labels, dtype=np.uint8)
+
+
+def batches(data, batch_size, rng, drop_last=True):
+    """Shuffled minibatches of the rows of `data` (one pass), each (batch_size, ...)."""
+    order = rng.permutation(len(data))
+    stop = len(data) - len(data) % batch_size if drop_last else len(data)
+    for start in range(0, stop, batch_size):
+        yield data[order[start:start + batch_size]]
+
+
+def save_idx(path, array):
+    """Write `array` (uint8) as an IDX file, gzip-compressed when path ends in .gz (for tests)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())

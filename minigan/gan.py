@@ -1,0 +1,162 @@
+"""The MNIST GAN: the seed's generator and discriminator, the training recipes, and the two steps.
+
+The seed is the classic Keras MNIST GAN: an MLP generator 100 -> 128 -> 256 -> 512 -> 1024 -> 784
+(ReLU, tanh output) against a two-layer conv discriminator (32 and 64 3x3 filters, LeakyReLU 0.01,
+Dropout 0.3, sigmoid output), binary cross-entropy, Adam(1e-4) for both, batch 64.
+"""
+import dataclasses
+
+import numpy as np
+
+import minigan.functional as F
+from minigan import backend, nn, optim
+from minigan.autograd import Tensor, concatenate, no_grad, tensor
+
+NOISE_DIM = 100
+IMAGE_SIZE = 28 * 28
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Everything that decides how the GAN trains, besides the schedule."""
+
+    name: str
+    generator: str = "seed"       # "seed": Dense+ReLU; "batchnorm": Dense+BatchNorm+LeakyReLU(0.2)
+    minibatch_std: bool = False   # give D the batch's feature spread as one more input feature
+    lr_d: float = 1e-4
+    lr_g: float = 1e-4
+    beta1: float = 0.9
+    real_label: float = 1.0       # < 1: one-sided label smoothing of D's real targets
+    instance_noise: float = 0.0   # std of Gaussian noise on D's inputs, annealed linearly to 0
+
+    def describe(self):
+        return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
+
+
+RECIPES = {
+    # The original's hyperparameters, exactly. It collapses (see the README).
+    "seed": Recipe("seed"),
+    # The default: the seed's layer sizes and discriminator, trained so that it does not collapse
+    # (each change measured: see README "Beating the collapse").
+    "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
+                     beta1=0.5, real_label=0.9, instance_noise=0.1),
+}
+
+
+def get_recipe(name_or_recipe):
+    if isinstance(name_or_recipe, Recipe):
+        return name_or_recipe
+    if name_or_recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {name_or_recipe!r}: choose one of {sorted(RECIPES)}")
+    return RECIPES[name_or_recipe]
+
+
+def build_generator(recipe="stable"):
+    """z (N, 100) -> images (N, 784) in [-1, 1]."""
+    recipe = get_recipe(recipe)
+    sizes = [NOISE_DIM, 128, 256, 512, 1024]
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Dense(n_in, n_out))
+        if recipe.generator == "seed":
+            layers.append(nn.ReLU())
+        elif recipe.generator == "batchnorm":
+            if i > 0:  # as in PyTorch-GAN: no normalization right after the noise
+                layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
+            layers.append(nn.LeakyReLU(0.2))
+        else:
+            raise ValueError(f"unknown generator kind {recipe.generator!r}")
+    layers += [nn.Dense(1024, IMAGE_SIZE), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+class MinibatchStd(nn.Module):
+    """(N, F) -> (N, F + 1): appends the mean over features of the batch's standard deviation.
+
+    A collapsed generator makes batches with no spread; this feature lets the discriminator see
+    that, so the generator is pushed towards variety (Karras et al. 2018, 'minibatch stddev').
+    """
+
+    def forward(self, x):
+        deviation = x - x.mean(axis=0, keepdims=True)                       # (N, F)
+        std = ((deviation * deviation).mean(axis=0) + 1e-8) ** 0.5          # (F,)
+        feature = std.mean().reshape(1, 1).broadcast_to((x.shape[0], 1))   # (N, 1)
+        return concatenate([x, feature], axis=1)
+
+
+def build_discriminator(recipe="stable"):
+    """images (N, 784) -> P(real) (N, 1): the seed's discriminator (plus, when the recipe asks,
+    the minibatch-std feature before the final Dense)."""
+    recipe = get_recipe(recipe)
+    extra = [MinibatchStd()] if recipe.minibatch_std else []
+    return nn.Sequential(
+        nn.Reshape(1, 28, 28),                       # the original fed (N, 784) to a conv: a bug
+        nn.Conv2D(1, 32, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+        nn.Conv2D(32, 64, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+        nn.Flatten(), *extra,
+        nn.Dense(28 * 28 * 64 + len(extra), 1), nn.Sigmoid())
+
+
+def make_optimizers(G, D, recipe):
+    """Two optimizers: D's alone optimizes D, so the generator step cannot move D."""
+    betas = (recipe.beta1, 0.999)
+    return (optim.Adam(D.parameters(), lr=recipe.lr_d, betas=betas),
+            optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas))
+
+
+def sample_noise(n, device=None):
+    """z ~ N(0, 1), (n, 100) float32, from minigan's seeded generator."""
+    z = backend.rng("cpu").standard_normal((n, NOISE_DIM), dtype=np.float32)
+    return tensor(z, device=device)
+
+
+def _labels(n, value, like):
+    return Tensor._wrap(backend.xp(like.device).full((n, 1), value, dtype=np.float32))
+
+
+def _noisy(x, std):
+    """Instance noise: D sees real and fake images through the same Gaussian blur of pixels."""
+    if std <= 0:
+        return x
+    noise = backend.rng("cpu").standard_normal(x.shape, dtype=np.float32) * np.float32(std)
+    return x + backend.to_device(noise, x.device)
+
+
+def discriminator_step(G, D, opt_d, real, recipe, noise_std=0.0, parts=("real", "fake")):
+    """One Adam step of D on `real` (labelled recipe.real_label) and/or fresh fakes (labelled 0):
+    maximise log D(x) + log(1 - D(G(z))). Returns (loss, D(x) mean or None, D(G(z)) mean or None)
+    as device scalars (no host round trip)."""
+    n = real.shape[0]
+    loss, d_real, d_fake = None, None, None
+    if "real" in parts:
+        p_real = D(_noisy(real, noise_std))
+        loss = F.binary_cross_entropy(p_real, _labels(n, recipe.real_label, real))
+        d_real = p_real.data.mean()
+    if "fake" in parts:
+        with no_grad():
+            fake = G(sample_noise(n, real.device))       # (N, 784); no graph: D's step stops here
+        p_fake = D(_noisy(fake, noise_std))
+        loss_fake = F.binary_cross_entropy(p_fake, _labels(n, 0.0, real))
+        loss = loss_fake if loss is None else loss + loss_fake
+        d_fake = p_fake.data.mean()
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return loss.data, d_real, d_fake
+
+
+def generator_step(G, D, opt_g, n, noise_std=0.0):
+    """One Adam step of G: maximise log D(G(z)), i.e. label the fakes "real" (non-saturating
+    loss). D is frozen: its parameters need no gradient (so none is computed) and only opt_g
+    steps, so D's weights do not move (the original Keras code got this wrong)."""
+    z = sample_noise(n, D.device)
+    D.requires_grad_(False)
+    try:
+        p_fake = D(_noisy(G(z), noise_std))
+        loss = F.binary_cross_entropy(p_fake, _labels(n, 1.0, p_fake))
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+    finally:
+        D.requires_grad_(True)
+    return loss.data, p_fake.data.mean()

@@ -1,0 +1,290 @@
+"""The GAN trainer: schedules, progress, outputs, checkpoints and resume.
+
+Two schedules. "standard": one epoch is one pass over the training set; per batch one D step on
+real + fake and one G step. "seed" (what the original Keras script did): per epoch 64 iterations
+of {one D step on 64 random real images, one on 64 fresh fakes}, then a single G step.
+"""
+import csv
+import dataclasses
+import json
+import math
+import os
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from minigan import backend, gan, visualize
+from minigan.autograd import no_grad
+
+SEED_SCHEDULE = {"epochs": 100, "batch_size": 64, "iterations": 64, "sample_every": 10,
+                 "grid": 4}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    schedule: str = "standard"
+    recipe: str = "stable"
+    lr: float = None            # overrides the recipe's lr_d and lr_g
+    sample_every: int = 1       # epochs between sample grids
+    out: str = None             # default: runs/<timestamp>
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 50         # iterations between progress lines (and host reads of losses)
+
+    def __post_init__(self):
+        if self.schedule not in ("standard", "seed"):
+            raise ValueError(f"schedule must be 'standard' or 'seed', got {self.schedule!r}")
+        gan.get_recipe(self.recipe)
+        for name in ("epochs", "batch_size", "sample_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.out is None:
+            self.out = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+def save_atomic(path, write):
+    """Call write(file) on a temporary file beside `path`, then rename it over `path`: a crash
+    never leaves a half-written file under the final name."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class Trainer:
+    """Holds the models, optimizers, data and history of one run."""
+
+    def __init__(self, config, images, *, log=print):
+        self.config, self.images, self.log = config, images, log
+        backend.set_device(config.device)
+        backend.manual_seed(config.seed)
+        recipe = gan.get_recipe(config.recipe)
+        if config.lr is not None:
+            recipe = dataclasses.replace(recipe, lr_d=config.lr, lr_g=config.lr)
+        self.recipe = recipe
+        self.G, self.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
+        self.opt_d, self.opt_g = gan.make_optimizers(self.G, self.D, recipe)
+        self.data_rng = np.random.default_rng(config.seed)
+        self.fixed_noise = gan.sample_noise(64, config.device)  # grids stay comparable
+        self.epoch = 0
+        self.points = {k: [] for k in ("iteration", "loss_d", "loss_g", "d_real", "d_fake")}
+        self.epochs = []  # one dict per finished epoch
+        self.g_steps = 0
+        self.frames = []
+        self.out = Path(config.out)
+
+    # The two schedules
+    def noise_std(self):
+        """Instance noise, annealed linearly from the recipe's value to 0 over the run."""
+        return self.recipe.instance_noise * max(0.0, 1 - self.epoch / self.config.epochs)
+
+    def standard_epoch(self):
+        n = self.config.batch_size
+        batches = len(self.images) // n
+        for i, real in enumerate(self.iterate_batches(n)):
+            loss_d, d_real, d_fake = gan.discriminator_step(self.G, self.D, self.opt_d, real,
+                                                            self.recipe, self.noise_std())
+            loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, n, self.noise_std())
+            self.record(loss_d, loss_g, d_real, d_fake, i + 1, batches)
+
+    def seed_epoch(self):
+        n, iterations = self.config.batch_size, SEED_SCHEDULE["iterations"]
+        for i in range(iterations):
+            real = self.random_batch(n)
+            loss_real, d_real, _ = gan.discriminator_step(self.G, self.D, self.opt_d, real,
+                                                          self.recipe, parts=("real",))
+            loss_fake, _, d_fake = gan.discriminator_step(self.G, self.D, self.opt_d, real,
+                                                          self.recipe, parts=("fake",))
+            if i < iterations - 1:
+                self.accumulate(loss_real + loss_fake, None, d_real, d_fake)
+        loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, n)  # once per epoch
+        self.record(loss_real + loss_fake, loss_g, d_real, d_fake, iterations, iterations)
+
+    def iterate_batches(self, n):
+        order = self.data_rng.permutation(len(self.images))
+        for start in range(0, len(order) - n + 1, n):
+            yield backend.to_device(self.images[order[start:start + n]], self.config.device)
+
+    def random_batch(self, n):
+        """As the original: n random training images, drawn with replacement across batches."""
+        idx = self.data_rng.integers(0, len(self.images), n)
+        return backend.to_device(self.images[idx], self.config.device)
+
+    # Progress: losses stay on the device and are read back every log_every iterations
+    def accumulate(self, loss_d, loss_g, d_real, d_fake):
+        sums = self._sums
+        for key, value in (("loss_d", loss_d), ("loss_g", loss_g), ("d_real", d_real),
+                           ("d_fake", d_fake)):
+            if value is not None:
+                sums[key] = sums.get(key, 0) + value
+                sums["n_" + key] = sums.get("n_" + key, 0) + 1
+
+    def record(self, loss_d, loss_g, d_real, d_fake, i, total):
+        self.accumulate(loss_d, loss_g, d_real, d_fake)
+        if loss_g is not None:
+            self.g_steps += 1
+        if i % self.config.log_every and i != total:
+            return
+        means = {k: float(self._sums[k]) / self._sums["n_" + k]
+                 for k in ("loss_d", "loss_g", "d_real", "d_fake") if k in self._sums}
+        for key, value in means.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"{key} became {value} at epoch {self.epoch + 1}, iteration {i}; training "
+                    f"stopped. The last good checkpoint is {self.out / 'checkpoint.pkl'} (resume "
+                    "with --resume, perhaps with a lower --lr)")
+        self.points["iteration"].append(self.g_steps)
+        for key in ("loss_d", "loss_g", "d_real", "d_fake"):
+            self.points[key].append(means.get(key, float("nan")))
+        for key, value in means.items():
+            count = self._sums["n_" + key]
+            self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + value * count
+            self._epoch_sums["n_" + key] = self._epoch_sums.get("n_" + key, 0) + count
+        self._sums = {}
+        elapsed = time.perf_counter() - self._epoch_start
+        rate = i * self.config.batch_size / elapsed
+        eta = (total - i) / max(i, 1) * elapsed
+        bar = "#" * int(20 * i / total)
+        self.log(f"epoch {self.epoch + 1}/{self.config.epochs} [{bar:<20}] {i}/{total}  "
+                 f"loss D {means['loss_d']:.3f} G {means['loss_g']:.3f}  "
+                 f"D(x) {means['d_real']:.3f} D(G(z)) {means['d_fake']:.3f}  "
+                 f"{rate:.0f} img/s  ETA {eta:.0f}s")
+
+    # The run
+    def train(self):
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log(f"minigan GAN: schedule {self.config.schedule}, recipe {self.recipe.describe()}, "
+                 f"device {self.config.device}, output in {self.out}")
+        while self.epoch < self.config.epochs:
+            self._sums, self._epoch_sums = {}, {}
+            self._epoch_start = time.perf_counter()
+            self.D.train()
+            self.G.train()
+            (self.seed_epoch if self.config.schedule == "seed" else self.standard_epoch)()
+            seconds = time.perf_counter() - self._epoch_start
+            summary = {k: self._epoch_sums[k] / self._epoch_sums["n_" + k]
+                       for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+            self.epoch += 1
+            self.epochs.append({"epoch": self.epoch, "g_steps": self.g_steps,
+                                "seconds": round(seconds, 2), **summary})
+            if self.epoch % self.config.sample_every == 0 or self.epoch == self.config.epochs:
+                self.save_samples()
+            self.save_checkpoint()
+            self.save_history()
+        self.finish()
+        return self.epochs[-1]
+
+    def generate(self, noise):
+        self.G.eval()
+        with no_grad():
+            images = self.G(noise).numpy()
+        self.G.train()
+        return images
+
+    def save_samples(self):
+        side = SEED_SCHEDULE["grid"] if self.config.schedule == "seed" else 8
+        images = self.generate(self.fixed_noise)
+        visualize.save_grid(self.out / f"samples_epoch{self.epoch:03d}.png", images, side, side)
+        self.frames.append(visualize.grid(images, 8, 8))
+
+    def save_history(self):
+        with open(self.out / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.epochs[0]))
+            writer.writeheader()
+            writer.writerows(self.epochs)
+        visualize.save_curves(self.out / "losses.png", self.points,
+                              f"minigan GAN, recipe {self.recipe.name}, {self.config.schedule} "
+                              "schedule")
+
+    def finish(self):
+        images = self.generate(self.fixed_noise)
+        visualize.save_grid(self.out / "final_grid.png", images, 8, 8)
+        visualize.save_gif(self.out / "progress.gif", self.frames)
+        save_atomic(self.out / "generator.npz", lambda f: np.savez(f, **self.G.state_dict()))
+        with open(self.out / "recipe.json", "w") as f:
+            json.dump(dataclasses.asdict(self.recipe), f, indent=2)
+
+    # Checkpoints: everything needed to continue exactly where the run stopped
+    def state(self):
+        rngs = {"minigan_cpu": backend.rng("cpu").bit_generator.state,
+                "data": self.data_rng.bit_generator.state}
+        return {"format": 1, "config": dataclasses.asdict(self.config),
+                "recipe": dataclasses.asdict(self.recipe), "epoch": self.epoch,
+                "g_steps": self.g_steps, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "opt_g": self.opt_g.state_dict(), "rng": rngs,
+                "fixed_noise": self.fixed_noise.numpy(), "points": self.points,
+                "epochs": self.epochs, "frames": self.frames}
+
+    def save_checkpoint(self):
+        save_atomic(self.out / "checkpoint.pkl", lambda f: pickle.dump(self.state(), f))
+
+    def load_state(self, state):
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        backend.rng("cpu").bit_generator.state = state["rng"]["minigan_cpu"]
+        self.data_rng.bit_generator.state = state["rng"]["data"]
+        self.fixed_noise.data = backend.to_device(state["fixed_noise"], self.config.device)
+        self.epoch, self.g_steps = state["epoch"], state["g_steps"]
+        self.points, self.epochs, self.frames = state["points"], state["epochs"], state["frames"]
+
+
+def load_checkpoint(path):
+    """The dict a Trainer saved; a clear error when the file is missing or not a checkpoint."""
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable minigan checkpoint ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != 1:
+        raise ValueError(f"{path} is not a minigan checkpoint (format 1)")
+    return state
+
+
+def resume(path, images, *, epochs=None, device=None, out=None, log=print):
+    """A Trainer restored from a checkpoint, ready to continue (optionally to more epochs)."""
+    state = load_checkpoint(path)
+    config = TrainConfig(**state["config"])
+    if epochs is not None:
+        config.epochs = epochs
+    if device is not None:
+        config.device = backend.normalize_device(device)
+    config.out = out or str(Path(path).parent)
+    trainer = Trainer(config, images, log=log)
+    trainer.recipe = gan.Recipe(**state["recipe"])
+    trainer.load_state(state)
+    return trainer
+
+
+def progress_printer(stream=sys.stdout):
+    """Progress lines overwrite each other on a terminal and stack up in a log file."""
+    interactive = stream.isatty()
+
+    def log(line):
+        if interactive and line.startswith("epoch "):
+            stream.write("\r" + line[:150].ljust(150))
+            if "ETA 0s" in line:
+                stream.write("\n")
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+    return log

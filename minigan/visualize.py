@@ -1,0 +1,57 @@
+"""Pictures of training: sample grids (PNG), the grids over time (GIF), loss curves (PNG)."""
+import numpy as np
+
+
+def grid(images, rows, cols, pad=2):
+    """images (n, 784) or (n, 28, 28) in [-1, 1] -> one uint8 image of rows x cols digits."""
+    images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)[:rows * cols]
+    canvas = np.zeros((rows * (28 + pad) + pad, cols * (28 + pad) + pad), dtype=np.uint8)
+    pixels = np.clip((images + 1) * 127.5, 0, 255).round().astype(np.uint8)
+    for k, image in enumerate(pixels):
+        r, c = divmod(k, cols)
+        canvas[pad + r * (28 + pad):pad + r * (28 + pad) + 28,
+               pad + c * (28 + pad):pad + c * (28 + pad) + 28] = image
+    return canvas
+
+
+def save_grid(path, images, rows, cols, scale=3):
+    """Write a grid as a PNG, each pixel drawn as scale x scale."""
+    from PIL import Image
+    picture = grid(images, rows, cols)
+    Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
+                                    Image.NEAREST).save(path)
+
+
+def save_gif(path, grids, scale=3, milliseconds=400):
+    """Write uint8 grids (all one size) as an animated GIF, one frame per grid."""
+    from PIL import Image
+    if not grids:
+        return
+    frames = [Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale), Image.NEAREST)
+              for g in grids]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=milliseconds, loop=0)
+
+
+def save_curves(path, history, title=""):
+    """Loss and D-output curves from the logged points: a dict of equal-length lists with keys
+    iteration, loss_d, loss_g, d_real, d_fake (and optionally coverage / fid per epoch)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    it = history["iteration"]
+    ax_loss.plot(it, history["loss_d"], label="D loss")
+    ax_loss.plot(it, history["loss_g"], label="G loss")
+    ax_loss.set_xlabel("generator step")
+    ax_loss.set_ylabel("binary cross-entropy")
+    ax_loss.legend()
+    ax_d.plot(it, history["d_real"], label="D(x), real")
+    ax_d.plot(it, history["d_fake"], label="D(G(z)), fake")
+    ax_d.set_ylim(0, 1)
+    ax_d.set_xlabel("generator step")
+    ax_d.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)  # savefig: the original's fig.save does not exist
+    plt.close(fig)

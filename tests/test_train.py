@@ -1,0 +1,142 @@
+"""The GAN and its trainer on tiny data: steps, schedules, outputs, checkpoints, resume, NaN."""
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan import gan, nn, train
+
+
+def tiny_images(n=48, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, 784)).astype(np.float32)
+
+
+def config(tmp_path, **overrides):
+    settings = dict(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2, seed=3)
+    settings.update(overrides)
+    return train.TrainConfig(**settings)
+
+
+def quiet(line):
+    pass
+
+
+def test_seed_configuration_matches_the_original():
+    assert train.SEED_SCHEDULE == {"epochs": 100, "batch_size": 64, "iterations": 64,
+                                   "sample_every": 10, "grid": 4}
+    r = gan.RECIPES["seed"]
+    assert (r.generator, r.minibatch_std, r.lr_d, r.lr_g, r.beta1, r.real_label,
+            r.instance_noise) == ("seed", False, 1e-4, 1e-4, 0.9, 1.0, 0.0)
+    G = gan.build_generator("seed")
+    dense = [m for m in G if isinstance(m, nn.Dense)]
+    assert [(d.in_features, d.out_features) for d in dense] == [
+        (100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
+    assert [type(m).__name__ for m in G][-2:] == ["Dense", "Tanh"]
+    assert sum(isinstance(m, nn.ReLU) for m in G) == 4
+    D = gan.build_discriminator("seed")
+    assert [type(m).__name__ for m in D] == [
+        "Reshape", "Conv2D", "LeakyReLU", "Dropout", "Conv2D", "LeakyReLU", "Dropout", "Flatten",
+        "Dense", "Sigmoid"]
+    assert (D[1].out_channels, D[4].out_channels, D[2].alpha, D[3].rate) == (32, 64, 0.01, 0.3)
+    assert D[1].padding == "same" and D[1].kernel_size == (3, 3)
+    opt_d, opt_g = gan.make_optimizers(G, D, r)
+    assert opt_d.hyper["lr"] == opt_g.hyper["lr"] == 1e-4
+    assert opt_d.params == D.parameters() and opt_g.params == G.parameters()
+
+
+def test_generator_step_leaves_the_discriminator_frozen():
+    G, D = gan.build_generator("seed"), gan.build_discriminator("seed")
+    opt_d, opt_g = gan.make_optimizers(G, D, gan.RECIPES["seed"])
+    before = D.state_dict()
+    g_before = G.state_dict()
+    gan.generator_step(G, D, opt_g, 4)
+    for name, value in D.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    assert all(p.grad is None for p in D.parameters())  # no weight gradients were computed
+    assert all(p.requires_grad for p in D.parameters())  # and D is trainable again afterwards
+    assert any(not np.array_equal(v, g_before[k]) for k, v in G.state_dict().items())
+
+
+def test_discriminator_step_moves_only_the_discriminator():
+    r = gan.RECIPES["stable"]
+    G, D = gan.build_generator(r), gan.build_discriminator(r)
+    opt_d, _ = gan.make_optimizers(G, D, r)
+    g_before = {k: v for k, v in G.state_dict().items() if "running" not in k
+                and "num_batches" not in k}
+    d_before = D.state_dict()
+    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, mg.tensor(tiny_images(4)), r, 0.1)
+    assert np.isfinite(float(loss)) and 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
+    for k, v in g_before.items():
+        np.testing.assert_array_equal(G.state_dict()[k], v)
+    assert any(not np.array_equal(v, d_before[k]) for k, v in D.state_dict().items())
+
+
+@pytest.mark.parametrize("recipe", ["stable", "seed"])
+def test_a_short_standard_run_writes_every_output(tmp_path, recipe):
+    trainer = train.Trainer(config(tmp_path, recipe=recipe), tiny_images(), log=quiet)
+    last = trainer.train()
+    out = tmp_path / "run"
+    for name in ("samples_epoch001.png", "final_grid.png", "progress.gif", "losses.png",
+                 "history.csv", "checkpoint.pkl", "generator.npz", "recipe.json"):
+        assert (out / name).is_file(), name
+    assert last["g_steps"] == 6 and np.isfinite(last["loss_d"]) and np.isfinite(last["loss_g"])
+    G = gan.build_generator(recipe)
+    G.load_state_dict(dict(np.load(out / "generator.npz")))  # the documented way back
+
+
+def test_a_short_seed_schedule_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(train.SEED_SCHEDULE, "iterations", 3)
+    trainer = train.Trainer(config(tmp_path, schedule="seed", recipe="seed", epochs=2),
+                            tiny_images(), log=quiet)
+    trainer.train()
+    assert trainer.g_steps == 2  # one generator step per epoch, as the original
+    assert (tmp_path / "run" / "samples_epoch002.png").is_file()
+
+
+def test_checkpoint_round_trip(tmp_path):
+    trainer = train.Trainer(config(tmp_path), tiny_images(), log=quiet)
+    trainer.train()
+    state = train.load_checkpoint(tmp_path / "run" / "checkpoint.pkl")
+    for name, value in trainer.G.state_dict().items():
+        np.testing.assert_array_equal(state["G"][name], value)
+    assert state["epoch"] == 1 and len(state["opt_d"]["state"]) == len(trainer.D.parameters())
+    (tmp_path / "junk.pkl").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable minigan checkpoint"):
+        train.load_checkpoint(tmp_path / "junk.pkl")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train.load_checkpoint(tmp_path / "missing.pkl")
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    images = tiny_images()
+    full = train.Trainer(config(tmp_path / "a", epochs=2), images, log=quiet)
+    full.train()
+    first = train.Trainer(config(tmp_path / "b", epochs=1), images, log=quiet)
+    first.train()
+    resumed = train.resume(tmp_path / "b" / "run" / "checkpoint.pkl", images, epochs=2,
+                           log=quiet)
+    resumed.train()
+    for name, value in full.G.state_dict().items():
+        np.testing.assert_array_equal(resumed.G.state_dict()[name], value, err_msg=name)
+    for name, value in full.D.state_dict().items():
+        np.testing.assert_array_equal(resumed.D.state_dict()[name], value, err_msg=name)
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = train.Trainer(config(tmp_path, epochs=3), tiny_images(), log=quiet)
+    trainer.config.epochs = 1
+    trainer.train()
+    good = (tmp_path / "run" / "checkpoint.pkl").read_bytes()
+    trainer.config.epochs = 3
+    trainer.D[-2].weight.data[...] = np.nan  # the final Dense: D's output becomes NaN
+    with pytest.raises(train.TrainingDiverged, match=r"became nan at epoch 2.*checkpoint.pkl"):
+        trainer.train()
+    assert (tmp_path / "run" / "checkpoint.pkl").read_bytes() == good
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="schedule must be"):
+        train.TrainConfig(schedule="fast")
+    with pytest.raises(ValueError, match="unknown recipe 'best'"):
+        train.TrainConfig(recipe="best")
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train.TrainConfig(epochs=0)
