@@ -10,7 +10,7 @@ import numpy as np
 
 import minigan.functional as F
 from minigan import backend, nn, optim
-from minigan.autograd import Tensor, concatenate, no_grad, tensor
+from minigan.autograd import Function, Tensor, no_grad, tensor
 
 NOISE_DIM = 100
 IMAGE_SIZE = 28 * 28
@@ -70,6 +70,27 @@ def build_generator(recipe="stable"):
     return nn.Sequential(*layers)
 
 
+class MinibatchStdFunction(Function):
+    """y = [x, s] with s = mean over f of std_f, std_f = sqrt(mean over n of (x - mu_f)**2 + eps),
+    the same s on every row: (N, F) -> (N, F + 1).
+    dx = gy[:, :F] + (sum over n of gy[n, F]) * (x - mu) / (N * F * std)."""
+
+    def forward(self, x):
+        xp = backend.xp_of(x)
+        N, F_ = x.shape
+        self.deviation = x - x.mean(axis=0)                                     # (N, F)
+        self.std = xp.sqrt((self.deviation * self.deviation).mean(axis=0) + x.dtype.type(1e-8))
+        y = xp.empty((N, F_ + 1), dtype=x.dtype)
+        y[:, :F_] = x
+        y[:, F_] = self.std.mean()
+        return y
+
+    def backward(self, gy):
+        N, F_ = self.deviation.shape
+        g_extra = gy[:, F_].sum() / gy.dtype.type(N * F_)
+        return gy[:, :F_] + self.deviation * (g_extra / self.std)
+
+
 class MinibatchStd(nn.Module):
     """(N, F) -> (N, F + 1): appends the mean over features of the batch's standard deviation.
 
@@ -78,10 +99,7 @@ class MinibatchStd(nn.Module):
     """
 
     def forward(self, x):
-        deviation = x - x.mean(axis=0, keepdims=True)                       # (N, F)
-        std = ((deviation * deviation).mean(axis=0) + 1e-8) ** 0.5          # (F,)
-        feature = std.mean().reshape(1, 1).broadcast_to((x.shape[0], 1))   # (N, 1)
-        return concatenate([x, feature], axis=1)
+        return MinibatchStdFunction()(x)
 
 
 def build_discriminator(recipe="stable"):
