@@ -71,32 +71,31 @@ def build_generator(recipe="stable"):
 
 
 class MinibatchStdFunction(Function):
-    """y = [x, s] with s = mean over f of std_f, std_f = sqrt(mean over n of (x - mu_f)**2 + eps),
-    the same s on every row: (N, F) -> (N, F + 1).
-    dx = gy[:, :F] + (sum over n of gy[n, F]) * (x - mu) / (N * F * std)."""
+    """y = x with one more channel, every value of which is s = mean over features f of std_f,
+    std_f = sqrt(mean over the batch of (x_f - mu_f)**2 + eps): (N, C, ...) -> (N, C + 1, ...).
+    dx = gy[:, :C] + (sum of gy[:, C:]) * (x - mu) / (N * F * std), F = C * (spatial size)."""
 
     def forward(self, x):
         xp = backend.xp_of(x)
-        N, F_ = x.shape
-        self.deviation = x - x.mean(axis=0)                                     # (N, F)
+        self.deviation = x - x.mean(axis=0)                                     # (N, C, ...)
         self.std = xp.sqrt((self.deviation * self.deviation).mean(axis=0) + x.dtype.type(1e-8))
-        y = xp.empty((N, F_ + 1), dtype=x.dtype)
-        y[:, :F_] = x
-        y[:, F_] = self.std.mean()
+        C = x.shape[1]
+        y = xp.empty((x.shape[0], C + 1) + x.shape[2:], dtype=x.dtype)
+        y[:, :C] = x
+        y[:, C:] = self.std.mean()
         return y
 
     def backward(self, gy):
-        N, F_ = self.deviation.shape
-        g_extra = gy[:, F_].sum() / gy.dtype.type(N * F_)
-        return gy[:, :F_] + self.deviation * (g_extra / self.std)
+        N, C = self.deviation.shape[:2]
+        g_extra = gy[:, C:].sum() / gy.dtype.type(self.deviation.size)
+        return gy[:, :C] + self.deviation * (g_extra / self.std)
 
 
 class MinibatchStd(nn.Module):
-    """(N, F) -> (N, F + 1): appends the mean over features of the batch's standard deviation.
-
-    A collapsed generator makes batches with no spread; this feature lets the discriminator see
-    that, so the generator is pushed towards variety (Karras et al. 2018, 'minibatch stddev').
-    """
+    """(N, C, ...) -> (N, C + 1, ...): appends a channel holding the batch's mean standard
+    deviation. A collapsed generator makes batches with no spread; this channel lets the
+    discriminator see that, so the generator is pushed towards variety (Karras et al. 2018,
+    'minibatch stddev'). As a whole channel it feeds H*W weights of the next layer, not one."""
 
     def forward(self, x):
         return MinibatchStdFunction()(x)
@@ -104,15 +103,15 @@ class MinibatchStd(nn.Module):
 
 def build_discriminator(recipe="stable"):
     """images (N, 784) -> P(real) (N, 1): the seed's discriminator (plus, when the recipe asks,
-    the minibatch-std feature before the final Dense)."""
+    the minibatch-std channel before the final Dense)."""
     recipe = get_recipe(recipe)
     extra = [MinibatchStd()] if recipe.minibatch_std else []
     return nn.Sequential(
         nn.Reshape(1, 28, 28),                       # the original fed (N, 784) to a conv: a bug
         nn.Conv2D(1, 32, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         nn.Conv2D(32, 64, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-        nn.Flatten(), *extra,
-        nn.Dense(28 * 28 * 64 + len(extra), 1), nn.Sigmoid())
+        *extra, nn.Flatten(),
+        nn.Dense(28 * 28 * (64 + len(extra)), 1), nn.Sigmoid())
 
 
 def make_optimizers(G, D, recipe):

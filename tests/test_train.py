@@ -144,9 +144,10 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
 
 def test_minibatch_std_gradcheck_and_value():
     from conftest import randn
-    x = randn((5, 4))
-    mg.gradcheck(lambda x: gan.MinibatchStd()(x), x)
-    y = gan.MinibatchStd()(x).numpy()
-    expected = np.sqrt(x.numpy().var(axis=0) + 1e-8).mean()
-    np.testing.assert_allclose(y[:, :4], x.numpy())
-    np.testing.assert_allclose(y[:, 4], expected, rtol=1e-12)
+    for shape in ((5, 4), (3, 2, 2, 3)):
+        x = randn(shape)
+        mg.gradcheck(lambda x: gan.MinibatchStd()(x), x)
+        y = gan.MinibatchStd()(x).numpy()
+        expected = np.sqrt(x.numpy().var(axis=0) + 1e-8).mean()
+        np.testing.assert_allclose(y[:, :shape[1]], x.numpy())
+        np.testing.assert_allclose(y[:, shape[1]:], expected, rtol=1e-12)
