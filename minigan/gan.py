@@ -28,6 +28,7 @@ class Recipe:
     beta1: float = 0.9
     real_label: float = 1.0       # < 1: one-sided label smoothing of D's real targets
     instance_noise: float = 0.0   # std of Gaussian noise on D's inputs, annealed linearly to 0
+    feature_matching: float = 0.0 # weight of ||mean D-features(real) - mean D-features(fake)||^2
 
     def describe(self):
         return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
@@ -162,15 +163,34 @@ def discriminator_step(G, D, opt_d, real, recipe, noise_std=0.0, parts=("real", 
     return loss.data, d_real, d_fake
 
 
-def generator_step(G, D, opt_g, n, noise_std=0.0):
+def features_and_output(D, x):
+    """D(x), and the feature maps D's Flatten receives (its last convolutional features)."""
+    features = None
+    for layer in D:
+        if isinstance(layer, nn.Flatten):
+            features = x
+        x = layer(x)
+    return features, x
+
+
+def generator_step(G, D, opt_g, n, noise_std=0.0, real=None, feature_matching=0.0):
     """One Adam step of G: maximise log D(G(z)), i.e. label the fakes "real" (non-saturating
     loss). D is frozen: its parameters need no gradient (so none is computed) and only opt_g
-    steps, so D's weights do not move (the original Keras code got this wrong)."""
+    steps, so D's weights do not move (the original Keras code got this wrong).
+
+    With feature_matching > 0 (and a real batch), G also minimises the squared distance between
+    the mean D-features of real and fake images (Salimans et al. 2016): it must match the data's
+    statistics, not just fool D on one mode."""
     z = sample_noise(n, D.device)
     D.requires_grad_(False)
     try:
-        p_fake = D(_noisy(G(z), noise_std))
+        features, p_fake = features_and_output(D, _noisy(G(z), noise_std))
         loss = F.binary_cross_entropy(p_fake, _labels(n, 1.0, p_fake))
+        if feature_matching > 0:
+            with no_grad():
+                target = features_and_output(D, _noisy(real, noise_std))[0].data.mean(axis=0)
+            gap = features.mean(axis=0) - target
+            loss = loss + feature_matching * (gap * gap).mean()
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()

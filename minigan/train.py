@@ -100,7 +100,8 @@ class Trainer:
         for i, real in enumerate(self.iterate_batches(n)):
             loss_d, d_real, d_fake = gan.discriminator_step(self.G, self.D, self.opt_d, real,
                                                             self.recipe, self.noise_std())
-            loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, n, self.noise_std())
+            loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, n, self.noise_std(), real,
+                                           self.recipe.feature_matching)
             self.record(loss_d, loss_g, d_real, d_fake, i + 1, batches)
 
     def seed_epoch(self):

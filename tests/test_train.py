@@ -151,3 +151,23 @@ def test_minibatch_std_gradcheck_and_value():
         expected = np.sqrt(x.numpy().var(axis=0) + 1e-8).mean()
         np.testing.assert_allclose(y[:, :shape[1]], x.numpy())
         np.testing.assert_allclose(y[:, shape[1]:], expected, rtol=1e-12)
+
+
+def test_feature_matching_pulls_fake_features_towards_real():
+    r = gan.Recipe("fm", feature_matching=1.0)
+    G, D = gan.build_generator(r), gan.build_discriminator(r)
+    D.eval()  # no dropout: the features are a deterministic function of the images
+    _, opt_g = gan.make_optimizers(G, D, r)
+    real = mg.tensor(tiny_images(16))
+    mg.manual_seed(1)
+
+    def gap():
+        with mg.no_grad():
+            z = gan.sample_noise(16)
+            f_fake = gan.features_and_output(D, G(z))[0].numpy().mean(axis=0)
+            f_real = gan.features_and_output(D, real)[0].numpy().mean(axis=0)
+        return float(((f_fake - f_real) ** 2).mean())
+    before = gap()
+    for _ in range(5):
+        gan.generator_step(G, D, opt_g, 16, real=real, feature_matching=100.0)
+    assert gap() < before

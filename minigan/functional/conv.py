@@ -1,4 +1,4 @@
-"""Conv2D on NCHW float32 via im2col -> one GEMM per image -> reshape; col2im for dx.
+"""Conv2D on NCHW float32: im2col -> one GEMM for the whole batch -> NCHW; col2im for dx.
 
 Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride,
 PT/PL top/left pad, OH/OW output size.
