@@ -21,8 +21,8 @@ def parse_args(argv=None):
                    help="standard: an epoch is a pass over the data, one D and one G step per "
                         "batch; seed: the original's 64 D iterations then one G step per epoch")
     p.add_argument("--recipe", default="stable", choices=sorted(RECIPES),
-                   help="seed: the original's hyperparameters (collapses); stable: the default "
-                        "that trains all ten digits")
+                   help="seed: the original's hyperparameters (collapses); stable: the default, "
+                        "changed to fight the collapse (see the README for what it reaches)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs to train (default: 10, or 100 with --schedule seed)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch")
