@@ -117,7 +117,8 @@ class Trainer:
                                                           self.recipe, parts=("fake",))
             if i < iterations - 1:
                 self.accumulate(loss_real + loss_fake, None, d_real, d_fake)
-        loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, n)  # once per epoch
+        loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, n, real=real,  # once per epoch
+                                       feature_matching=self.recipe.feature_matching)
         self.record(loss_real + loss_fake, loss_g, d_real, d_fake, iterations, iterations)
 
     def iterate_batches(self, n):
