@@ -47,10 +47,7 @@ def main(argv=None):
     out = Path(args.out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{args.seed}")
     config = train.TrainConfig(epochs=args.epochs, recipe=args.recipe, seed=args.seed,
                                out=str(out), log_every=200)
-    trainer = train.Trainer(config, images, log=train.progress_printer())
-    trainer.recipe = recipe
-    trainer.G, trainer.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
-    trainer.opt_d, trainer.opt_g = gan.make_optimizers(trainer.G, trainer.D, recipe)
+    trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe)
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         trainer.config.epochs = epoch

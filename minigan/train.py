@@ -71,13 +71,14 @@ def save_atomic(path, write):
 
 
 class Trainer:
-    """Holds the models, optimizers, data and history of one run."""
+    """Holds the models, optimizers, data and history of one run. `recipe` (a gan.Recipe)
+    replaces the one config.recipe names, e.g. to try a variant or to resume one."""
 
-    def __init__(self, config, images, *, log=print):
+    def __init__(self, config, images, *, log=print, recipe=None):
         self.config, self.images, self.log = config, images, log
         backend.set_device(config.device)
         backend.manual_seed(config.seed)
-        recipe = gan.get_recipe(config.recipe)
+        recipe = gan.get_recipe(recipe or config.recipe)
         if config.lr is not None:
             recipe = dataclasses.replace(recipe, lr_d=config.lr, lr_g=config.lr)
         self.recipe = recipe
@@ -274,8 +275,7 @@ def resume(path, images, *, epochs=None, device=None, out=None, log=print):
     if device is not None:
         config.device = backend.normalize_device(device)
     config.out = out or str(Path(path).parent)
-    trainer = Trainer(config, images, log=log)
-    trainer.recipe = gan.Recipe(**state["recipe"])
+    trainer = Trainer(config, images, log=log, recipe=gan.Recipe(**state["recipe"]))
     trainer.load_state(state)
     return trainer
 

@@ -171,3 +171,17 @@ def test_feature_matching_pulls_fake_features_towards_real():
     for _ in range(5):
         gan.generator_step(G, D, opt_g, 16, real=real, feature_matching=100.0)
     assert gap() < before
+
+
+def test_resume_a_variant_recipe(tmp_path):
+    """A run of a recipe variant (here without the minibatch-std channel, so D has another
+    shape) resumes with that variant, not with the named recipe's defaults."""
+    import dataclasses
+    variant = dataclasses.replace(gan.RECIPES["stable"], minibatch_std=False)
+    first = train.Trainer(config(tmp_path), tiny_images(), log=quiet, recipe=variant)
+    first.train()
+    resumed = train.resume(tmp_path / "run" / "checkpoint.pkl", tiny_images(), epochs=2,
+                           log=quiet)
+    assert resumed.recipe == variant and resumed.D[-2].in_features == 28 * 28 * 64
+    resumed.train()
+    assert resumed.epoch == 2
