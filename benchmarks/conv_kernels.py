@@ -56,16 +56,8 @@ Needs torch (the "bench" extra: pip install -e ".[bench]").
 import os
 import sys
 
-
-def _threads_from_argv(argv):
-    """The --threads value, read before argparse runs (and before NumPy is imported)."""
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return str(DEFAULT_THREADS)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import OpenBLAS, cell, cpu_model, fmt, threads_from_argv  # noqa: E402
 
 DEFAULT_THREADS = 2
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -74,12 +66,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 if __name__ == "__main__":  # run as a script: fix thread pools before NumPy and Numba start them
     for _var in THREAD_ENV_VARS:
-        os.environ[_var] = _threads_from_argv(sys.argv[1:])
+        os.environ[_var] = threads_from_argv(sys.argv[1:], DEFAULT_THREADS)
     # let `python benchmarks/conv_kernels.py` import minigan from the checkout
     sys.path.insert(0, REPO_ROOT)
 
 import argparse  # noqa: E402
-import ctypes  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -102,60 +93,6 @@ DROPOUT, ALPHA, LR = 0.3, 0.01, 1e-4
 TOLERANCE = 1e-4
 DEFAULT_REPEATS = {"small": 50, "big": 20}  # small: the C=1 im2col/col2im cases
 QUICK_REPEATS = 2
-
-
-# ----------------------------------------------------------------------------------------------
-# Threads and machine description (the same approach as engine_overhead.py, duplicated so that
-# this script does not depend on another script's private helpers)
-
-class _OpenBLAS:
-    """Every loaded OpenBLAS's thread count through ctypes (what threadpoolctl does).
-
-    Environment variables only act if set before NumPy is imported; when main() is called from a
-    process that already imported NumPy (a test), this is what still fixes the thread count.
-    NumPy's own copy is listed first (other packages, e.g. SciPy, may load a second one).
-    """
-
-    NAMES = ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
-             "openblas_{}_num_threads64_", "openblas_{}_num_threads")
-
-    def __init__(self):
-        self.libs = []  # (path, get, set)
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-        except OSError:  # not Linux
-            return
-        for path in sorted(paths, key=lambda p: ("numpy" not in p, p)):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for name in self.NAMES:
-                get, set_ = name.format("get"), name.format("set")
-                if hasattr(lib, get) and hasattr(lib, set_):
-                    getter, setter = getattr(lib, get), getattr(lib, set_)
-                    getter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
-                    self.libs.append((path, getter, setter))
-                    break
-
-    def get(self):
-        return [getter() for _, getter, _ in self.libs]
-
-    def set(self, counts):
-        for (_, _, setter), n in zip(self.libs, counts):
-            setter(n)
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 class _OtherLoad:
@@ -436,19 +373,6 @@ def _measure(case, warmup, repeats):
     return times
 
 
-def _fmt(seconds, unit=None):
-    """Format in µs below 1 ms, else in ms; `unit` forces one (to print a range in one unit)."""
-    unit = unit or ("µs" if seconds < 1e-3 else "ms")
-    value = seconds * (1e6 if unit == "µs" else 1e3)
-    return f"{value:.{2 if value < 10 else 1 if value < 100 else 0}f}", unit
-
-
-def _cell(samples):
-    p25, p50, p75 = np.percentile(samples, [25, 50, 75])
-    median, unit = _fmt(p50)
-    return f"{median} {unit} ({_fmt(p25, unit)[0]}–{_fmt(p75, unit)[0]})"
-
-
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
@@ -529,8 +453,8 @@ def _jit_report(threads, N):
     rows = []
     for c, w in zip(cold["kernels"], warm["kernels"]):
         rows.append((c["name"], f"`{c['signature']}`", f"{c['first_s'] * 1e3:.0f} ms",
-                     f"{w['first_s'] * 1e3:.1f} ms", f"{_fmt(w['second_s'])[0]} "
-                     f"{_fmt(w['second_s'])[1]}",
+                     f"{w['first_s'] * 1e3:.1f} ms", f"{fmt(w['second_s'])[0]} "
+                     f"{fmt(w['second_s'])[1]}",
                      f"{c['cache_misses']}/{c['cache_hits']} → {w['cache_misses']}/"
                      f"{w['cache_hits']}"))
     total_c = sum(k["first_s"] for k in cold["kernels"])
@@ -589,7 +513,7 @@ def main(argv=None):
     started = time.perf_counter()
     previous_torch_threads = torch.get_num_threads()
     previous_numba_threads = numba.get_num_threads()
-    blas = _OpenBLAS()
+    blas = OpenBLAS()
     previous_blas = blas.get()
     report = []
 
@@ -614,7 +538,7 @@ def main(argv=None):
         emit(f"threads: torch {torch.get_num_threads()}, Numba {numba.get_num_threads()}, "
              f"{blas_note} | python {platform.python_version()} | numpy {np.__version__} | "
              f"numba {numba.__version__} | torch {torch.__version__} | minigan {mg.__version__}")
-        emit(f"machine: {_cpu_model()} ({os.cpu_count()} logical cores), {platform.system()} "
+        emit(f"machine: {cpu_model()} ({os.cpu_count()} logical cores), {platform.system()} "
              f"{platform.release()} | {_load()} at start")
 
         results, status = [], 0
@@ -632,8 +556,8 @@ def main(argv=None):
             load = load.text()
             for label, what, other in case["rows"]:
                 ratio = np.median(times["minigan"]) / np.median(times[other])
-                results.append((label, what, repeats, _cell(times["minigan"]), other,
-                                _cell(times[other]), f"{ratio:.2f}x", check_text, load))
+                results.append((label, what, repeats, cell(times["minigan"]), other,
+                                cell(times[other]), f"{ratio:.2f}x", check_text, load))
             del case
             gc.collect()
 

@@ -34,27 +34,18 @@ Needs torch (the "bench" extra: pip install -e ".[bench]").
 import os
 import sys
 
-
-def _threads_from_argv(argv):
-    """The --threads value, read before argparse runs (and before NumPy is imported)."""
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "1"
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import OpenBLAS, cell, cpu_model, fmt, threads_from_argv  # noqa: E402
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 if __name__ == "__main__":  # run as a script: fix BLAS threads before NumPy starts its pool
     for _var in THREAD_ENV_VARS:
-        os.environ[_var] = _threads_from_argv(sys.argv[1:])
+        os.environ[_var] = threads_from_argv(sys.argv[1:], 1)
     # let `python benchmarks/engine_overhead.py` import minigan from the checkout
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
-import ctypes  # noqa: E402
 import gc  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -70,50 +61,6 @@ MLP_SIZES = (100, 128, 256, 784)
 MLP_BATCH = 64
 DEFAULT_REPEATS = {"chain100": 200, "mlp3": 100}
 QUICK_REPEATS = {"chain100": 10, "mlp3": 5}
-
-
-# ----------------------------------------------------------------------------------------------
-# Threads and machine description
-
-class _OpenBLAS:
-    """NumPy's OpenBLAS thread count through ctypes (what threadpoolctl does, for one library).
-
-    Environment variables only act if set before NumPy is imported; when main() is called from
-    a process that already imported NumPy (a test), this is what still fixes the thread count.
-    """
-
-    NAMES = ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
-             "openblas_{}_num_threads64_", "openblas_{}_num_threads")
-
-    def __init__(self):
-        self.get = self.set = None
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-        except OSError:  # not Linux
-            return
-        for path in sorted(paths):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for name in self.NAMES:
-                get, set_ = name.format("get"), name.format("set")
-                if hasattr(lib, get) and hasattr(lib, set_):
-                    self.get, self.set = getattr(lib, get), getattr(lib, set_)
-                    self.get.restype, self.set.argtypes = ctypes.c_int, [ctypes.c_int]
-                    return
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -234,21 +181,8 @@ def _measure(case, syncs, warmup, repeats):
     return times
 
 
-def _fmt(seconds, unit=None):
-    """Format in µs below 1 ms, else in ms; `unit` forces one (to print a range in one unit)."""
-    unit = unit or ("µs" if seconds < 1e-3 else "ms")
-    value = seconds * (1e6 if unit == "µs" else 1e3)
-    return f"{value:.{2 if value < 10 else 1 if value < 100 else 0}f}", unit
-
-
-def _cell(samples):
-    p25, p50, p75 = np.percentile(samples, [25, 50, 75])
-    median, unit = _fmt(p50)
-    return f"{median} {unit} ({_fmt(p25, unit)[0]}–{_fmt(p75, unit)[0]})"
-
-
 def _per_op(samples, ops):
-    return " ".join(_fmt(float(np.median(samples)) / ops))
+    return " ".join(fmt(float(np.median(samples)) / ops))
 
 
 def _parse(argv):
@@ -280,8 +214,8 @@ def main(argv=None):
 
     previous_device = mg.get_device()
     previous_torch_threads = torch.get_num_threads()
-    blas = _OpenBLAS()
-    previous_blas_threads = blas.get() if blas.get else None
+    blas = OpenBLAS()
+    previous_blas_threads = blas.get()
     try:
         if args.device == "gpu":
             try:
@@ -302,17 +236,16 @@ def main(argv=None):
             syncs = {"minigan": lambda: None, "torch": lambda: None}
 
         torch.set_num_threads(args.threads)
-        if blas.set:
-            blas.set(args.threads)
-        if blas.get:
-            blas_note = f"NumPy OpenBLAS {blas.get()}"
+        blas.set([args.threads] * len(blas.libs))
+        if blas.libs:
+            blas_note = f"NumPy OpenBLAS {blas.get()[0]}"
         else:
             env = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_ENV_VARS)
             blas_note = f"NumPy BLAS by environment: {env}"
 
         print(f"threads: torch {torch.get_num_threads()}, {blas_note} | numpy {np.__version__} | "
               f"torch {torch.__version__} | minigan {mg.__version__} | "
-              f"python {platform.python_version()} | CPU: {_cpu_model()} "
+              f"python {platform.python_version()} | CPU: {cpu_model()} "
               f"({os.cpu_count()} logical cores) | device: {args.device}"
               + (f" ({torch.cuda.get_device_name()}, cupy {cupy.__version__})"
                  if args.device == "gpu" else ""))
@@ -329,8 +262,8 @@ def main(argv=None):
             repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)[name]
             times = _measure(case, syncs, args.warmup, repeats)
             ratio = np.median(times["minigan"]) / np.median(times["torch"])
-            rows.append((name, case["what"], case["ops"], repeats, _cell(times["minigan"]),
-                         _cell(times["torch"]), f"{ratio:.2f}x",
+            rows.append((name, case["what"], case["ops"], repeats, cell(times["minigan"]),
+                         cell(times["torch"]), f"{ratio:.2f}x",
                          _per_op(times["minigan"], case["ops"]),
                          _per_op(times["torch"], case["ops"]), f"{error:.1e}"))
 
@@ -345,8 +278,7 @@ def main(argv=None):
     finally:
         mg.set_device(previous_device)
         torch.set_num_threads(previous_torch_threads)
-        if previous_blas_threads is not None:
-            blas.set(previous_blas_threads)
+        blas.set(previous_blas_threads)
 
 
 if __name__ == "__main__":
