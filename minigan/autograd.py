@@ -285,6 +285,19 @@ def as_tensor(x, like=None):
     return Tensor._wrap(as_array(x, like.dtype, like.device))
 
 
+def layer_operands(op, x, weight, bias):
+    """(x, weight, bias) as tensors with weight's dtype and device; bias must be (out,) where out
+    is weight's first axis, and all must share one dtype."""
+    weight = as_tensor(weight)
+    x = as_tensor(x, like=weight)
+    bias = None if bias is None else as_tensor(bias, like=weight)
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},), "
+                         f"got {tuple(bias.shape)}")
+    check_same_dtype(op, x, weight, bias)
+    return x, weight, bias
+
+
 def check_same_dtype(op, *tensors):
     dtypes = {t.dtype for t in tensors if t is not None}
     if len(dtypes) > 1:

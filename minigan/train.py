@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, gan, visualize
+from minigan import backend, data, gan, visualize
 from minigan.autograd import no_grad
 
 SEED_SCHEDULE = {"epochs": 100, "batch_size": 64, "iterations": 64, "sample_every": 10,
@@ -123,9 +123,8 @@ class Trainer:
         self.record(loss_real + loss_fake, loss_g, d_real, d_fake, iterations, iterations)
 
     def iterate_batches(self, n):
-        order = self.data_rng.permutation(len(self.images))
-        for start in range(0, len(order) - n + 1, n):
-            yield backend.to_device(self.images[order[start:start + n]], self.config.device)
+        for batch in data.batches(self.images, n, self.data_rng):
+            yield backend.to_device(batch, self.config.device)
 
     def random_batch(self, n):
         """As the original: n random training images, drawn with replacement across batches."""

@@ -4,7 +4,7 @@ Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride
 PT/PL top/left pad, OH/OW output size.
 """
 from minigan import backend, kernels
-from minigan.autograd import Function, as_tensor, check_same_dtype
+from minigan.autograd import Function, layer_operands
 
 
 def conv_geometry(H, W, KH, KW, S, padding):
@@ -81,19 +81,13 @@ class Conv2d(Function):
 def conv2d(x, weight, bias=None, stride=1, padding="same"):
     """2-D convolution (cross-correlation, as in every DL library) of NCHW x with
     weight (OC, C, KH, KW); padding "same" (Keras' rule), "valid" or an int."""
-    weight = as_tensor(weight)
-    x = as_tensor(x, like=weight)
-    bias = None if bias is None else as_tensor(bias, like=weight)
+    x, weight, bias = layer_operands("conv2d", x, weight, bias)
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
                          f"C; got x {tuple(x.shape)} and weight {tuple(weight.shape)} (images "
                          "need a channel axis: reshape (N, 28, 28) to (N, 1, 28, 28))")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},), "
-                         f"got {tuple(bias.shape)}")
     if not isinstance(stride, int) or stride < 1:
         raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
-    check_same_dtype("conv2d", x, weight, bias)
     conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, padding)
     fn = Conv2d(stride, padding)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

@@ -1,5 +1,5 @@
 """Dense: y = x @ W.T + b."""
-from minigan.autograd import Function, as_tensor, check_same_dtype
+from minigan.autograd import Function, layer_operands
 
 
 class Dense(Function):
@@ -27,17 +27,11 @@ class Dense(Function):
 
 def dense(x, weight, bias=None):
     """y = x @ weight.T + bias, with x (N, in_features) and weight (out_features, in_features)."""
-    weight = as_tensor(weight)
-    x = as_tensor(x, like=weight)
-    bias = None if bias is None else as_tensor(bias, like=weight)
+    x, weight, bias = layer_operands("dense", x, weight, bias)
     if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"dense: x must be (N, in_features) and weight (out_features, "
                          f"in_features) with matching in_features; got x {tuple(x.shape)} and "
                          f"weight {tuple(weight.shape)} (flatten images first, e.g. nn.Flatten())")
-    check_same_dtype("dense", x, weight, bias)
     if bias is None:
         return Dense()(x, weight)
-    if bias.shape != (weight.shape[0],):
-        raise ValueError(f"dense: bias must have shape ({weight.shape[0]},), "
-                         f"got {tuple(bias.shape)}")
     return Dense()(x, weight, bias)
