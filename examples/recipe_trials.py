@@ -12,7 +12,10 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from minigan import classifier, data, gan, train
+from minigan.autograd import tensor
 
 
 def parse_override(text):
@@ -47,21 +50,24 @@ def main(argv=None):
     out = Path(args.out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{args.seed}")
     config = train.TrainConfig(epochs=args.epochs, recipe=args.recipe, seed=args.seed,
                                out=str(out), log_every=200)
-    trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe)
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        trainer.config.epochs = epoch
-        trainer.train()
-        trainer.config.epochs = args.epochs
-        samples = trainer.generate(gan.sample_noise(args.samples))
+
+    def judge_epoch(trainer):
+        # Own noise, so that judging leaves the training's random stream (and run) unchanged
+        noise = np.random.default_rng(1234).standard_normal((args.samples, gan.NOISE_DIM))
+        samples = trainer.generate(tensor(noise.astype(np.float32)))
         shares = classifier.digit_shares(classifier.predict(judge, samples)[0])
-        record = {"recipe": label, "seed": args.seed, "epoch": epoch,
+        record = {"recipe": label, "seed": args.seed, "epoch": trainer.epoch,
                   "minutes": round((time.perf_counter() - start) / 60, 1),
                   "covered": int((shares >= 0.05).sum()),
                   "shares": [round(float(s), 3) for s in shares], **trainer.epochs[-1]}
         print(json.dumps(record), flush=True)
         with open(Path(args.out) / "trials.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe,
+                            on_epoch_end=judge_epoch)
+    trainer.train()
 
 
 if __name__ == "__main__":

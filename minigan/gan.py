@@ -40,7 +40,7 @@ RECIPES = {
     # The default: the seed's layer sizes and discriminator, trained so that it does not collapse
     # (each change measured: see README "Beating the collapse").
     "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
-                     beta1=0.5, real_label=0.9, instance_noise=0.1, feature_matching=500.0),
+                     beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0),
 }
 
 

@@ -74,8 +74,9 @@ class Trainer:
     """Holds the models, optimizers, data and history of one run. `recipe` (a gan.Recipe)
     replaces the one config.recipe names, e.g. to try a variant or to resume one."""
 
-    def __init__(self, config, images, *, log=print, recipe=None):
+    def __init__(self, config, images, *, log=print, recipe=None, on_epoch_end=None):
         self.config, self.images, self.log = config, images, log
+        self.on_epoch_end = on_epoch_end  # called as on_epoch_end(trainer) after each epoch
         backend.set_device(config.device)
         backend.manual_seed(config.seed)
         recipe = gan.get_recipe(recipe or config.recipe)
@@ -192,6 +193,8 @@ class Trainer:
                 self.save_samples()
             self.save_checkpoint()
             self.save_history()
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(self)
         self.finish()
         return self.epochs[-1]
 

@@ -21,3 +21,21 @@ def test_conv_kernels_quick(capsys):
     assert main(["--quick", "--no-jit", "--repeats", "1", "--warmup", "1"]) in (0, None)
     out = capsys.readouterr().out
     assert "| im2col C=32 |" in out and "| disc train step |" in out
+
+
+def test_torch_gan_twin_trains_and_judges(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from minigan import classifier, data
+    judge = tmp_path / "judge.npz"
+    np.savez(judge, **classifier.build_classifier().state_dict())  # untrained is enough here
+    pixels = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
+    data.save_idx(tmp_path / "train-images-idx3-ubyte.gz", pixels)
+    main = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))["main"]
+    main(["--epochs", "1", "--device", "cpu", "--threads", "1", "--judge", str(judge),
+          "--data-dir", str(tmp_path), "--set", "ema=0.9",
+          "--out", str(tmp_path / "run")])
+    record = __import__("json").loads((tmp_path / "run" / "trials.jsonl").read_text())
+    assert record["epoch"] == 1 and sum(record["shares"]) == pytest.approx(1, abs=0.01)
+    assert 0 <= record["covered_ema_standing"] <= 10

@@ -83,6 +83,23 @@ def test_a_short_standard_run_writes_every_output(tmp_path, recipe):
     G.load_state_dict(dict(np.load(out / "generator.npz")))  # the documented way back
 
 
+def test_on_epoch_end_sees_each_finished_epoch(tmp_path):
+    seen = []
+    trainer = train.Trainer(config(tmp_path, epochs=2), tiny_images(), log=quiet,
+                            on_epoch_end=lambda t: seen.append((t.epoch, t.epochs[-1]["epoch"])))
+    trainer.train()
+    assert seen == [(1, 1), (2, 2)]
+
+
+def test_instance_noise_anneals_over_the_whole_run(tmp_path):
+    trainer = train.Trainer(config(tmp_path, epochs=4), tiny_images(), log=quiet)
+    stds = []
+    for epoch in range(4):
+        trainer.epoch = epoch
+        stds.append(trainer.noise_std())
+    assert stds == pytest.approx([0.3, 0.225, 0.15, 0.075])
+
+
 def test_a_short_seed_schedule_run(tmp_path, monkeypatch):
     monkeypatch.setitem(train.SEED_SCHEDULE, "iterations", 3)
     trainer = train.Trainer(config(tmp_path, schedule="seed", recipe="seed", epochs=2),
