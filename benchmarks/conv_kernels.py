@@ -398,14 +398,14 @@ keep = np.ones(flat.size, dtype=np.bool_)
 p = rng.uniform(0.01, 0.99, N).astype(np.float32)
 t = rng.integers(0, 2, N).astype(np.float32)
 g = np.full(N, 1.0 / N, dtype=np.float32)
-seed, threshold, scale = int(rng.integers(0, 2**63)), dropout.keep_threshold(0.3), 1 / 0.7
+(s0, s1), threshold, scale = dropout.split_seed(2**40 + 7), dropout.keep_threshold(0.3), 1 / 0.7
 calls = [  # the argument types of the GAN's calls (Python ints and floats, float32 arrays)
     ("im2col.im2col_cpu", im2col.im2col_cpu, (x, 3, 3, 1, 1, 1, 28, 28)),
     ("im2col.col2im_cpu", im2col.col2im_cpu, (cols, 28, 28, 3, 3, 1, 1, 1, 28, 28)),
     ("leaky_relu.forward_cpu", leaky_relu.forward_cpu, (flat, 0.01)),
     ("leaky_relu.backward_cpu", leaky_relu.backward_cpu, (flat, flat, 0.01)),
-    ("dropout.forward_cpu", dropout.forward_cpu, (flat, seed, threshold, scale)),
-    ("dropout.apply_cpu", dropout.apply_cpu, (flat, keep, scale)),
+    ("dropout.forward_cpu", dropout.forward_cpu, (flat, s0, s1, threshold, scale, 0.01)),
+    ("dropout.apply_cpu", dropout.apply_cpu, (flat, flat, keep, scale, 0.01)),
     ("bce.forward_cpu", bce.forward_cpu, (p, t)),
     ("bce.backward_cpu", bce.backward_cpu, (p, t, g)),
 ]

@@ -166,10 +166,10 @@ def discriminator_step(G, D, opt_d, real, recipe, noise_std=0.0, parts=("real", 
 def features_and_output(D, x):
     """D(x), and the feature maps D's Flatten receives (its last convolutional features)."""
     features = None
-    for layer in D:
-        if isinstance(layer, nn.Flatten):
+    for modules, fn in D.stages():
+        if isinstance(modules[0], nn.Flatten):
             features = x
-        x = layer(x)
+        x = fn(x)
     return features, x
 
 

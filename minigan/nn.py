@@ -4,6 +4,8 @@ layers (Dense, Conv2D, activations, Dropout, Flatten, Reshape, the BCE losses).
 A Module finds its parameters and sub-modules by walking its attributes (`vars(self)`) in
 assignment order, so `self.weight = Parameter(...)` is all it takes to register one.
 """
+import functools
+
 import numpy as np
 
 from minigan import backend, init
@@ -154,9 +156,27 @@ class Sequential(Module):
     def __iter__(self):
         return iter(child for _, child in self.named_children())
 
+    def stages(self):
+        """The modules in order as (modules, fn) stages: each module alone, except that a
+        LeakyReLU directly followed by a Dropout in training mode is one stage running the fused
+        op (F.leaky_relu_dropout: the same result and random stream as the two in turn, with
+        one pass over memory instead of two, forward and backward)."""
+        modules = [module for _, module in self.named_children()]
+        stages, i = [], 0
+        while i < len(modules):
+            module, after = modules[i], modules[i + 1] if i + 1 < len(modules) else None
+            if type(module) is LeakyReLU and type(after) is Dropout and after.training:
+                stages.append(((module, after), functools.partial(
+                    F.leaky_relu_dropout, alpha=module.alpha, rate=after.rate)))
+                i += 2
+            else:
+                stages.append(((module,), module))
+                i += 1
+        return stages
+
     def forward(self, x):
-        for _, module in self.named_children():
-            x = module(x)
+        for _, fn in self.stages():
+            x = fn(x)
         return x
 
 

@@ -3,9 +3,8 @@
 Updates happen in place on `param.data`, in the parameter's dtype. A parameter whose .grad is
 None (e.g. a frozen network's) is skipped.
 """
-import math
 
-from minigan import backend
+from minigan import backend, kernels
 from minigan.autograd import Tensor
 
 
@@ -94,11 +93,4 @@ class Adam(Optimizer):
         if "m" not in state:
             state["step"], state["m"], state["v"] = 0, xp.zeros_like(param), xp.zeros_like(param)
         state["step"] += 1
-        t, m, v = state["step"], state["m"], state["v"]
-        m += (1 - b1) * (grad - m)
-        v *= b2
-        v += (1 - b2) * (grad * grad)
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(1 - b2 ** t)
-        denom += eps
-        param -= (lr / (1 - b1 ** t)) * (m / denom)
+        kernels.adam.step(param, grad, state["m"], state["v"], lr, b1, b2, eps, state["step"])

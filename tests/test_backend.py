@@ -87,3 +87,12 @@ def test_to_numpy_is_a_copy():
     host = x.numpy()
     host[0] = 5.0
     assert x.data[0] == 1.0
+
+
+@pytest.mark.parametrize("shapes", [((5, 1), (1, 7)), ((5, 3), (3, 7)), ((1, 1), (1, 1))])
+def test_matmul_equals_the_operator_also_for_outer_products(shapes):
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    got = backend.matmul(a, b)
+    np.testing.assert_allclose(got, a @ b, rtol=1e-6)
+    assert got.shape == (a @ b).shape and got.dtype == np.float32

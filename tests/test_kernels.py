@@ -103,37 +103,58 @@ def test_leaky_relu_kernels(shape, seed, alpha):
     assert kernels.leaky_relu.forward(x, alpha).dtype == np.float32
 
 
-def splitmix64_oracle(seed, i):
-    """splitmix64 of counter i + 1, in Python integers (no NumPy wrapping involved)."""
-    mask = (1 << 64) - 1
-    z = (seed + (i + 1) * 0x9E3779B97F4A7C15) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    return z ^ (z >> 31)
+def mix32_oracle(z):
+    """lowbias32 in Python integers (no NumPy wrapping involved)."""
+    mask = (1 << 32) - 1
+    z ^= z >> 16
+    z = (z * 0x7FEB352D) & mask
+    z ^= z >> 15
+    z = (z * 0x846CA68B) & mask
+    return z ^ (z >> 16)
 
 
-@given(shape=shapes, seed=st.integers(0, 2**63 - 1), rate=st.sampled_from([0.0, 0.3, 0.5, 0.9]))
-def test_dropout_kernels(shape, seed, rate):
-    x = np.random.default_rng(seed % 2**32).standard_normal(shape).astype(np.float32)
+def keep_oracle(seed, i, threshold):
+    s0, s1 = seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
+    h = mix32_oracle(mix32_oracle((i + s0) & 0xFFFFFFFF) ^ s1)
+    return (h >> 8) >= threshold
+
+
+@given(shape=shapes, seed=st.integers(0, 2**63 - 1), rate=st.sampled_from([0.0, 0.3, 0.5, 0.9]),
+       alpha=st.sampled_from([1.0, 0.01, 0.2]))
+def test_dropout_kernels(shape, seed, rate, alpha):
+    rng = np.random.default_rng(seed % 2**32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    gy = rng.standard_normal(shape).astype(np.float32)
     threshold = kernels.dropout.keep_threshold(rate)
     scale = 1 / (1 - rate)
-    keep_expected = np.array([splitmix64_oracle(seed, i) >> 40 >= threshold
+    keep_expected = np.array([keep_oracle(seed, i, threshold)
                               for i in range(x.size)]).reshape(shape)
-    y, keep = kernels.dropout.forward(x, seed, threshold, scale)
+    act = np.where(x > 0, x, np.float32(alpha) * x)
+    y, keep = kernels.dropout.forward(x, seed, threshold, scale, alpha)
     np.testing.assert_array_equal(keep, keep_expected)
-    np.testing.assert_allclose(y, np.where(keep_expected, x * np.float32(scale), 0), rtol=1e-6)
-    np.testing.assert_array_equal(kernels.dropout.apply(x, keep, scale), y)
-    ref_y, ref_keep = kernels.dropout.forward_reference(x, seed, threshold, scale)
+    np.testing.assert_allclose(y, np.where(keep_expected, act * np.float32(scale), 0), rtol=1e-6)
+    np.testing.assert_array_equal(kernels.dropout.apply(act, keep, scale), y)
+    ref_y, ref_keep = kernels.dropout.forward_reference(x, seed, threshold, scale, alpha)
     np.testing.assert_array_equal(ref_keep, keep_expected)
     np.testing.assert_allclose(ref_y, y, rtol=1e-6)
+    slope = np.where(x > 0, np.float32(1), np.float32(alpha))
+    gx = kernels.dropout.apply(gy, keep, scale, x, alpha)
+    np.testing.assert_allclose(gx, np.where(keep, gy * slope * np.float32(scale), 0), rtol=1e-6)
+    assert gx.dtype == np.float32 and y.dtype == np.float32
+    np.testing.assert_array_equal(kernels.dropout.apply_reference(gy, x, keep, scale, alpha), gx)
 
 
 def test_dropout_mask_statistics():
     x = np.ones(200_000, dtype=np.float32)
-    _, keep = kernels.dropout.forward(x, 7, kernels.dropout.keep_threshold(0.3), 1 / 0.7)
-    assert abs(keep.mean() - 0.7) < 0.005
-    assert abs(keep[:-1].astype(float) @ keep[1:] / (x.size - 1) - 0.49) < 0.005  # neighbours
-    # independent
+    for seed in (7, 2**40 + 3):
+        _, keep = kernels.dropout.forward(x, seed, kernels.dropout.keep_threshold(0.3), 1 / 0.7)
+        assert abs(keep.mean() - 0.7) < 0.005
+        for lag in (1, 2, 784):  # neighbours, and one image row of 28 x 28 apart: independent
+            assert abs(keep[:-lag].astype(float) @ keep[lag:] / (x.size - lag) - 0.49) < 0.005
+    # two seeds that differ only in the high half draw unrelated masks
+    _, a = kernels.dropout.forward(x, 5, kernels.dropout.keep_threshold(0.5), 2.0)
+    _, b = kernels.dropout.forward(x, 5 + 2**32, kernels.dropout.keep_threshold(0.5), 2.0)
+    assert abs((a == b).mean() - 0.5) < 0.01
 
 
 @given(shape=shapes, seed=seeds)
@@ -154,3 +175,38 @@ def test_bce_kernels(shape, seed):
     np.testing.assert_allclose(kernels.bce.backward_reference(p, t, gy), expected_grad, rtol=1e-5,
                                atol=1e-6)
     assert np.isfinite(kernels.bce.forward(p, t)).all()
+
+
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 30), st.integers(1, 9)), seed=seeds,
+       bias=st.booleans())
+def test_layout_kernels_equal_their_references(shape, seed, bias):
+    N, OC, P = shape
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal((OC, N * P)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32) if bias else None
+    expected = kernels.layout.to_nchw_reference(y, b if bias else np.zeros(OC, np.float32), N)
+    got = kernels.layout.to_nchw(y, b, N)
+    np.testing.assert_array_equal(got, expected)
+    assert got.shape == (N, OC, P) and got.dtype == np.float32
+    g = rng.standard_normal((N, OC, P)).astype(np.float32)
+    expected = kernels.layout.from_nchw_reference(g)
+    np.testing.assert_array_equal(kernels.layout.from_nchw(g), expected)
+    np.testing.assert_array_equal(kernels.layout.from_nchw(kernels.layout.to_nchw(y, None, N)), y)
+
+
+@given(size=st.integers(1, 300), seed=seeds, t=st.integers(1, 50),
+       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.999), (0.0, 0.9)]))
+def test_adam_kernel_equals_the_numpy_update(size, seed, t, betas):
+    rng = np.random.default_rng(seed)
+    p, g, m = (rng.standard_normal(size).astype(np.float32) for _ in range(3))
+    v = rng.uniform(0, 2, size).astype(np.float32)
+    ref = [a.copy() for a in (p, g, m, v)]
+    kernels.adam.step(p, g, m, v, 1e-3, *betas, 1e-8, t)
+    kernels.adam.step_reference(*ref, 1e-3, *betas, 1e-8, t)
+    for got, want in zip((p, m, v), (ref[0], ref[2], ref[3])):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+        assert got.dtype == np.float32
+    q = np.zeros((3, 4), np.float32)
+    kernels.adam.step(q, np.ones((3, 4), np.float32), np.zeros_like(q), np.zeros_like(q),
+                      0.1, 0.9, 0.999, 1e-8, 1)
+    np.testing.assert_allclose(q, -0.1, rtol=1e-5)  # first step moves by lr * sign(g)

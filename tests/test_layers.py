@@ -64,6 +64,43 @@ def test_dropout_gradcheck_with_a_fixed_mask(shape, seed, rate):
     mg.gradcheck(lambda x: F.dropout(x, rate, mask=keep), randn(shape, seed=seed))
 
 
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 5)), seed=seeds,
+       rate=st.sampled_from([0.1, 0.3, 0.6]), alpha=st.sampled_from([0.01, 0.2]))
+def test_leaky_relu_dropout_gradcheck_with_a_fixed_mask(shape, seed, rate, alpha):
+    keep = np.random.default_rng(seed).random(shape) >= rate
+    mg.gradcheck(lambda x: F.leaky_relu_dropout(x, alpha, rate, mask=keep),
+                 away_from_zero(shape, seed=seed))
+
+
+def test_sequential_fuses_leaky_relu_dropout_with_the_same_result():
+    """Sequential(LeakyReLU, Dropout) in training runs the fused op: the values, the gradient
+    and the random stream are those of the two ops one after the other."""
+    x0 = np.random.default_rng(0).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    gy = np.random.default_rng(1).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        mg.manual_seed(3)
+        x = mg.tensor(x0, requires_grad=True)
+        model = nn.Sequential(nn.LeakyReLU(0.01), nn.Dropout(0.3), nn.Dropout(0.5))
+        if fused:
+            y = model(x)
+            pair = y._ctx.inputs[0]._ctx        # the second Dropout's input came from one op
+            assert pair.alpha == 0.01 and pair.inputs[0] is x
+        else:
+            y = x
+            for layer in model:
+                y = layer(y)
+        y.backward(gy)
+        results.append((y.numpy(), x.grad.numpy(), mg.backend.rng("cpu").integers(0, 2**32)))
+    (y1, g1, r1), (y2, g2, r2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(g1, g2)
+    assert r1 == r2  # the generator advanced alike
+    model.eval()
+    np.testing.assert_array_equal(model(mg.tensor(x0)).numpy(), np.where(x0 > 0, x0, 0.01 * x0)
+                                  .astype(np.float32))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @given(shape=st.tuples(st.integers(1, 4), st.integers(1, 3)), seed=seeds)
 def test_bce_gradcheck(reduction, shape, seed):

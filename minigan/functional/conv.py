@@ -3,7 +3,7 @@
 Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride,
 PT/PL top/left pad, OH/OW output size.
 """
-from minigan import backend, kernels
+from minigan import kernels
 from minigan.autograd import Function, layer_operands
 
 
@@ -52,20 +52,12 @@ class Conv2d(Function):
         self.weight = weight
         self.cols = kernels.im2col.im2col(x, KH, KW, self.S, PT, PL, OH, OW)  # (C*KH*KW, N*OH*OW)
         y = weight.reshape(OC, -1) @ self.cols                                 # (OC, N*OH*OW)
-        y = y.reshape(OC, N, OH * OW).transpose(1, 0, 2)                       # (N, OC, OH*OW) view
-        out = backend.xp_of(y).empty(y.shape, dtype=y.dtype)
-        if bias is not None:
-            backend.xp_of(y).add(y, bias.reshape(OC, 1), out=out)  # one pass: bias + NCHW copy
-        else:
-            out[...] = y
-        return out.reshape(N, OC, OH, OW)
+        return kernels.layout.to_nchw(y, bias, N).reshape(N, OC, OH, OW)     # + bias, one pass
 
     def backward(self, gy):
         H, W, KH, KW, S, PT, PL, OH, OW = self.geometry
         N, OC = gy.shape[:2]
-        xp = backend.xp_of(gy)
-        g = xp.ascontiguousarray(gy.reshape(N, OC, OH * OW).transpose(1, 0, 2))  # (OC, N, OH*OW)
-        g = g.reshape(OC, N * OH * OW)
+        g = kernels.layout.from_nchw(gy.reshape(N, OC, OH * OW))               # (OC, N*OH*OW)
         w2 = self.weight.reshape(OC, -1)                                        # (OC, C*KH*KW)
         gx = gw = gb = None
         if self.needs_grad[0]:

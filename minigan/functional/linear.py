@@ -1,4 +1,5 @@
 """Dense: y = x @ W.T + b."""
+from minigan import backend
 from minigan.autograd import Function, layer_operands
 
 
@@ -17,7 +18,7 @@ class Dense(Function):
         return y
 
     def backward(self, gy):
-        gx = gy @ self.weight if self.needs_grad[0] else None        # (N, in)
+        gx = backend.matmul(gy, self.weight) if self.needs_grad[0] else None  # (N, in)
         gw = gy.T @ self.x if self.needs_grad[1] else None           # (out, in)
         if len(self.needs_grad) == 2:
             return gx, gw

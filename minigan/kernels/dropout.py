@@ -1,10 +1,15 @@
-"""Dropout hot loops: y = x * keep * scale, scale = 1 / (1 - rate), keep ~ Bernoulli(1 - rate).
+"""Dropout hot loops, fused with the LeakyReLU that precedes it in the GAN's discriminator:
 
-The mask is drawn inside the kernel from a counter-based generator: element i keeps its value
-when the top 24 bits of splitmix64(seed, i) reach `threshold` = ceil(rate * 2**24). Each element's
-draw depends only on (seed, i), so the loop runs on every core with no shared generator state,
-and the per-call seed comes from minigan's seeded generator (manual_seed makes runs repeat).
-Backward is `apply` with the same mask.
+    y = act(x) * keep * scale,   act(x) = x if x > 0 else alpha * x   (alpha = 1: plain dropout)
+    dx = gy * keep * scale * (1 if x > 0 else alpha)
+
+scale = 1 / (1 - rate), keep ~ Bernoulli(1 - rate). The mask is drawn inside the kernel from a
+counter-based generator: element i keeps its value when the top 24 bits of
+h(i) = mix32(mix32(i + s0) ^ s1) reach `threshold` = ceil(rate * 2**24), with (s0, s1) the two
+32-bit halves of a 64-bit seed and mix32 the "lowbias32" integer hash (two multiply-xorshift
+rounds). Each element's draw depends only on (seed, i), so the loop runs on every core with no
+shared generator state and vectorizes (32-bit multiplies); the per-call seed comes from minigan's
+seeded generator (manual_seed makes runs repeat). Backward (`apply`) reuses the mask.
 """
 import math
 
@@ -14,9 +19,9 @@ import numpy as np
 from minigan import backend
 from minigan.kernels.im2col import _gpu_twin_missing
 
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1, MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-S30, S27, S31, S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
+MIX1, MIX2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
+S16, S15, S8 = np.uint32(16), np.uint32(15), np.uint32(8)
+MAX_ELEMENTS = 2 ** 32  # the counter is 32 bits
 
 
 def keep_threshold(rate):
@@ -24,69 +29,106 @@ def keep_threshold(rate):
     return int(math.ceil(rate * 2 ** 24))
 
 
+def split_seed(seed):
+    """A 64-bit seed as its two 32-bit halves (s0, s1)."""
+    seed = int(seed) % 2 ** 64
+    return seed & 0xFFFFFFFF, seed >> 32
+
+
+def mix32_reference(z):
+    """lowbias32 on uint32 arrays (NumPy's uint32 products wrap modulo 2**32, as in C)."""
+    z = z ^ (z >> S16)
+    z = z * MIX1
+    z = z ^ (z >> S15)
+    z = z * MIX2
+    return z ^ (z >> S16)
+
+
 def mask_reference(n, seed, threshold):
-    """keep[i] = top24(splitmix64(seed + (i + 1) * GOLDEN)) >= threshold, for i < n."""
-    with np.errstate(over="ignore"):
-        z = np.uint64(seed) + (np.arange(n, dtype=np.uint64) + np.uint64(1)) * GOLDEN
-        z = (z ^ (z >> S30)) * MIX1
-        z = (z ^ (z >> S27)) * MIX2
-        z = z ^ (z >> S31)
-    return (z >> S40) >= np.uint64(threshold)
+    """keep[i] = top24(mix32(mix32(i + s0) ^ s1)) >= threshold, for i < n."""
+    s0, s1 = split_seed(seed)
+    z = np.arange(n, dtype=np.uint32) + np.uint32(s0)
+    z = mix32_reference(mix32_reference(z) ^ np.uint32(s1))
+    return (z >> S8) >= np.uint32(threshold)
 
 
-def forward_reference(x, seed, threshold, scale):
+def forward_reference(x, seed, threshold, scale, alpha=1.0):
     keep = mask_reference(x.size, seed, threshold).reshape(x.shape)
-    return np.where(keep, x * x.dtype.type(scale), 0).astype(x.dtype), keep
+    act = np.where(x > 0, x, x.dtype.type(alpha) * x)
+    return np.where(keep, act * x.dtype.type(scale), 0).astype(x.dtype), keep
+
+
+@numba.njit(inline="always")
+def _mix32(z):
+    z = z ^ (z >> S16)
+    z = np.uint32(z * MIX1)
+    z = z ^ (z >> S15)
+    z = np.uint32(z * MIX2)
+    return z ^ (z >> S16)
 
 
 @numba.njit(parallel=True, cache=True)
-def forward_cpu(x, seed, threshold, scale):   # x is 1-D: the dispatcher flattens
+def forward_cpu(x, s0, s1, threshold, scale, alpha):   # x is 1-D: the dispatcher flattens
     y = np.empty_like(x)
     keep = np.empty(x.size, dtype=np.bool_)
-    s = x.dtype.type(scale)
-    base, limit = np.uint64(seed), np.uint64(threshold)
+    s, a = x.dtype.type(scale), x.dtype.type(alpha)
+    seed0, seed1, limit = np.uint32(s0), np.uint32(s1), np.uint32(threshold)
     for i in numba.prange(x.size):
-        z = base + (np.uint64(i) + np.uint64(1)) * GOLDEN
-        z = (z ^ (z >> S30)) * MIX1
-        z = (z ^ (z >> S27)) * MIX2
-        z = z ^ (z >> S31)
-        keep[i] = (z >> S40) >= limit
-        y[i] = x[i] * s if keep[i] else 0
+        h = _mix32(_mix32(np.uint32(np.uint32(i) + seed0)) ^ seed1)
+        k = (h >> S8) >= limit
+        keep[i] = k
+        v = x[i] if x[i] > 0 else a * x[i]
+        y[i] = v * s if k else x.dtype.type(0)
     return y, keep
 
 
-def forward_gpu(x, seed, threshold, scale):
+def forward_gpu(x, s0, s1, threshold, scale, alpha):
     _gpu_twin_missing("dropout.forward")
 
 
-def forward(x, seed, threshold, scale):
-    """(y, keep): the mask drawn from (seed, threshold) and applied, in one pass."""
+def _check_size(x):
+    if x.size >= MAX_ELEMENTS:
+        raise ValueError(f"dropout: {x.size} elements; the mask counter is 32 bits, so at most "
+                         f"{MAX_ELEMENTS - 1} per call (split the tensor)")
+
+
+def forward(x, seed, threshold, scale, alpha=1.0):
+    """(y, keep): the mask drawn from (seed, threshold) and applied after the leaky slope alpha
+    (1.0: none), in one pass."""
+    _check_size(x)
+    s0, s1 = split_seed(seed)
     if backend.on_gpu(x):
-        return forward_gpu(x, seed, threshold, scale)
-    y, keep = forward_cpu(np.ascontiguousarray(x).reshape(-1), seed, threshold, scale)
+        return forward_gpu(x, s0, s1, threshold, scale, alpha)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    y, keep = forward_cpu(flat, s0, s1, threshold, float(scale), float(alpha))
     return y.reshape(x.shape), keep.reshape(x.shape)
 
 
-def apply_reference(x, keep, scale):
-    return np.where(keep, x * x.dtype.type(scale), 0).astype(x.dtype)
+def apply_reference(g, x, keep, scale, alpha=1.0):
+    v = np.where(keep, g * g.dtype.type(scale), 0).astype(g.dtype)
+    return np.where(x > 0, v, g.dtype.type(alpha) * v)
 
 
 @numba.njit(parallel=True, cache=True)
-def apply_cpu(x, keep, scale):            # x, keep are 1-D and of one size
-    y = np.empty_like(x)
-    s = x.dtype.type(scale)
-    for i in numba.prange(x.size):
-        y[i] = x[i] * s if keep[i] else 0
-    return y
+def apply_cpu(g, x, keep, scale, alpha):   # all 1-D and of one size
+    out = np.empty_like(g)
+    s, a = g.dtype.type(scale), g.dtype.type(alpha)
+    for i in numba.prange(g.size):  # as dropout's then LeakyReLU's backward, rounding included
+        v = g[i] * s if keep[i] else g.dtype.type(0)
+        out[i] = v if x[i] > 0 else a * v
+    return out
 
 
-def apply_gpu(x, keep, scale):
+def apply_gpu(g, x, keep, scale, alpha):
     _gpu_twin_missing("dropout.apply")
 
 
-def apply(x, keep, scale):
-    """x * keep * scale, elementwise; keep is a bool array of x's shape."""
-    if backend.on_gpu(x):
-        return apply_gpu(x, keep, scale)
-    flat_keep = np.ascontiguousarray(keep).reshape(-1)
-    return apply_cpu(np.ascontiguousarray(x).reshape(-1), flat_keep, scale).reshape(x.shape)
+def apply(g, keep, scale, x=None, alpha=1.0):
+    """g * keep * scale * (1 if x > 0 else alpha), elementwise; keep is a bool array of g's
+    shape: the backward of forward() (g = gy), or plain dropout with a given mask (x = None)."""
+    if x is None:
+        x, alpha = g, 1.0  # no slope: any x will do
+    if backend.on_gpu(g):
+        return apply_gpu(g, x, keep, scale, alpha)
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in (g, x, keep)]
+    return apply_cpu(*flat, float(scale), float(alpha)).reshape(g.shape)

@@ -1,0 +1,76 @@
+"""Layout moves around the convolution's GEMM: its result is channel-major, the layers want NCHW.
+
+    to_nchw:   y (OC, N*P) + bias[OC]  ->  (N, OC, P)      (P = OH*OW pixels per image)
+    from_nchw: g (N, OC, P)            ->  (OC, N*P)
+
+Each is one parallel pass over contiguous runs of P values (NumPy's strided copy of the same
+transpose runs on one core). from_nchw is the exact inverse of to_nchw without the bias.
+"""
+import numba
+import numpy as np
+
+from minigan import backend
+from minigan.kernels.im2col import _gpu_twin_missing
+
+
+def to_nchw_reference(y, bias, N):
+    OC = y.shape[0]
+    return (y.reshape(OC, N, -1) + bias.reshape(OC, 1, 1)).transpose(1, 0, 2).copy()
+
+
+@numba.njit(parallel=True, cache=True)
+def to_nchw_cpu(y, bias, N):
+    OC, NP = y.shape
+    P = NP // N
+    out = np.empty((N, OC, P), dtype=y.dtype)
+    for n in numba.prange(N):
+        for o in range(OC):
+            b = bias[o]
+            src = y[o, n * P:(n + 1) * P]
+            dst = out[n, o]
+            for p in range(P):
+                dst[p] = src[p] + b
+    return out
+
+
+def to_nchw_gpu(y, bias, N):
+    _gpu_twin_missing("layout.to_nchw")
+
+
+def to_nchw(y, bias, N):
+    """(OC, N*P) + bias (OC,) -> (N, OC, P); bias None adds nothing."""
+    xp = backend.xp_of(y)
+    if bias is None:
+        bias = xp.zeros(y.shape[0], dtype=y.dtype)
+    if backend.on_gpu(y):
+        return to_nchw_gpu(y, bias, N)
+    return to_nchw_cpu(np.ascontiguousarray(y), np.ascontiguousarray(bias), N)
+
+
+def from_nchw_reference(g):
+    N, OC, P = g.shape
+    return g.transpose(1, 0, 2).reshape(OC, N * P).copy()
+
+
+@numba.njit(parallel=True, cache=True)
+def from_nchw_cpu(g):
+    N, OC, P = g.shape
+    out = np.empty((OC, N * P), dtype=g.dtype)
+    for n in numba.prange(N):
+        for o in range(OC):
+            src = g[n, o]
+            dst = out[o, n * P:(n + 1) * P]
+            for p in range(P):
+                dst[p] = src[p]
+    return out
+
+
+def from_nchw_gpu(g):
+    _gpu_twin_missing("layout.from_nchw")
+
+
+def from_nchw(g):
+    """(N, OC, P) -> (OC, N*P)."""
+    if backend.on_gpu(g):
+        return from_nchw_gpu(g)
+    return from_nchw_cpu(np.ascontiguousarray(g))
