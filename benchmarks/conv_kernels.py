@@ -67,6 +67,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__":  # run as a script: fix thread pools before NumPy and Numba start them
     for _var in THREAD_ENV_VARS:
         os.environ[_var] = threads_from_argv(sys.argv[1:], DEFAULT_THREADS)
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as `import minigan`, before NumPy
     # let `python benchmarks/conv_kernels.py` import minigan from the checkout
     sys.path.insert(0, REPO_ROOT)
 

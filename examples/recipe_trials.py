@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import minigan  # noqa: F401  (first: it tunes OpenBLAS before NumPy loads it)
 import numpy as np
 
 from minigan import classifier, data, gan, train

@@ -96,3 +96,16 @@ def test_matmul_equals_the_operator_also_for_outer_products(shapes):
     got = backend.matmul(a, b)
     np.testing.assert_allclose(got, a @ b, rtol=1e-6)
     assert got.shape == (a @ b).shape and got.dtype == np.float32
+
+
+def test_import_sets_the_openblas_thread_timeout_unless_the_user_did():
+    import os
+    import subprocess
+    import sys
+    code = "import os, minigan; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "4"
+    env["OPENBLAS_THREAD_TIMEOUT"] = "9"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "9"

@@ -39,3 +39,32 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys):
     record = __import__("json").loads((tmp_path / "run" / "trials.jsonl").read_text())
     assert record["epoch"] == 1 and sum(record["shares"]) == pytest.approx(1, abs=0.01)
     assert 0 <= record["covered_ema_standing"] <= 10
+
+
+def test_gan_bench_quick(tmp_path, capsys):
+    pytest.importorskip("torch")
+    main = runpy.run_path(str(BENCHMARKS / "gan_bench.py"))["main"]
+    report = tmp_path / "gan.md"
+    assert main(["--quick", "--cases", "dense 100->128 fwd+bwd,G step", "--batches", "16",
+                 "--output", str(report)]) == 0
+    out = capsys.readouterr().out
+    for row in ("| dense 100->128 fwd+bwd |", "| G step b16 |", "| square: (1024x1024)"):
+        assert row in out and row in report.read_text()
+    assert (tmp_path / "gan.png").stat().st_size > 0
+
+
+def test_gan_bench_gpu_missing_is_one_clear_line(capsys):
+    pytest.importorskip("torch")
+    import minigan as mg
+    from minigan import backend
+    try:
+        backend.check_device("gpu")
+        pytest.skip("a GPU is visible: --device gpu would run")
+    except mg.DeviceError:
+        pass
+    main = runpy.run_path(str(BENCHMARKS / "gan_bench.py"))["main"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", "gpu", "--quick", "--cases", "bce"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --device gpu:") and "\n" not in err
