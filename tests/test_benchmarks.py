@@ -68,3 +68,10 @@ def test_gan_bench_gpu_missing_is_one_clear_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --device gpu:") and "\n" not in err
+
+
+def test_profile_step_lists_the_ops(capsys):
+    main = runpy.run_path(str(BENCHMARKS / "profile_step.py"))["main"]
+    main(["--batch", "2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "| Conv2d | (2, 32, 28, 28) | backward |" in out and "D step on 2 images" in out
