@@ -9,10 +9,31 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels.im2col import _gpu_twin_missing
+from minigan.kernels import cuda
 
 LOG_FLOOR = -100.0
 EPS = 1e-12
+
+CUDA_SOURCE = r"""
+extern "C" __global__ void minigan_bce_forward_SUFFIX(const scalar_t* p, const scalar_t* t,
+        scalar_t* loss, long long n) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    scalar_t log_p = p[i] > 0 ? log(p[i]) : (scalar_t)-100;       // log 0 = -inf -> -100
+    scalar_t log_1mp = p[i] < 1 ? log(1 - p[i]) : (scalar_t)-100;
+    log_p = log_p > -100 ? log_p : (scalar_t)-100;
+    log_1mp = log_1mp > -100 ? log_1mp : (scalar_t)-100;
+    loss[i] = -(t[i] * log_p + (1 - t[i]) * log_1mp);
+}
+
+extern "C" __global__ void minigan_bce_backward_SUFFIX(const scalar_t* p, const scalar_t* t,
+        const scalar_t* gy, scalar_t* gp, long long n) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    scalar_t d = p[i] * (1 - p[i]);
+    gp[i] = gy[i] * (p[i] - t[i]) / (d > (scalar_t)1e-12 ? d : (scalar_t)1e-12);
+}
+"""
 
 
 def forward_reference(p, t):
@@ -33,7 +54,11 @@ def forward_cpu(p, t):                    # p, t are 1-D and of one size
 
 
 def forward_gpu(p, t):
-    _gpu_twin_missing("bce.forward")
+    xp = backend.xp_of(p)
+    p, t = xp.ascontiguousarray(p), xp.ascontiguousarray(t, dtype=p.dtype)
+    loss = xp.empty_like(p)
+    cuda.launch(CUDA_SOURCE, "minigan_bce_forward_SUFFIX", p.size, p.dtype, p, t, loss, p.size)
+    return loss
 
 
 def forward(p, t):
@@ -57,7 +82,12 @@ def backward_cpu(p, t, gy):               # all 1-D and of one size
 
 
 def backward_gpu(p, t, gy):
-    _gpu_twin_missing("bce.backward")
+    xp = backend.xp_of(p)
+    p, t = xp.ascontiguousarray(p), xp.ascontiguousarray(t, dtype=p.dtype)
+    gy = xp.ascontiguousarray(xp.broadcast_to(xp.asarray(gy, dtype=p.dtype), p.shape))
+    gp = xp.empty_like(p)
+    cuda.launch(CUDA_SOURCE, "minigan_bce_backward_SUFFIX", p.size, p.dtype, p, t, gy, gp, p.size)
+    return gp
 
 
 def backward(p, t, gy):

@@ -17,11 +17,45 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels.im2col import _gpu_twin_missing
+from minigan.kernels import cuda
 
 MIX1, MIX2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
 S16, S15, S8 = np.uint32(16), np.uint32(15), np.uint32(8)
 MAX_ELEMENTS = 2 ** 32  # the counter is 32 bits
+
+
+CUDA_SOURCE = r"""
+__device__ __forceinline__ unsigned int minigan_mix32(unsigned int z) {   // lowbias32
+    z ^= z >> 16;
+    z *= 0x7FEB352Du;
+    z ^= z >> 15;
+    z *= 0x846CA68Bu;
+    return z ^ (z >> 16);
+}
+
+// y = act(x) * keep * scale, keep = top24(mix32(mix32(i + s0) ^ s1)) >= threshold: the same
+// mask as the Numba loop for the same seed, on any device.
+extern "C" __global__ void minigan_dropout_forward_SUFFIX(const scalar_t* x, scalar_t* y,
+        bool* keep, long long n, unsigned int s0, unsigned int s1, unsigned int threshold,
+        scalar_t scale, scalar_t alpha) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    unsigned int h = minigan_mix32(minigan_mix32((unsigned int)i + s0) ^ s1);
+    bool k = (h >> 8) >= threshold;
+    keep[i] = k;
+    scalar_t v = x[i] > 0 ? x[i] : alpha * x[i];
+    y[i] = k ? v * scale : (scalar_t)0;
+}
+
+// out = (keep ? g * scale : 0), times alpha where x <= 0 (dropout's, then LeakyReLU's backward).
+extern "C" __global__ void minigan_dropout_apply_SUFFIX(const scalar_t* g, const scalar_t* x,
+        const bool* keep, scalar_t* out, long long n, scalar_t scale, scalar_t alpha) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    scalar_t v = keep[i] ? g[i] * scale : (scalar_t)0;
+    out[i] = x[i] > 0 ? v : alpha * v;
+}
+"""
 
 
 def keep_threshold(rate):
@@ -83,7 +117,12 @@ def forward_cpu(x, s0, s1, threshold, scale, alpha):   # x is 1-D: the dispatche
 
 
 def forward_gpu(x, s0, s1, threshold, scale, alpha):
-    _gpu_twin_missing("dropout.forward")
+    xp = backend.xp_of(x)
+    x = xp.ascontiguousarray(x)
+    y, keep = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
+    cuda.launch(CUDA_SOURCE, "minigan_dropout_forward_SUFFIX", x.size, x.dtype,
+                x, y, keep, x.size, s0, s1, threshold, scale, alpha)
+    return y, keep
 
 
 def _check_size(x):
@@ -120,7 +159,12 @@ def apply_cpu(g, x, keep, scale, alpha):   # all 1-D and of one size
 
 
 def apply_gpu(g, x, keep, scale, alpha):
-    _gpu_twin_missing("dropout.apply")
+    xp = backend.xp_of(g)
+    g, x, keep = (xp.ascontiguousarray(a) for a in (g, x, keep))
+    out = xp.empty_like(g)
+    cuda.launch(CUDA_SOURCE, "minigan_dropout_apply_SUFFIX", g.size, g.dtype,
+                g, x, keep, out, g.size, scale, alpha)
+    return out
 
 
 def apply(g, keep, scale, x=None, alpha=1.0):

@@ -10,11 +10,48 @@ import numba
 import numpy as np
 
 from minigan import backend
+from minigan.kernels import cuda
 
+CUDA_SOURCE = r"""
+// im2col: one thread per element of cols (C*KH*KW, N*OH*OW); consecutive threads write
+// consecutive columns (coalesced). Row (c, i, j), column (n, oh, ow) holds
+// x[n, c, oh*S - PT + i, ow*S - PL + j], or 0 outside the image.
+extern "C" __global__ void minigan_im2col_SUFFIX(const scalar_t* x, scalar_t* cols,
+        long long N, long long C, long long H, long long W, long long KH, long long KW,
+        long long S, long long PT, long long PL, long long OH, long long OW) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long ncols = N * OH * OW;
+    if (idx >= C * KH * KW * ncols) return;
+    long long row = idx / ncols, col = idx - row * ncols;
+    long long j = row % KW, i = (row / KW) % KH, c = row / (KW * KH);
+    long long ow = col % OW, oh = (col / OW) % OH, n = col / (OW * OH);
+    long long h = oh * S - PT + i, w = ow * S - PL + j;
+    cols[idx] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w]
+                                                     : (scalar_t)0;
+}
 
-def _gpu_twin_missing(name):
-    raise NotImplementedError(f"{name}: the CuPy twin of this kernel is not written yet; "
-                              "use device 'cpu'")
+// col2im: one thread per pixel of x (N, C, H, W), gathering (no atomics) every column entry
+// that im2col copied from it, in the order (i, j) as the Numba loop adds them.
+extern "C" __global__ void minigan_col2im_SUFFIX(const scalar_t* cols, scalar_t* x,
+        long long N, long long C, long long H, long long W, long long KH, long long KW,
+        long long S, long long PT, long long PL, long long OH, long long OW) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= N * C * H * W) return;
+    long long w = idx % W, h = (idx / W) % H, c = (idx / (W * H)) % C, n = idx / (W * H * C);
+    long long ncols = N * OH * OW;
+    scalar_t sum = 0;
+    for (long long i = 0; i < KH; ++i) {
+        long long hh = h + PT - i;                    // = oh * S for the window that covers h
+        if (hh < 0 || hh % S != 0 || hh / S >= OH) continue;
+        for (long long j = 0; j < KW; ++j) {
+            long long ww = w + PL - j;
+            if (ww < 0 || ww % S != 0 || ww / S >= OW) continue;
+            sum += cols[((c * KH + i) * KW + j) * ncols + (n * OH + hh / S) * OW + ww / S];
+        }
+    }
+    x[idx] = sum;
+}
+"""
 
 
 def im2col_reference(x, KH, KW, S, PT, PL, OH, OW):
@@ -59,7 +96,13 @@ def im2col_cpu(x, KH, KW, S, PT, PL, OH, OW):
 
 
 def im2col_gpu(x, KH, KW, S, PT, PL, OH, OW):
-    _gpu_twin_missing("im2col")
+    xp = backend.xp_of(x)
+    x = xp.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    cols = xp.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    cuda.launch(CUDA_SOURCE, "minigan_im2col_SUFFIX", cols.size, x.dtype,
+                x, cols, N, C, H, W, KH, KW, S, PT, PL, OH, OW)
+    return cols
 
 
 def im2col(x, KH, KW, S, PT, PL, OH, OW):
@@ -110,7 +153,13 @@ def col2im_cpu(cols, H, W, KH, KW, S, PT, PL, OH, OW):
 
 
 def col2im_gpu(cols, H, W, KH, KW, S, PT, PL, OH, OW):
-    _gpu_twin_missing("col2im")
+    xp = backend.xp_of(cols)
+    cols = xp.ascontiguousarray(cols)
+    C, N = cols.shape[0] // (KH * KW), cols.shape[1] // (OH * OW)
+    x = xp.empty((N, C, H, W), dtype=cols.dtype)
+    cuda.launch(CUDA_SOURCE, "minigan_col2im_SUFFIX", x.size, cols.dtype,
+                cols, x, N, C, H, W, KH, KW, S, PT, PL, OH, OW)
+    return x
 
 
 def col2im(cols, H, W, KH, KW, S, PT, PL, OH, OW):

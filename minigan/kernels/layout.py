@@ -10,7 +10,27 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels.im2col import _gpu_twin_missing
+from minigan.kernels import cuda
+
+CUDA_SOURCE = r"""
+// to_nchw: one thread per element of out (N, OC, P): out[n, o, p] = y[o, n*P + p] + bias[o].
+extern "C" __global__ void minigan_to_nchw_SUFFIX(const scalar_t* y, const scalar_t* bias,
+        scalar_t* out, long long N, long long OC, long long P) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= N * OC * P) return;
+    long long p = idx % P, o = (idx / P) % OC, n = idx / (P * OC);
+    out[idx] = y[o * N * P + n * P + p] + bias[o];
+}
+
+// from_nchw: one thread per element of out (OC, N*P): out[o, n*P + p] = g[n, o, p].
+extern "C" __global__ void minigan_from_nchw_SUFFIX(const scalar_t* g, scalar_t* out,
+        long long N, long long OC, long long P) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= N * OC * P) return;
+    long long p = idx % P, n = (idx / P) % N, o = idx / (P * N);
+    out[idx] = g[(n * OC + o) * P + p];
+}
+"""
 
 
 def to_nchw_reference(y, bias, N):
@@ -34,7 +54,12 @@ def to_nchw_cpu(y, bias, N):
 
 
 def to_nchw_gpu(y, bias, N):
-    _gpu_twin_missing("layout.to_nchw")
+    xp = backend.xp_of(y)
+    y, bias = xp.ascontiguousarray(y), xp.ascontiguousarray(bias)
+    OC, P = y.shape[0], y.shape[1] // N
+    out = xp.empty((N, OC, P), dtype=y.dtype)
+    cuda.launch(CUDA_SOURCE, "minigan_to_nchw_SUFFIX", out.size, y.dtype, y, bias, out, N, OC, P)
+    return out
 
 
 def to_nchw(y, bias, N):
@@ -66,7 +91,12 @@ def from_nchw_cpu(g):
 
 
 def from_nchw_gpu(g):
-    _gpu_twin_missing("layout.from_nchw")
+    xp = backend.xp_of(g)
+    g = xp.ascontiguousarray(g)
+    N, OC, P = g.shape
+    out = xp.empty((OC, N * P), dtype=g.dtype)
+    cuda.launch(CUDA_SOURCE, "minigan_from_nchw_SUFFIX", out.size, g.dtype, g, out, N, OC, P)
+    return out
 
 
 def from_nchw(g):

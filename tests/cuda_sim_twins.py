@@ -1,0 +1,113 @@
+"""numba.cuda twins of the CUDA C kernels whose index arithmetic is not trivial, run by
+test_cuda_kernels.py under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1) in a subprocess.
+
+Each twin has the C kernel's parameters in the C kernel's order and the same body, line for line.
+`main` launches them through minigan's own GPU dispatchers (kernels.cuda.function is pointed at
+the twins), so the launch logic (grid, block, argument order and types) is the one the GPU runs,
+and compares the results with the NumPy references.
+"""
+import os
+import sys
+
+assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
+
+import numpy as np  # noqa: E402
+from numba import cuda  # noqa: E402
+
+from minigan.kernels import cuda as minigan_cuda  # noqa: E402
+from minigan.kernels import im2col, layout  # noqa: E402
+
+
+@cuda.jit
+def minigan_im2col(x, cols, N, C, H, W, KH, KW, S, PT, PL, OH, OW):
+    idx = cuda.grid(1)
+    ncols = N * OH * OW
+    if idx >= C * KH * KW * ncols:
+        return
+    row, col = idx // ncols, idx - (idx // ncols) * ncols
+    j, i, c = row % KW, (row // KW) % KH, row // (KW * KH)
+    ow, oh, n = col % OW, (col // OW) % OH, col // (OW * OH)
+    h, w = oh * S - PT + i, ow * S - PL + j
+    if h >= 0 and h < H and w >= 0 and w < W:
+        cols[idx] = x[((n * C + c) * H + h) * W + w]
+    else:
+        cols[idx] = 0
+
+
+@cuda.jit
+def minigan_col2im(cols, x, N, C, H, W, KH, KW, S, PT, PL, OH, OW):
+    idx = cuda.grid(1)
+    if idx >= N * C * H * W:
+        return
+    w, h, c, n = idx % W, (idx // W) % H, (idx // (W * H)) % C, idx // (W * H * C)
+    ncols = N * OH * OW
+    total = 0.0
+    for i in range(KH):
+        hh = h + PT - i
+        if hh < 0 or hh % S != 0 or hh // S >= OH:
+            continue
+        for j in range(KW):
+            ww = w + PL - j
+            if ww < 0 or ww % S != 0 or ww // S >= OW:
+                continue
+            total += cols[((c * KH + i) * KW + j) * ncols + (n * OH + hh // S) * OW + ww // S]
+    x[idx] = total
+
+
+@cuda.jit
+def minigan_to_nchw(y, bias, out, N, OC, P):
+    idx = cuda.grid(1)
+    if idx >= N * OC * P:
+        return
+    p, o, n = idx % P, (idx // P) % OC, idx // (P * OC)
+    out[idx] = y[o * N * P + n * P + p] + bias[o]
+
+
+@cuda.jit
+def minigan_from_nchw(g, out, N, OC, P):
+    idx = cuda.grid(1)
+    if idx >= N * OC * P:
+        return
+    p, n, o = idx % P, (idx // P) % N, idx // (P * N)
+    out[idx] = g[(n * OC + o) * P + p]
+
+
+TWINS = {"minigan_im2col": minigan_im2col, "minigan_col2im": minigan_col2im,
+         "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw}
+
+
+def twin_function(source, name, dtype):
+    """Stands in for kernels.cuda.function: the twin, called as RawKernel is, on flat arrays."""
+    twin = TWINS[name.replace("_SUFFIX", "")]
+
+    def call(grid, block, args):
+        twin[grid, block](*[a.reshape(-1) if isinstance(a, np.ndarray) else a for a in args])
+    return call
+
+
+def main():
+    minigan_cuda.function = twin_function
+    rng = np.random.default_rng(0)
+    cases = [((2, 2, 5, 4), 3, 1, 1, 1, 5, 4),    # N, C, H, W; K, S, PT, PL, OH, OW ("same")
+             ((1, 3, 6, 5), 3, 2, 0, 0, 2, 2),    # stride 2, "valid"
+             ((2, 1, 4, 4), 2, 2, 0, 0, 2, 2),
+             ((1, 2, 5, 5), 5, 1, 2, 2, 5, 5)]
+    for shape, K, S, PT, PL, OH, OW in cases:
+        x = rng.standard_normal(shape).astype(np.float32)
+        cols = im2col.im2col_gpu(x, K, K, S, PT, PL, OH, OW)
+        np.testing.assert_array_equal(cols, im2col.im2col_reference(x, K, K, S, PT, PL, OH, OW))
+        g = rng.standard_normal(cols.shape).astype(np.float32)
+        got = im2col.col2im_gpu(g, shape[2], shape[3], K, K, S, PT, PL, OH, OW)
+        want = im2col.col2im_reference(g, shape[2], shape[3], K, K, S, PT, PL, OH, OW)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    N, OC, P = 3, 4, 5
+    y = rng.standard_normal((OC, N * P)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32)
+    np.testing.assert_array_equal(layout.to_nchw_gpu(y, b, N), layout.to_nchw_reference(y, b, N))
+    g = rng.standard_normal((N, OC, P)).astype(np.float32)
+    np.testing.assert_array_equal(layout.from_nchw_gpu(g), layout.from_nchw_reference(g))
+    print("cuda simulator twins: ok")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The GPU kernels, tested on machines without a GPU: every CUDA source compiles with nvcc, every
+GPU dispatcher launches with arguments that match its kernel's C signature, and the index
+arithmetic of im2col/col2im and the layout moves runs right in numba.cuda twins under the CUDA
+simulator. The kernels' results on a real GPU are checked by test_gpu.py (marked gpu)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigan.kernels import adam, bce, cuda, dropout, im2col, layout, leaky_relu
+
+MODULES = [im2col, layout, dropout, leaky_relu, bce, adam]
+NVCC = shutil.which("nvcc") or next((str(p) for p in Path("/usr/local").glob("cuda*/bin/nvcc")),
+                                    None)
+needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (install the CUDA toolkit "
+                                "to compile-check the GPU kernels)")
+
+
+def nvcc_compile(source, tmp_path, name="kernel"):
+    path = tmp_path / f"{name}.cu"
+    path.write_text(source)
+    return subprocess.run([NVCC, "-arch=sm_90", "-cubin", "-o", str(tmp_path / f"{name}.cubin"),
+                           str(path)], capture_output=True, text=True)
+
+
+@needs_nvcc
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_every_cuda_source_compiles_with_nvcc(module, dtype, tmp_path):
+    result = nvcc_compile(cuda.specialize(module.CUDA_SOURCE, dtype), tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = cuda.kernel_names(module.CUDA_SOURCE)
+    assert names and all(n.startswith("minigan_") and n.endswith("_SUFFIX") for n in names)
+
+
+@needs_nvcc
+@pytest.mark.parametrize("breakage", [(";\n", "\n"), ("long long idx", "long long idy"),
+                                      ("float* cols", "float cols")])
+def test_a_broken_kernel_fails_the_compile_check(breakage, tmp_path):
+    old, new = breakage
+    broken = cuda.specialize(im2col.CUDA_SOURCE, np.float32).replace(old, new, 1)
+    assert broken != cuda.specialize(im2col.CUDA_SOURCE, np.float32)
+    assert nvcc_compile(broken, tmp_path).returncode != 0
+
+
+def test_specialize_and_grid():
+    src = cuda.specialize(adam.CUDA_SOURCE, np.float32)
+    assert "minigan_adam_f32(float* p" in src and "scalar_t" not in src and "_SUFFIX" not in src
+    assert "double" in cuda.specialize(adam.CUDA_SOURCE, np.float64)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cuda.specialize(adam.CUDA_SOURCE, np.int32)
+    assert cuda.grid(1) == ((1,), (256,))
+    assert cuda.grid(256) == ((1,), (256,))
+    assert cuda.grid(257) == ((2,), (256,))
+    with pytest.raises(ValueError):
+        cuda.grid(0)
+
+
+def test_launch_args_check_the_signature():
+    src = leaky_relu.CUDA_SOURCE
+    name = "minigan_leaky_relu_forward_SUFFIX"
+    x = np.zeros(4, np.float32)
+    args = cuda.launch_args(src, name, np.float32, (x, x, 4, 0.2))
+    assert type(args[2]) is np.int64 and type(args[3]) is np.float32
+    with pytest.raises(TypeError, match="3 arguments for 4"):
+        cuda.launch_args(src, name, np.float32, (x, x, 4))
+    with pytest.raises(TypeError, match="needs float32"):
+        cuda.launch_args(src, name, np.float32, (x.astype(np.float64), x, 4, 0.2))
+    with pytest.raises(TypeError, match="needs an array"):
+        cuda.launch_args(src, name, np.float32, (x, 1.0, 4, 0.2))
+
+
+class Recorder:
+    """Stands in for kernels.cuda.function: records each launch instead of running it."""
+
+    def __init__(self):
+        self.launches = []
+
+    def __call__(self, source, name, dtype):
+        def kernel(grid, block, args):
+            self.launches.append((name, grid, block, args))
+        return kernel
+
+
+def test_every_gpu_dispatcher_launches_with_matching_arguments(monkeypatch):
+    """Each *_gpu function, given NumPy arrays, builds its launch: the argument count and types
+    must match the kernel's C signature (launch_args raises otherwise) and the grid must cover
+    the output."""
+    recorder = Recorder()
+    monkeypatch.setattr(cuda, "function", recorder)
+    x = np.ones((2, 3, 5, 4), np.float32)
+    cols = im2col.im2col_gpu(x, 3, 3, 1, 1, 1, 5, 4)
+    assert cols.shape == (27, 40)
+    im2col.col2im_gpu(cols, 5, 4, 3, 3, 1, 1, 1, 5, 4)
+    layout.to_nchw_gpu(np.ones((3, 10), np.float32), np.ones(3, np.float32), 2)
+    layout.from_nchw_gpu(np.ones((2, 3, 5), np.float32))
+    flat = np.ones(300, np.float32)
+    dropout.forward_gpu(flat, 1, 2, 3, 1.5, 0.01)
+    dropout.apply_gpu(flat, flat, np.ones(300, bool), 1.5, 0.01)
+    leaky_relu.forward_gpu(flat, 0.01)
+    leaky_relu.backward_gpu(flat, flat, 0.01)
+    bce.forward_gpu(flat, flat)
+    bce.backward_gpu(flat, flat, np.float32(1.0))
+    adam.step_gpu(flat.copy(), flat, flat.copy(), flat.copy(), 1e-3, 0.9, 0.999, 1e-8, 1)
+    names = [name for name, *_ in recorder.launches]
+    assert names == ["minigan_im2col_SUFFIX", "minigan_col2im_SUFFIX", "minigan_to_nchw_SUFFIX",
+                     "minigan_from_nchw_SUFFIX", "minigan_dropout_forward_SUFFIX",
+                     "minigan_dropout_apply_SUFFIX", "minigan_leaky_relu_forward_SUFFIX",
+                     "minigan_leaky_relu_backward_SUFFIX", "minigan_bce_forward_SUFFIX",
+                     "minigan_bce_backward_SUFFIX", "minigan_adam_SUFFIX"]
+    sizes = [27 * 40, 2 * 3 * 5 * 4, 30, 30] + [300] * 7
+    for (name, grid, block, _args), size in zip(recorder.launches, sizes):
+        assert grid[0] * block[0] >= size > (grid[0] - 1) * block[0], name
+
+
+def test_index_arithmetic_in_the_cuda_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    script = Path(__file__).with_name("cuda_sim_twins.py")
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok" in result.stdout

@@ -1,0 +1,188 @@
+"""The GPU path on a real GPU (skipped without one): every CUDA kernel against its NumPy reference,
+every layer's gradient by finite differences on CuPy, the seed's D and G against the CPU with the
+same weights (and, since the dropout mask is a function of (seed, index), the same masks), a
+training step, the trainer, and checkpoints moving between the devices."""
+import numpy as np
+import pytest
+
+import minigan as mg
+import minigan.functional as F
+from conftest import away_from_zero, positive, randn
+from minigan import backend, gan, kernels, train
+from minigan.functional.conv import conv_geometry
+
+pytestmark = pytest.mark.gpu
+
+
+def cp():
+    return backend.xp("gpu")
+
+
+def on_gpu(a):
+    return cp().asarray(a)
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geometry", [((2, 3, 7, 6), 3, 1, "same"), ((3, 2, 9, 8), 3, 2, "valid"),
+                                      ((2, 4, 28, 28), 3, 1, "same"), ((1, 2, 6, 6), 2, 2, 1)])
+def test_im2col_and_col2im_match_the_reference(geometry, dtype):
+    shape, K, S, padding = geometry
+    PT, PL, OH, OW = conv_geometry(shape[2], shape[3], K, K, S, padding)
+    x = rng().standard_normal(shape).astype(dtype)
+    cols = kernels.im2col.im2col(on_gpu(x), K, K, S, PT, PL, OH, OW)
+    np.testing.assert_array_equal(cols.get(), kernels.im2col.im2col_reference(x, K, K, S, PT, PL,
+                                                                               OH, OW))
+    g = rng(1).standard_normal(cols.shape).astype(dtype)
+    got = kernels.im2col.col2im(on_gpu(g), shape[2], shape[3], K, K, S, PT, PL, OH, OW).get()
+    want = kernels.im2col.col2im_cpu(g, shape[2], shape[3], K, K, S, PT, PL, OH, OW)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_layout_kernels_match_the_reference():
+    y = rng().standard_normal((5, 3 * 7)).astype(np.float32)
+    b = rng(1).standard_normal(5).astype(np.float32)
+    got = kernels.layout.to_nchw(on_gpu(y), on_gpu(b), 3).get()
+    np.testing.assert_array_equal(got, kernels.layout.to_nchw_reference(y, b, 3))
+    g = rng(2).standard_normal((3, 5, 7)).astype(np.float32)
+    np.testing.assert_array_equal(kernels.layout.from_nchw(on_gpu(g)).get(),
+                                  kernels.layout.from_nchw_reference(g))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.01])
+def test_dropout_draws_the_cpu_mask_for_the_same_seed(alpha):
+    x = rng().standard_normal((4, 8, 28, 28)).astype(np.float32)
+    seed, threshold, scale = 2**40 + 123, kernels.dropout.keep_threshold(0.3), 1 / 0.7
+    y_cpu, keep_cpu = kernels.dropout.forward(x, seed, threshold, scale, alpha)
+    y_gpu, keep_gpu = kernels.dropout.forward(on_gpu(x), seed, threshold, scale, alpha)
+    np.testing.assert_array_equal(keep_gpu.get(), keep_cpu)
+    np.testing.assert_array_equal(y_gpu.get(), y_cpu)
+    gy = rng(1).standard_normal(x.shape).astype(np.float32)
+    got = kernels.dropout.apply(on_gpu(gy), keep_gpu, scale, on_gpu(x), alpha).get()
+    np.testing.assert_array_equal(got, kernels.dropout.apply(gy, keep_cpu, scale, x, alpha))
+
+
+def test_leaky_relu_bce_and_adam_kernels_match_the_cpu():
+    x = rng().standard_normal(1000).astype(np.float32)
+    gy = rng(1).standard_normal(1000).astype(np.float32)
+    np.testing.assert_array_equal(kernels.leaky_relu.forward(on_gpu(x), 0.2).get(),
+                                  kernels.leaky_relu.forward(x, 0.2))
+    np.testing.assert_array_equal(kernels.leaky_relu.backward(on_gpu(x), on_gpu(gy), 0.2).get(),
+                                  kernels.leaky_relu.backward(x, gy, 0.2))
+    p = rng(2).uniform(0, 1, 1000).astype(np.float32)
+    p[:2] = 0.0, 1.0
+    t = rng(3).integers(0, 2, 1000).astype(np.float32)
+    np.testing.assert_allclose(kernels.bce.forward(on_gpu(p), on_gpu(t)).get(),
+                               kernels.bce.forward(p, t), rtol=1e-6)
+    np.testing.assert_allclose(kernels.bce.backward(on_gpu(p), on_gpu(t), on_gpu(gy)).get(),
+                               kernels.bce.backward(p, t, gy), rtol=1e-6)
+    state = [rng(i).standard_normal(1000).astype(np.float32) for i in range(3)]
+    state.append(rng(4).uniform(0, 1, 1000).astype(np.float32))
+    gpu_state = [on_gpu(a) for a in state]
+    kernels.adam.step(*state, 1e-3, 0.5, 0.999, 1e-8, 3)
+    kernels.adam.step(*gpu_state, 1e-3, 0.5, 0.999, 1e-8, 3)
+    for a, b in zip(gpu_state, state):
+        np.testing.assert_allclose(a.get(), b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("check", ["conv_same", "conv_stride2", "dense", "leaky_relu_dropout",
+                                   "bce", "sigmoid_tanh", "batch_norm", "minibatch_std"])
+def test_gradients_on_the_gpu_match_finite_differences(check):
+    d = "gpu"
+    if check == "conv_same":
+        mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b), randn((2, 2, 5, 4), d),
+                     randn((3, 2, 3, 3), d, seed=1), randn((3,), d, seed=2))
+    elif check == "conv_stride2":
+        mg.gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding="valid"),
+                     randn((1, 2, 7, 6), d), randn((2, 2, 3, 3), d, seed=1))
+    elif check == "dense":
+        mg.gradcheck(F.dense, randn((4, 5), d), randn((3, 5), d, seed=1), randn((3,), d, seed=2))
+        mg.gradcheck(F.dense, randn((4, 5), d), randn((1, 5), d, seed=1))  # the outer product
+    elif check == "leaky_relu_dropout":
+        keep = rng().random((3, 6)) >= 0.3
+        mg.gradcheck(lambda x: F.leaky_relu_dropout(x, 0.01, 0.3, mask=keep),
+                     away_from_zero((3, 6), d))
+        mg.gradcheck(lambda x: F.leaky_relu(x, 0.2), away_from_zero((3, 6), d))
+    elif check == "bce":
+        target = mg.tensor(rng().integers(0, 2, (5, 1)), dtype="float64", device=d)
+        mg.gradcheck(lambda p: F.binary_cross_entropy(p, target),
+                     mg.tensor(rng().uniform(0.1, 0.9, (5, 1)), dtype="float64", device=d,
+                               requires_grad=True))
+        mg.gradcheck(lambda z: F.binary_cross_entropy_with_logits(z, target), randn((5, 1), d))
+    elif check == "sigmoid_tanh":
+        mg.gradcheck(lambda x: F.sigmoid(x) * F.tanh(x), randn((3, 4), d))
+    elif check == "batch_norm":
+        mg.gradcheck(lambda x, w, b: F.batch_norm(x, w, b), randn((6, 4), d),
+                     positive((4,), d, seed=1), randn((4,), d, seed=2))
+    elif check == "minibatch_std":
+        mg.gradcheck(lambda x: gan.MinibatchStd()(x), positive((3, 2, 2, 2), d))
+
+
+def twins(recipe):
+    """G and D on the CPU and copies on the GPU with the same weights."""
+    mg.manual_seed(0)
+    G, D = gan.build_generator(recipe), gan.build_discriminator(recipe)
+    Gg, Dg = gan.build_generator(recipe).to("gpu"), gan.build_discriminator(recipe).to("gpu")
+    Gg.load_state_dict(G.state_dict())
+    Dg.load_state_dict(D.state_dict())
+    return G, D, Gg, Dg
+
+
+@pytest.mark.parametrize("recipe", ["seed", "stable"])
+def test_seed_and_stable_models_match_the_cpu_forward_and_backward(recipe):
+    G, D, Gg, Dg = twins(recipe)
+    z = rng().standard_normal((16, 100)).astype(np.float32)
+    for mode in ("eval", "train"):
+        for model in (G, D, Gg, Dg):
+            model.train(mode == "train")
+        outputs = []
+        for g, d, device in ((G, D, "cpu"), (Gg, Dg, "gpu")):
+            mg.manual_seed(5)  # the same dropout seeds, hence (counter-based) the same masks
+            p = d(g(mg.tensor(z, device=device)))
+            F.binary_cross_entropy(p, mg.tensor(np.ones((16, 1)), device=device)).backward()
+            outputs.append((p.numpy(), {k: v.grad.numpy() for k, v in
+                                        list(g.named_parameters()) + list(d.named_parameters())}))
+            g.zero_grad()
+            d.zero_grad()
+        (p_cpu, grads_cpu), (p_gpu, grads_gpu) = outputs
+        np.testing.assert_allclose(p_gpu, p_cpu, rtol=1e-4, atol=1e-6)
+        for k in grads_cpu:
+            scale = np.abs(grads_cpu[k]).max() + 1e-12
+            np.testing.assert_allclose(grads_gpu[k], grads_cpu[k], rtol=1e-3, atol=1e-4 * scale,
+                                       err_msg=f"{mode} {k}")
+
+
+def test_training_steps_on_the_gpu_match_the_cpu():
+    recipe = gan.get_recipe("seed")
+    G, D, Gg, Dg = twins(recipe)
+    real = rng().uniform(-1, 1, (8, 784)).astype(np.float32)
+    results = []
+    for g, d, device in ((G, D, "cpu"), (Gg, Dg, "gpu")):
+        opt_d, opt_g = gan.make_optimizers(g, d, recipe)
+        mg.manual_seed(7)
+        gan.discriminator_step(g, d, opt_d, mg.tensor(real, device=device), recipe)
+        gan.generator_step(g, d, opt_g, 8)
+        results.append({**{"G." + k: v for k, v in g.state_dict().items()},
+                        **{"D." + k: v for k, v in d.state_dict().items()}})
+    for k in results[0]:
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=1e-3, atol=2e-6,
+                                   err_msg=k)
+
+
+def test_trainer_runs_on_the_gpu_and_its_checkpoint_loads_on_the_cpu(tmp_path):
+    images = rng().uniform(-1, 1, (48, 784)).astype(np.float32)
+    config = train.TrainConfig(epochs=1, batch_size=16, out=str(tmp_path / "run"), device="gpu",
+                               log_every=1)
+    trainer = train.Trainer(config, images, log=lambda line: None)
+    trainer.train()
+    assert backend.on_gpu(next(iter(trainer.G.parameters())).data)
+    resumed = train.resume(tmp_path / "run" / "checkpoint.pkl", images, epochs=2, device="cpu",
+                           log=lambda line: None)
+    for (k, a), (_, b) in zip(sorted(trainer.G.state_dict().items()),
+                              sorted(resumed.G.state_dict().items())):
+        np.testing.assert_array_equal(a, b, err_msg=k)
+    resumed.train()  # and it goes on training on the CPU
+    assert resumed.epoch == 2
