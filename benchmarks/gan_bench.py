@@ -135,12 +135,16 @@ class Device:
                                      "build, or no driver); --device gpu needs a CUDA build")
             import cupy
             self.minigan, self.torch, self.xp = "gpu", "cuda", cupy
+            # float32 on both sides: PyTorch lets cuDNN convolutions use TF32 tensor cores by
+            # default (10-bit mantissas), CuPy's cuBLAS calls do not
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
 
             def wait():
                 cupy.cuda.get_current_stream().synchronize()
             self.sync = {"minigan": wait, "array": wait, "torch": torch.cuda.synchronize}
             self.description = (f"GPU {torch.cuda.get_device_name()} | cupy {cupy.__version__}"
-                                f" | CUDA (torch) {torch.version.cuda}")
+                                f" | CUDA (torch) {torch.version.cuda} | TF32 off")
         else:
             mg.set_device("cpu")
             self.minigan, self.torch, self.xp = "cpu", "cpu", np

@@ -144,6 +144,7 @@ def discriminator_step(G, D, opt_d, real, recipe, noise_std=0.0, parts=("real", 
     """One Adam step of D on `real` (labelled recipe.real_label) and/or fresh fakes (labelled 0):
     maximise log D(x) + log(1 - D(G(z))). Returns (loss, D(x) mean or None, D(G(z)) mean or None)
     as device scalars (no host round trip)."""
+    real = real if isinstance(real, Tensor) else Tensor._wrap(real)  # a batch array (any device)
     n = real.shape[0]
     loss, d_real, d_fake = None, None, None
     if "real" in parts:
@@ -181,6 +182,8 @@ def generator_step(G, D, opt_g, n, noise_std=0.0, real=None, feature_matching=0.
     With feature_matching > 0 (and a real batch), G also minimises the squared distance between
     the mean D-features of real and fake images (Salimans et al. 2016): it must match the data's
     statistics, not just fool D on one mode."""
+    if real is not None and not isinstance(real, Tensor):
+        real = Tensor._wrap(real)
     z = sample_noise(n, D.device)
     D.requires_grad_(False)
     try:

@@ -46,10 +46,11 @@ def forward_reference(p, t):
 @numba.njit(cache=True)  # serial: the GAN's losses have 64 elements, threads would cost more
 def forward_cpu(p, t):                    # p, t are 1-D and of one size
     loss = np.empty_like(p)
+    one, floor = p.dtype.type(1), p.dtype.type(LOG_FLOOR)  # all in p's precision, as on the GPU
     for i in range(p.size):
-        log_p = math.log(p[i]) if p[i] > 0 else -math.inf
-        log_1mp = math.log(1 - p[i]) if p[i] < 1 else -math.inf
-        loss[i] = -(t[i] * max(log_p, LOG_FLOOR) + (1 - t[i]) * max(log_1mp, LOG_FLOOR))
+        log_p = max(math.log(p[i]), floor) if p[i] > 0 else floor
+        log_1mp = max(math.log(one - p[i]), floor) if p[i] < one else floor
+        loss[i] = -(t[i] * log_p + (one - t[i]) * log_1mp)
     return loss
 
 
@@ -76,8 +77,9 @@ def backward_reference(p, t, gy):
 @numba.njit(cache=True)
 def backward_cpu(p, t, gy):               # all 1-D and of one size
     gp = np.empty_like(p)
+    one, eps = p.dtype.type(1), p.dtype.type(EPS)
     for i in range(p.size):
-        gp[i] = gy[i] * (p[i] - t[i]) / max(p[i] * (1 - p[i]), EPS)
+        gp[i] = gy[i] * (p[i] - t[i]) / max(p[i] * (one - p[i]), eps)
     return gp
 
 
