@@ -38,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.pkl (--epochs: the new total)")
     p.add_argument("--log-every", type=int, default=50, help="iterations between progress lines")
+    p.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="every N epochs, score 5,000 samples (FID on the digit classifier's "
+                        "features, digits covered) into history.csv and losses.png (default: off)")
     p.add_argument("--limit", type=int, default=None,
                    help="train on the first N images only (for quick trials)")
     args = p.parse_args(argv)
@@ -51,6 +54,8 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr is not None and args.lr <= 0:
         p.error("--lr must be positive")
+    if args.eval_every < 0:
+        p.error("--eval-every must be 0 (off) or positive")
     return args
 
 
@@ -62,15 +67,18 @@ def main(argv=None):
         images, _ = data.load_mnist("train", data_dir=args.data_dir)
         if args.limit:
             images = images[:args.limit]
+        eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] if args.eval_every \
+            else None
         if args.resume:
             trainer = train.resume(args.resume, images, epochs=args.epochs, device=args.device,
-                                   out=args.out, log=log)
+                                   out=args.out, log=log, eval_images=eval_images)
         else:
             config = train.TrainConfig(
                 epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
                 recipe=args.recipe, lr=args.lr, sample_every=args.sample_every, out=args.out,
-                seed=args.seed, device=args.device, log_every=args.log_every)
-            trainer = train.Trainer(config, images, log=log)
+                seed=args.seed, device=args.device, log_every=args.log_every,
+                eval_every=args.eval_every)
+            trainer = train.Trainer(config, images, log=log, eval_images=eval_images)
         last = trainer.train()
     except (backend.DeviceError, data.DataError, train.TrainingDiverged, ValueError,
             FileNotFoundError) as error:

@@ -5,40 +5,13 @@
           # N images as float32 in [-1, 1], shape (N, 28, 28), to evaluate elsewhere
 """
 import argparse
-import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, gan, visualize
-from minigan.autograd import no_grad
-
-
-def load_generator(path):
-    """A generator from a run folder or a generator.npz (with recipe.json beside it)."""
-    path = Path(path)
-    npz = path / "generator.npz" if path.is_dir() else path
-    if not npz.is_file():
-        raise FileNotFoundError(f"no generator weights at {npz} (expected a run folder or a "
-                                "generator.npz written by examples/mnist_gan.py)")
-    recipe_file = npz.parent / "recipe.json"
-    recipe = gan.Recipe(**json.loads(recipe_file.read_text())) if recipe_file.is_file() \
-        else gan.RECIPES["stable"]
-    G = gan.build_generator(recipe)
-    G.load_state_dict(dict(np.load(npz)))
-    return G.eval()
-
-
-def generate(G, n, seed=0, batch_size=1000):
-    backend.manual_seed(seed)
-    out = []
-    with no_grad():
-        for start in range(0, n, batch_size):
-            z = gan.sample_noise(min(batch_size, n - start), G.device)
-            out.append(G(z).numpy())
-    return np.concatenate(out).reshape(n, 28, 28)
+from minigan import visualize
+from minigan.gan import generate, load_generator  # noqa: F401  (digit_shares.py imports both)
 
 
 def main(argv=None):

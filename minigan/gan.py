@@ -5,6 +5,8 @@ The seed is the classic Keras MNIST GAN: an MLP generator 100 -> 128 -> 256 -> 5
 Dropout 0.3, sigmoid output), binary cross-entropy, Adam(1e-4) for both, batch 64.
 """
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -200,3 +202,30 @@ def generator_step(G, D, opt_g, n, noise_std=0.0, real=None, feature_matching=0.
     finally:
         D.requires_grad_(True)
     return loss.data, p_fake.data.mean()
+
+
+def load_generator(path):
+    """A generator in eval mode from a run folder or a generator.npz (with recipe.json beside it;
+    without one, the default recipe's architecture)."""
+    path = Path(path)
+    npz = path / "generator.npz" if path.is_dir() else path
+    if not npz.is_file():
+        raise FileNotFoundError(f"no generator weights at {npz} (expected a run folder or a "
+                                "generator.npz written by examples/mnist_gan.py)")
+    recipe_file = npz.parent / "recipe.json"
+    recipe = Recipe(**json.loads(recipe_file.read_text())) if recipe_file.is_file() \
+        else RECIPES["stable"]
+    G = build_generator(recipe)
+    G.load_state_dict(dict(np.load(npz)))
+    return G.eval()
+
+
+def generate(G, n, seed=0, batch_size=1000):
+    """n images (n, 28, 28) in [-1, 1] from G, with noise from seed (manual_seed(seed))."""
+    backend.manual_seed(seed)
+    out = []
+    with no_grad():
+        for start in range(0, n, batch_size):
+            z = sample_noise(min(batch_size, n - start), G.device)
+            out.append(G(z).numpy())
+    return np.concatenate(out).reshape(n, 28, 28)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, data, gan, visualize
-from minigan.autograd import no_grad
+from minigan.autograd import no_grad, tensor
 
 SEED_SCHEDULE = {"epochs": 100, "batch_size": 64, "iterations": 64, "sample_every": 10,
                  "grid": 4}
@@ -36,11 +36,16 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     log_every: int = 50         # iterations between progress lines (and host reads of losses)
+    eval_every: int = 0         # epochs between quality scores (FID, coverage); 0: never
+    eval_samples: int = 5000    # generated images per score
 
     def __post_init__(self):
         if self.schedule not in ("standard", "seed"):
             raise ValueError(f"schedule must be 'standard' or 'seed', got {self.schedule!r}")
         gan.get_recipe(self.recipe)
+        if self.eval_every < 0 or self.eval_samples < 2:
+            raise ValueError(f"eval_every must be >= 0 and eval_samples >= 2, got "
+                             f"{self.eval_every} and {self.eval_samples}")
         for name in ("epochs", "batch_size", "sample_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -74,8 +79,13 @@ class Trainer:
     """Holds the models, optimizers, data and history of one run. `recipe` (a gan.Recipe)
     replaces the one config.recipe names, e.g. to try a variant or to resume one."""
 
-    def __init__(self, config, images, *, log=print, recipe=None, on_epoch_end=None):
+    def __init__(self, config, images, *, log=print, recipe=None, on_epoch_end=None,
+                 eval_images=None):
         self.config, self.images, self.log = config, images, log
+        self.eval_images = eval_images  # real images (test set) for config.eval_every scores
+        if config.eval_every and eval_images is None:
+            raise ValueError("eval_every needs eval_images: real images (e.g. the MNIST test "
+                             "set) to compare generated ones with")
         self.on_epoch_end = on_epoch_end  # called as on_epoch_end(trainer) after each epoch
         backend.set_device(config.device)
         backend.manual_seed(config.seed)
@@ -189,6 +199,8 @@ class Trainer:
             self.epoch += 1
             self.epochs.append({"epoch": self.epoch, "g_steps": self.g_steps,
                                 "seconds": round(seconds, 2), **summary})
+            if self.config.eval_every and self.epoch % self.config.eval_every == 0:
+                self.score()
             if self.epoch % self.config.sample_every == 0 or self.epoch == self.config.epochs:
                 self.save_samples()
             self.save_checkpoint()
@@ -205,6 +217,21 @@ class Trainer:
         self.G.train()
         return images
 
+    def score(self):
+        """FID and digit coverage of eval_samples images (minigan.metrics), into this epoch's
+        history row and the progress log. Uses its own noise: the training's stream is
+        untouched, so scoring does not change the run."""
+        from minigan import metrics
+        n = self.config.eval_samples
+        noise = np.random.default_rng(10_000 + self.epoch).standard_normal((n, gan.NOISE_DIM))
+        images = self.generate(tensor(noise.astype(np.float32), device=self.config.device))
+        result = metrics.evaluate_images(images, self.eval_images[:n])
+        self.epochs[-1].update(fid=round(result["fid"], 4), digits=result["digits_covered"],
+                               kl_uniform=round(result["kl_to_uniform"], 4),
+                               confidence=round(result["confidence"], 4))
+        self.log(f"epoch {self.epoch}: FID {result['fid']:.3f}, digits covered "
+                 f"{result['digits_covered']}/10, KL to uniform {result['kl_to_uniform']:.3f}")
+
     def save_samples(self):
         side = SEED_SCHEDULE["grid"] if self.config.schedule == "seed" else 8
         images = self.generate(self.fixed_noise)
@@ -212,13 +239,15 @@ class Trainer:
         self.frames.append(visualize.grid(images, 8, 8))
 
     def save_history(self):
+        fields = list(dict.fromkeys(k for row in self.epochs for k in row))  # scores: some rows
         with open(self.out / "history.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.epochs[0]))
+            writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(self.epochs)
+        scores = [row for row in self.epochs if "fid" in row]
         visualize.save_curves(self.out / "losses.png", self.points,
                               f"minigan GAN, recipe {self.recipe.name}, {self.config.schedule} "
-                              "schedule")
+                              "schedule", scores=scores)
 
     def finish(self):
         images = self.generate(self.fixed_noise)
@@ -268,7 +297,7 @@ def load_checkpoint(path):
     return state
 
 
-def resume(path, images, *, epochs=None, device=None, out=None, log=print):
+def resume(path, images, *, epochs=None, device=None, out=None, log=print, eval_images=None):
     """A Trainer restored from a checkpoint, ready to continue (optionally to more epochs)."""
     state = load_checkpoint(path)
     config = TrainConfig(**state["config"])
@@ -277,7 +306,10 @@ def resume(path, images, *, epochs=None, device=None, out=None, log=print):
     if device is not None:
         config.device = backend.normalize_device(device)
     config.out = out or str(Path(path).parent)
-    trainer = Trainer(config, images, log=log, recipe=gan.Recipe(**state["recipe"]))
+    if eval_images is None:
+        config.eval_every = 0  # no real images to score against: resume without scores
+    trainer = Trainer(config, images, log=log, recipe=gan.Recipe(**state["recipe"]),
+                      eval_images=eval_images)
     trainer.load_state(state)
     return trainer
 

@@ -32,14 +32,16 @@ def save_gif(path, grids, scale=3, milliseconds=400):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=milliseconds, loop=0)
 
 
-def save_curves(path, history, title=""):
+def save_curves(path, history, title="", scores=()):
     """Loss and D-output curves from the logged points: a dict of equal-length lists with keys
-    iteration, loss_d, loss_g, d_real, d_fake (and optionally coverage / fid per epoch)."""
+    iteration, loss_d, loss_g, d_real, d_fake; with `scores` (history rows that have "epoch",
+    "fid" and "digits"), a third panel with the FID and the digits covered per epoch."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3 if scores else 2, figsize=(16 if scores else 11, 4))
+    ax_loss, ax_d = axes[0], axes[1]
     it = history["iteration"]
     ax_loss.plot(it, history["loss_d"], label="D loss")
     ax_loss.plot(it, history["loss_g"], label="G loss")
@@ -51,6 +53,18 @@ def save_curves(path, history, title=""):
     ax_d.set_ylim(0, 1)
     ax_d.set_xlabel("generator step")
     ax_d.legend()
+    if scores:
+        epochs = [row["epoch"] for row in scores]
+        axes[2].plot(epochs, [row["fid"] for row in scores], "o-", label="FID (classifier)")
+        axes[2].set_xlabel("epoch")
+        axes[2].set_ylabel("FID")
+        twin = axes[2].twinx()
+        twin.plot(epochs, [row["digits"] for row in scores], "s--", color="C2",
+                  label="digits covered")
+        twin.set_ylim(0, 10.5)
+        twin.set_ylabel("digits with >= 5% of samples")
+        axes[2].legend(loc="upper left")
+        twin.legend(loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)  # savefig: the original's fig.save does not exist

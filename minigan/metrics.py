@@ -1,0 +1,79 @@
+"""How good are a GAN's samples? A Fréchet distance on classifier features, and digit coverage.
+
+Both use the LeNet-style classifier in minigan.digits (trained with minigan; 64 features).
+
+FID (Fréchet Inception Distance, here on the digit classifier's features instead of Inception's):
+fit a Gaussian (mean mu, covariance S) to the features of each image set; the Fréchet distance
+between N(mu1, S1) and N(mu2, S2) is
+
+    |mu1 - mu2|^2 + Tr(S1) + Tr(S2) - 2 Tr((S1^(1/2) S2 S1^(1/2))^(1/2)).
+
+Tr((S1 S2)^(1/2)) is computed in that symmetric form, through two eigen-decompositions of
+symmetric positive semi-definite matrices: S1^(1/2) = V diag(sqrt(max(l, 0))) V^T, then the
+eigenvalues of M = S1^(1/2) S2 S1^(1/2) (symmetric by construction), clipped at 0 (they are >= 0
+in exact arithmetic; rounding can make tiny ones negative), give Tr(M^(1/2)) = sum sqrt(l_i).
+Unlike scipy.linalg.sqrtm on the non-symmetric S1 S2, this never returns complex parts. All in
+float64.
+
+Coverage: the classifier's predicted labels over generated images: how many digits get at least
+5% of the samples (10 = all), the KL divergence of the label histogram from uniform
+(0 = perfectly even, log 10 = 2.30 = one digit only), and the mean of the top probability
+(confidence: low when the samples are not clearly any digit).
+"""
+import numpy as np
+
+from minigan import digits
+
+
+def gaussian(features):
+    """(mean, covariance) of features (N, D), in float64."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"need features (N, D) with N >= 2, got shape {f.shape}")
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def _sqrt_psd(S):
+    values, vectors = np.linalg.eigh((S + S.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mu1, S1, mu2, S2):
+    """The Fréchet distance between N(mu1, S1) and N(mu2, S2) (see the module docstring)."""
+    root = _sqrt_psd(S1)
+    M = root @ S2 @ root
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((M + M.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(S1) + np.trace(S2) - 2 * trace_sqrt)
+
+
+def fid(features_a, features_b):
+    return frechet_distance(*gaussian(features_a), *gaussian(features_b))
+
+
+def coverage(probabilities, threshold=0.05):
+    """Digit coverage of generated images from the classifier's probabilities (N, 10)."""
+    probs = np.asarray(probabilities, dtype=np.float64)
+    shares = np.bincount(probs.argmax(axis=1), minlength=10) / len(probs)
+    nonzero = shares[shares > 0]
+    return {"digits_covered": int((shares >= threshold).sum()),
+            "kl_to_uniform": float((nonzero * np.log(nonzero * 10)).sum()),
+            "confidence": float(probs.max(axis=1).mean()),
+            "shares": [round(float(s), 4) for s in shares]}
+
+
+def evaluate_images(images, real_images, model=None):
+    """FID against real_images and coverage, for generated images (N, 784 or 28x28, [-1, 1])."""
+    model = model or digits.load()
+    fake_features, fake_probs = digits.run(model, images)
+    real_features, _ = digits.run(model, real_images)
+    return {"fid": fid(fake_features, real_features), **coverage(fake_probs), "n": len(images)}
+
+
+def real_floor(test_images, model=None):
+    """FID between the two halves of the MNIST test set: the floor a perfect generator would
+    reach with 5,000 samples each."""
+    model = model or digits.load()
+    half = len(test_images) // 2
+    features, _ = digits.run(model, test_images)
+    return fid(features[:half], features[half:2 * half])

@@ -1,0 +1,127 @@
+"""minigan.metrics (FID, coverage), the digit classifier (minigan.digits) and its shipped
+weights, `python -m minigan.evaluate`, and the trainer's --eval-every scores."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minigan import data, digits, gan, metrics, train
+
+
+def test_frechet_distance_of_diagonal_gaussians_has_a_closed_form():
+    rng = np.random.default_rng(0)
+    a, b, m = rng.uniform(0.1, 2, 5), rng.uniform(0.1, 2, 5), rng.standard_normal(5)
+    got = metrics.frechet_distance(np.zeros(5), np.diag(a), m, np.diag(b))
+    assert got == pytest.approx(m @ m + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum(), rel=1e-10)
+
+
+def test_frechet_distance_matches_the_general_formula():
+    """Against Tr(S1 + S2 - 2 (S1 S2)^(1/2)) with the square root from the eigen-decomposition
+    of the (non-symmetric) product, on full covariances."""
+    rng = np.random.default_rng(1)
+    A, B = rng.standard_normal((2, 6, 6))
+    S1, S2 = A @ A.T + 0.1 * np.eye(6), B @ B.T + 0.1 * np.eye(6)
+    mu1, mu2 = rng.standard_normal((2, 6))
+    values = np.linalg.eigvals(S1 @ S2)  # real and positive for a product of SPD matrices
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(S1 + S2) - 2 * np.sqrt(values.real).sum()
+    assert metrics.frechet_distance(mu1, S1, mu2, S2) == pytest.approx(expected, rel=1e-8)
+
+
+def test_fid_is_zero_for_the_same_features_symmetric_and_sees_a_shift():
+    f = np.random.default_rng(2).standard_normal((500, 8))
+    g = np.random.default_rng(3).standard_normal((500, 8)) * 1.5
+    assert abs(metrics.fid(f, f)) < 1e-9
+    assert metrics.fid(f, g) == pytest.approx(metrics.fid(g, f), rel=1e-9)
+    shift = np.arange(8.0)
+    assert metrics.fid(f, f + shift) == pytest.approx(shift @ shift, rel=1e-9)
+
+
+def test_fid_stays_finite_for_rank_deficient_covariances():
+    f = np.random.default_rng(4).standard_normal((5, 64))  # 5 samples, 64 features: rank 4
+    g = np.zeros((5, 64))
+    value = metrics.fid(f, g)
+    assert np.isfinite(value) and value > 0
+    with pytest.raises(ValueError, match="N >= 2"):
+        metrics.fid(f[:1], g)
+
+
+def test_coverage_counts_digits_and_measures_evenness():
+    one_digit = np.tile(np.eye(10)[3], (100, 1))
+    c = metrics.coverage(one_digit)
+    assert c["digits_covered"] == 1 and c["kl_to_uniform"] == pytest.approx(np.log(10))
+    assert c["confidence"] == 1.0 and c["shares"][3] == 1.0
+    even = np.eye(10)[np.arange(1000) % 10] * 0.5 + 0.05
+    c = metrics.coverage(even)
+    assert c["digits_covered"] == 10 and c["kl_to_uniform"] == pytest.approx(0, abs=1e-12)
+    assert c["confidence"] == pytest.approx(0.55)
+
+
+def test_classifier_shapes_save_and_load(tmp_path):
+    model = digits.build()
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 784)).astype(np.float32)
+    features, probs = digits.run(model, x)
+    assert features.shape == (3, digits.FEATURES) and probs.shape == (3, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+    digits.save(model, tmp_path / "w.npz")
+    again = digits.run(digits.load(tmp_path / "w.npz"), x)[1]
+    np.testing.assert_allclose(again, probs, atol=2e-3)  # float16 weights
+    with pytest.raises(FileNotFoundError, match="train_classifier"):
+        digits.load(tmp_path / "missing.npz")
+
+
+def test_shift_augmentation_moves_pixels_and_fills_background():
+    img = -np.ones((1, 784), np.float32)
+    img[0, 14 * 28 + 14] = 1.0
+    out = digits.shifted(img, np.random.default_rng(0), max_shift=2).reshape(28, 28)
+    (y,), (x,) = np.nonzero(out == 1.0)
+    assert abs(y - 14) <= 2 and abs(x - 14) <= 2 and (out == -1).sum() == 783
+
+
+needs_mnist = pytest.mark.skipif(not os.environ.get("MINIGAN_DATA_DIR"),
+                                 reason="MINIGAN_DATA_DIR not set (the real MNIST files)")
+
+
+@needs_mnist
+def test_the_shipped_classifier_reaches_99_percent_on_the_test_set():
+    images, labels = data.load_mnist("test")
+    probs = digits.run(digits.load(), images)[1]
+    assert (probs.argmax(axis=1) == labels).mean() >= 0.99
+
+
+@needs_mnist
+def test_real_versus_real_fid_is_small_and_a_collapsed_set_is_far():
+    images, labels = data.load_mnist("test")
+    floor = metrics.real_floor(images[:2000])
+    ones = images[labels == 1][:1000]
+    collapsed = metrics.evaluate_images(ones, images[:1000])
+    assert floor < collapsed["fid"] / 10
+    assert collapsed["digits_covered"] == 1
+
+
+@needs_mnist
+def test_evaluate_cli_scores_a_generator(tmp_path, capsys):
+    from minigan import evaluate
+    G = gan.build_generator("seed")
+    np.savez(tmp_path / "generator.npz", **G.state_dict())
+    (tmp_path / "recipe.json").write_text(json.dumps(
+        {"name": "seed", "generator": "seed", "minibatch_std": False}))
+    assert evaluate.main([str(tmp_path), "--n", "200", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 200 and result["fid"] > result["fid_floor_real_vs_real"]
+    assert evaluate.main([str(tmp_path / "nothing")]) == 1
+    assert "no generator weights" in capsys.readouterr().err
+
+
+def test_trainer_scores_every_n_epochs(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (32, 784)).astype(np.float32)
+    monkeypatch.setattr(digits, "load", lambda path=None: digits.build().eval())  # untrained
+    config = train.TrainConfig(epochs=2, batch_size=16, out=str(tmp_path / "run"),
+                               eval_every=1, eval_samples=20)
+    trainer = train.Trainer(config, images, log=lambda line: None, eval_images=images)
+    trainer.train()
+    assert all("fid" in row and 0 <= row["digits"] <= 10 for row in trainer.epochs)
+    assert "fid" in (tmp_path / "run" / "history.csv").read_text().splitlines()[0]
+    with pytest.raises(ValueError, match="eval_images"):
+        train.Trainer(config, images, log=lambda line: None)
