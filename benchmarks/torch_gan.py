@@ -230,6 +230,14 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
             with open(out / "trials.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             np.save(out / f"grid_epoch{epoch + 1:03d}.npy", grid)
+    if out:  # minigan's format, so `python -m minigan.evaluate OUT` scores this generator too
+        G.eval()
+        np.savez(out / "generator.npz", **{k: v.detach().cpu().numpy()
+                                           for k, v in G.state_dict().items()})
+        fields = ("generator", "minibatch_std", "lr_d", "lr_g", "beta1", "real_label",
+                  "instance_noise", "feature_matching")
+        (out / "recipe.json").write_text(json.dumps(
+            {"name": "torch_twin", **{f: getattr(recipe, f) for f in fields}}, indent=2))
     return records
 
 

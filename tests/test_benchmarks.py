@@ -27,7 +27,8 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys):
     pytest.importorskip("torch")
     import numpy as np
 
-    from minigan import classifier, data
+    import minigan as mg
+    from minigan import classifier, data, gan
     judge = tmp_path / "judge.npz"
     np.savez(judge, **classifier.build_classifier().state_dict())  # untrained is enough here
     pixels = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
@@ -39,6 +40,8 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys):
     record = __import__("json").loads((tmp_path / "run" / "trials.jsonl").read_text())
     assert record["epoch"] == 1 and sum(record["shares"]) == pytest.approx(1, abs=0.01)
     assert 0 <= record["covered_ema_standing"] <= 10
+    G = gan.load_generator(tmp_path / "run")  # minigan reads the twin's generator (same keys)
+    assert G(mg.tensor(np.zeros((2, 100)))).shape == (2, 784)
 
 
 def test_gan_bench_quick(tmp_path, capsys):
