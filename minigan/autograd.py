@@ -142,7 +142,7 @@ class Tensor:
                 continue
             fn = t._ctx
             if fn is None:  # a leaf: accumulate (out of place: g may be shared with another leaf)
-                g = xp.ascontiguousarray(g)
+                g = backend.xp_of(g).ascontiguousarray(g)  # g's own device (graphs may cross)
                 t.grad = Tensor._wrap(g if t.grad is None else t.grad.data + g)
                 continue
             if fn.inputs is None:

@@ -1,5 +1,7 @@
 """Dropout (inverted): y = x * keep / (1 - rate) while training, y = x at evaluation; and the
 same fused with a LeakyReLU before it (one pass over memory instead of two, forward and back)."""
+import numpy as np
+
 from minigan import backend, kernels
 from minigan.autograd import Function, as_tensor
 
@@ -33,7 +35,8 @@ class Dropout(Function):
 
 def _mask_for(x, mask):
     mask = mask.data if hasattr(mask, "_ctx") else mask
-    mask = backend.to_device(backend.xp(x.device).asarray(mask), x.device).astype(bool)
+    mask = mask if hasattr(mask, "shape") else np.asarray(mask)  # a list
+    mask = backend.to_device(mask, x.device).astype(bool)        # from either device
     if mask.shape != x.shape:
         raise ValueError(f"dropout: mask has shape {mask.shape}, x has {x.shape}")
     return mask

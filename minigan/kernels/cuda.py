@@ -67,6 +67,8 @@ def launch_args(source, name, dtype, args):
             expected = {"scalar_t*": np.dtype(dtype), "bool*": np.dtype(bool)}[ctype]
             if arg.dtype != expected:
                 raise TypeError(f"{name}: parameter '{param}' needs {expected}, got {arg.dtype}")
+            if not arg.flags.c_contiguous:  # the kernel indexes flat memory
+                raise TypeError(f"{name}: parameter '{param}' needs a C-contiguous array")
             converted.append(arg)
         elif ctype == "long long":
             converted.append(np.int64(arg))
