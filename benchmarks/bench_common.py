@@ -3,6 +3,7 @@
 Imports no NumPy at module level: the scripts read --threads and set the thread variables
 before NumPy (and its BLAS thread pool) starts.
 """
+import contextlib
 import ctypes
 import platform
 
@@ -79,3 +80,31 @@ def cell(samples):
     p25, p50, p75 = np.percentile(samples, [25, 50, 75])
     median, unit = fmt(p50)
     return f"{median} {unit} ({fmt(p25, unit)[0]}–{fmt(p75, unit)[0]})"
+
+
+@contextlib.contextmanager
+def pinned_threads(torch, numba, n):
+    """torch, Numba and every loaded OpenBLAS on n threads inside the block, restored after.
+    Yields a note saying what NumPy's BLAS got (for the report)."""
+    import os
+    import sys
+    blas = OpenBLAS()
+    previous = (torch.get_num_threads(), numba.get_num_threads(), blas.get())
+    torch.set_num_threads(n)
+    try:
+        numba.set_num_threads(n)
+    except ValueError:  # above NUMBA_NUM_THREADS, fixed when Numba was imported
+        print(f"warning: Numba was started with {numba.config.NUMBA_NUM_THREADS} threads; "
+              f"cannot use {n}", file=sys.stderr)
+    blas.set([n] * len(blas.libs))
+    note = (f"NumPy OpenBLAS {blas.get()[0]}" if blas.libs else "NumPy BLAS by environment "
+            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    try:
+        yield note
+    finally:
+        torch.set_num_threads(previous[0])
+        try:
+            numba.set_num_threads(previous[1])
+        except ValueError:
+            pass
+        blas.set(previous[2])

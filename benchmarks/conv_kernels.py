@@ -57,7 +57,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import OpenBLAS, cell, cpu_model, fmt, threads_from_argv  # noqa: E402
+from bench_common import cell, cpu_model, fmt, pinned_threads, threads_from_argv  # noqa: E402
 
 DEFAULT_THREADS = 2
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -512,26 +512,13 @@ def main(argv=None):
         sys.exit(2)
 
     started = time.perf_counter()
-    previous_torch_threads = torch.get_num_threads()
-    previous_numba_threads = numba.get_num_threads()
-    blas = OpenBLAS()
-    previous_blas = blas.get()
     report = []
 
     def emit(line=""):
         print(line, flush=True)
         report.append(line)
 
-    try:
-        torch.set_num_threads(args.threads)
-        try:
-            numba.set_num_threads(args.threads)
-        except ValueError:  # above NUMBA_NUM_THREADS, fixed when Numba was imported
-            print(f"warning: Numba was started with {numba.config.NUMBA_NUM_THREADS} threads; "
-                  f"cannot use {args.threads}", file=sys.stderr)
-        blas.set([args.threads] * len(blas.libs))
-        blas_note = (f"NumPy OpenBLAS {blas.get()[0]}" if blas.libs else "NumPy BLAS by "
-                     f"environment OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    with pinned_threads(torch, numba, args.threads) as blas_note:
         N = QUICK_BATCH if args.quick else BATCH
         mg.manual_seed(0)
         torch.manual_seed(0)
@@ -580,13 +567,6 @@ def main(argv=None):
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write("\n".join(report) + "\n")
         return status
-    finally:
-        torch.set_num_threads(previous_torch_threads)
-        try:
-            numba.set_num_threads(previous_numba_threads)
-        except ValueError:
-            pass
-        blas.set(previous_blas)
 
 
 if __name__ == "__main__":

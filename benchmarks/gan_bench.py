@@ -57,7 +57,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import OpenBLAS, cell, cpu_model, threads_from_argv  # noqa: E402
+from bench_common import cell, cpu_model, pinned_threads, threads_from_argv  # noqa: E402
 
 DEFAULT_THREADS = 2
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -934,57 +934,43 @@ def main(argv=None):
         sys.exit(2)
 
     started = time.perf_counter()
-    previous = (mg.get_device(), torch.get_num_threads(), numba.get_num_threads())
-    blas = OpenBLAS()
-    previous_blas = blas.get()
+    previous_device = mg.get_device()
     try:
         try:
             dev = Device(args.device, torch)
         except mg.DeviceError as exc:
             print(f"error: --device {args.device}: {exc}", file=sys.stderr)
             sys.exit(2)
-        torch.set_num_threads(args.threads)
-        try:
-            numba.set_num_threads(args.threads)
-        except ValueError:  # above NUMBA_NUM_THREADS, fixed when Numba was imported
-            print(f"warning: Numba was started with {numba.config.NUMBA_NUM_THREADS} threads; "
-                  f"cannot use {args.threads}", file=sys.stderr)
-        blas.set([args.threads] * len(blas.libs))
-        blas_note = (f"NumPy OpenBLAS {blas.get()[0]}" if blas.libs else "NumPy BLAS by "
-                     f"environment OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
-        torch.manual_seed(0)
+        with pinned_threads(torch, numba, args.threads) as blas_note:
+            torch.manual_seed(0)
 
-        report = [f"# minigan vs PyTorch: the MNIST GAN ({args.device})", "",
-                  f"threads: torch {torch.get_num_threads()}, Numba {numba.get_num_threads()}, "
-                  f"{blas_note} | python {platform.python_version()} | numpy {np.__version__} | "
-                  f"numba {numba.__version__} | torch {torch.__version__} | "
-                  f"minigan {mg.__version__}", "",
-                  f"machine: {cpu_model()} ({os.cpu_count()} logical cores), {platform.system()} "
-                  f"{platform.release()} | device: {dev.description} | {_load()} at start"]
-        print("\n".join(report), flush=True)
-        results, gemm, memory = run_all(cases, args, torch, dev)
-        lines = report_tables(results, gemm, memory, args, dev)
-        lines += ["", f"run time {time.perf_counter() - started:.0f} s | {_load()} at the end"]
-        print("\n".join(lines), flush=True)
-        report += lines
+            threads = (f"torch {torch.get_num_threads()}, Numba {numba.get_num_threads()}, "
+                       f"{blas_note}")
+            report = [f"# minigan vs PyTorch: the MNIST GAN ({args.device})", "",
+                      f"threads: {threads} | python {platform.python_version()} | "
+                      f"numpy {np.__version__} | numba {numba.__version__} | "
+                      f"torch {torch.__version__} | minigan {mg.__version__}", "",
+                      f"machine: {cpu_model()} ({os.cpu_count()} logical cores), "
+                      f"{platform.system()} {platform.release()} | device: {dev.description} | "
+                      f"{_load()} at start"]
+            print("\n".join(report), flush=True)
+            results, gemm, memory = run_all(cases, args, torch, dev)
+            lines = report_tables(results, gemm, memory, args, dev)
+            lines += ["", f"run time {time.perf_counter() - started:.0f} s | {_load()} at the end"]
+            print("\n".join(lines), flush=True)
+            report += lines
 
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        chart = os.path.splitext(args.output)[0] + ".png"
-        if write_chart(chart, results, memory,
-                       f"minigan vs PyTorch, {dev.description}, {args.threads} threads"):
-            report += ["", f"![minigan / PyTorch]({os.path.basename(chart)})"]
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write("\n".join(report) + "\n")
-        print(f"wrote {args.output} and {chart}", file=sys.stderr)
-        return 0 if all(r["ok"] for r in results) else 1
+            os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+            chart = os.path.splitext(args.output)[0] + ".png"
+            if write_chart(chart, results, memory,
+                           f"minigan vs PyTorch, {dev.description}, {args.threads} threads"):
+                report += ["", f"![minigan / PyTorch]({os.path.basename(chart)})"]
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write("\n".join(report) + "\n")
+            print(f"wrote {args.output} and {chart}", file=sys.stderr)
+            return 0 if all(r["ok"] for r in results) else 1
     finally:
-        mg.set_device(previous[0])
-        torch.set_num_threads(previous[1])
-        try:
-            numba.set_num_threads(previous[2])
-        except ValueError:
-            pass
-        blas.set(previous_blas)
+        mg.set_device(previous_device)
 
 
 if __name__ == "__main__":
