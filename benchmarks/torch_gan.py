@@ -32,15 +32,16 @@ from torch.nn import functional as F
 
 @dataclasses.dataclass
 class Recipe:
-    """minigan.gan.Recipe's fields and defaults ("stable"), plus two trial-only fields."""
+    """minigan.gan.Recipe's fields and defaults ("stable"), plus trial-only fields.
+    tests/test_benchmarks.py checks the shared fields against minigan.gan.RECIPES."""
     generator: str = "batchnorm"
     minibatch_std: bool = True
     lr_d: float = 2e-4
     lr_g: float = 2e-4
     beta1: float = 0.5
     real_label: float = 0.9
-    instance_noise: float = 0.1
-    feature_matching: float = 500.0
+    instance_noise: float = 0.3
+    feature_matching: float = 2000.0
     mode_seeking: float = 0.0
     adversarial: float = 1.0
     ema: float = 0.0              # > 0: also keep an exponential moving average of G's weights
@@ -230,15 +231,21 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
             with open(out / "trials.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             np.save(out / f"grid_epoch{epoch + 1:03d}.npy", grid)
-    if out:  # minigan's format, so `python -m minigan.evaluate OUT` scores this generator too
-        G.eval()
-        np.savez(out / "generator.npz", **{k: v.detach().cpu().numpy()
-                                           for k, v in G.state_dict().items()})
-        fields = ("generator", "minibatch_std", "lr_d", "lr_g", "beta1", "real_label",
-                  "instance_noise", "feature_matching")
-        (out / "recipe.json").write_text(json.dumps(
-            {"name": "torch_twin", **{f: getattr(recipe, f) for f in fields}}, indent=2))
+            save_generator(G, recipe, out, epoch + 1)
     return records
+
+
+def save_generator(G, recipe, out, epoch):
+    """G in minigan's format (generator.npz + recipe.json), so `python -m minigan.evaluate OUT`
+    scores it with the same classifier as a minigan run; generator_epochNNN.npz keeps each
+    epoch's weights for per-epoch scores."""
+    state = {k: v.detach().cpu().numpy() for k, v in G.state_dict().items()}
+    np.savez(out / f"generator_epoch{epoch:03d}.npz", **state)
+    np.savez(out / "generator.npz", **state)
+    fields = ("generator", "minibatch_std", "lr_d", "lr_g", "beta1", "real_label",
+              "instance_noise", "feature_matching")
+    (out / "recipe.json").write_text(json.dumps(
+        {"name": "torch_twin", **{f: getattr(recipe, f) for f in fields}}, indent=2))
 
 
 def parse_override(text):

@@ -42,6 +42,22 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys):
     assert 0 <= record["covered_ema_standing"] <= 10
     G = gan.load_generator(tmp_path / "run")  # minigan reads the twin's generator (same keys)
     assert G(mg.tensor(np.zeros((2, 100)))).shape == (2, 784)
+    assert (tmp_path / "run" / "generator_epoch001.npz").is_file()
+
+
+def test_torch_gan_twin_defaults_are_minigans_stable_recipe():
+    """The PyTorch comparison is only fair if the twin trains minigan's default recipe."""
+    import dataclasses
+
+    from minigan import gan
+    twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
+    ours = dataclasses.asdict(gan.RECIPES["stable"])
+    theirs = dataclasses.asdict(twin["Recipe"]())
+    assert {k: theirs[k] for k in ours if k != "name"} == {k: v for k, v in ours.items()
+                                                          if k != "name"}
+    seed = dataclasses.asdict(dataclasses.replace(twin["Recipe"](), **twin["SEED_RECIPE"]))
+    assert {k: seed[k] for k in ours if k != "name"} == {
+        k: v for k, v in dataclasses.asdict(gan.RECIPES["seed"]).items() if k != "name"}
 
 
 def test_gan_bench_quick(tmp_path, capsys):
