@@ -87,10 +87,21 @@ class Adam(Optimizer):
                              f"betas={betas}, eps={eps}")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps)
 
-    def update(self, param, grad, state):
+    def step(self):
+        """All parameters with a gradient, updated together: on the GPU one launch per group of
+        parameters at the same step number and dtype (normally one group: the whole model)."""
         lr, (b1, b2), eps = self.hyper["lr"], self.hyper["betas"], self.hyper["eps"]
-        xp = backend.xp_of(param)
-        if "m" not in state:
-            state["step"], state["m"], state["v"] = 0, xp.zeros_like(param), xp.zeros_like(param)
-        state["step"] += 1
-        kernels.adam.step(param, grad, state["m"], state["v"], lr, b1, b2, eps, state["step"])
+        groups = {}
+        for p, state in zip(self.params, self.state):
+            if p.grad is None:
+                continue
+            if "m" not in state:
+                xp = backend.xp_of(p.data)
+                state["step"], state["m"], state["v"] = 0, xp.zeros_like(p.data), \
+                    xp.zeros_like(p.data)
+            state["step"] += 1
+            groups.setdefault((state["step"], p.data.dtype), []).append((p, state))
+        for (t, _), members in groups.items():
+            kernels.adam.step_many([p.data for p, _ in members], [p.grad.data for p, _ in members],
+                                   [s["m"] for _, s in members], [s["v"] for _, s in members],
+                                   lr, b1, b2, eps, t)

@@ -6,6 +6,7 @@ Each twin has the C kernel's parameters in the C kernel's order and the same bod
 the twins), so the launch logic (grid, block, argument order and types) is the one the GPU runs,
 and compares the results with the NumPy references.
 """
+import math
 import os
 import sys
 
@@ -15,7 +16,7 @@ import numpy as np  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from minigan.kernels import cuda as minigan_cuda  # noqa: E402
-from minigan.kernels import im2col, layout  # noqa: E402
+from minigan.kernels import adam, im2col, layout  # noqa: E402
 
 
 @cuda.jit
@@ -72,17 +73,71 @@ def minigan_from_nchw(g, out, N, OC, P):
     out[idx] = g[(n * OC + o) * P + p]
 
 
+@cuda.jit
+def minigan_adam_many(table, count, n, step_size, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps,
+                      memory):
+    # `memory` stands in for the device's address space: the table's "addresses" are element
+    # offsets into it (main points adam.address at that), the rest is the C kernel's body.
+    i = cuda.grid(1)
+    if i >= n:
+        return
+    offsets = table[4 * count:]
+    lo, hi = 0, count - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if offsets[mid] <= i:
+            lo = mid
+        else:
+            hi = mid - 1
+    j = i - offsets[lo]
+    p, g, m, v = table[4 * lo], table[4 * lo + 1], table[4 * lo + 2], table[4 * lo + 3]
+    gj = memory[g + j]
+    mj = memory[m + j] + one_minus_b1 * (gj - memory[m + j])
+    vj = memory[v + j] * b2 + one_minus_b2 * (gj * gj)
+    memory[m + j] = mj
+    memory[v + j] = vj
+    memory[p + j] -= step_size * (mj / (math.sqrt(vj) / bc2_sqrt + eps))
+
+
 TWINS = {"minigan_im2col": minigan_im2col, "minigan_col2im": minigan_col2im,
-         "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw}
+         "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw,
+         "minigan_adam_many": minigan_adam_many}
+MEMORY = {}  # twin name -> the flat array its table addresses point into
 
 
 def twin_function(source, name, dtype):
     """Stands in for kernels.cuda.function: the twin, called as RawKernel is, on flat arrays."""
-    twin = TWINS[name.replace("_SUFFIX", "")]
+    twin_name = name.replace("_SUFFIX", "")
+    twin = TWINS[twin_name]
 
     def call(grid, block, args):
-        twin[grid, block](*[a.reshape(-1) if isinstance(a, np.ndarray) else a for a in args])
+        extra = [MEMORY[twin_name]] if twin_name in MEMORY else []
+        twin[grid, block](*[a.reshape(-1) if isinstance(a, np.ndarray) else a for a in args],
+                          *extra)
     return call
+
+
+def check_adam_many(rng):
+    """Tensors of several sizes (an empty one among them) carved out of one flat memory; one
+    launch of the multi-tensor Adam must equal the per-tensor NumPy update."""
+    sizes = [5, 0, 1, 300, 7]
+    memory = np.zeros(4 * sum(sizes), np.float32)
+    views, at = [], 0
+    for size in sizes:
+        views.append([memory[at + k * size:at + (k + 1) * size] for k in range(4)])
+        at += 4 * size
+    for p, g, m, v in views:
+        p[:], g[:], m[:] = (rng.standard_normal(p.size) for _ in range(3))
+        v[:] = rng.random(p.size)
+    want = [[a.copy() for a in arrays] for arrays in views]
+    MEMORY["minigan_adam_many"] = memory
+    adam.address = lambda a: (a.ctypes.data - memory.ctypes.data) // memory.itemsize
+    adam.step_many_gpu(*[[arrays[k] for arrays in views] for k in range(4)],
+                       1e-3, 0.5, 0.999, 1e-8, 3)
+    for (p, _g, m, v), (p0, g0, m0, v0) in zip(views, want):
+        adam.step_reference(p0, g0, m0, v0, 1e-3, 0.5, 0.999, 1e-8, 3)
+        for got, expected in ((p, p0), (m, m0), (v, v0)):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
 
 def main():
@@ -106,6 +161,7 @@ def main():
     np.testing.assert_array_equal(layout.to_nchw_gpu(y, b, N), layout.to_nchw_reference(y, b, N))
     g = rng.standard_normal((N, OC, P)).astype(np.float32)
     np.testing.assert_array_equal(layout.from_nchw_gpu(g), layout.from_nchw_reference(g))
+    check_adam_many(rng)
     print("cuda simulator twins: ok")
 
 

@@ -72,6 +72,13 @@ def test_launch_args_check_the_signature():
         cuda.launch_args(src, name, np.float32, (x.astype(np.float64), x, 4, 0.2))
     with pytest.raises(TypeError, match="needs an array"):
         cuda.launch_args(src, name, np.float32, (x, 1.0, 4, 0.2))
+    many = "minigan_adam_many_SUFFIX"
+    args = cuda.launch_args(adam.CUDA_SOURCE, many, np.float32,
+                            (np.zeros(5, np.int64), 1, 1, 1e-3, 0.1, 0.999, 1e-3, 1.0, 1e-8))
+    assert type(args[1]) is np.int32 and type(args[2]) is np.int64
+    with pytest.raises(TypeError, match="needs int64"):
+        cuda.launch_args(adam.CUDA_SOURCE, many, np.float32,
+                         (np.zeros(5, np.int32), 1, 1, 1e-3, 0.1, 0.999, 1e-3, 1.0, 1e-8))
 
 
 class Recorder:
@@ -106,15 +113,47 @@ def test_every_gpu_dispatcher_launches_with_matching_arguments(monkeypatch):
     bce.forward_gpu(flat, flat)
     bce.backward_gpu(flat, flat, np.float32(1.0))
     adam.step_gpu(flat.copy(), flat, flat.copy(), flat.copy(), 1e-3, 0.9, 0.999, 1e-8, 1)
+    tensors = [[np.ones(size, np.float32) for size in (200, 0, 100)] for _ in range(4)]
+    adam.step_many_gpu(*tensors, 1e-3, 0.9, 0.999, 1e-8, 1)
     names = [name for name, *_ in recorder.launches]
     assert names == ["minigan_im2col_SUFFIX", "minigan_col2im_SUFFIX", "minigan_to_nchw_SUFFIX",
                      "minigan_from_nchw_SUFFIX", "minigan_dropout_forward_SUFFIX",
                      "minigan_dropout_apply_SUFFIX", "minigan_leaky_relu_forward_SUFFIX",
                      "minigan_leaky_relu_backward_SUFFIX", "minigan_bce_forward_SUFFIX",
-                     "minigan_bce_backward_SUFFIX", "minigan_adam_SUFFIX"]
-    sizes = [27 * 40, 2 * 3 * 5 * 4, 30, 30] + [300] * 7
+                     "minigan_bce_backward_SUFFIX", "minigan_adam_SUFFIX",
+                     "minigan_adam_many_SUFFIX"]
+    sizes = [27 * 40, 2 * 3 * 5 * 4, 30, 30] + [300] * 8
     for (name, grid, block, _args), size in zip(recorder.launches, sizes):
         assert grid[0] * block[0] >= size > (grid[0] - 1) * block[0], name
+
+
+def test_adam_many_table_holds_each_tensors_addresses_and_offset(monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(cuda, "function", recorder)
+    p, g, m, v = ([np.zeros(size, np.float32) for size in (3, 0, 5)] for _ in range(4))
+    adam.step_many_gpu(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 2)
+    (_name, _grid, _block, args), = recorder.launches
+    table, count, n = args[:3]
+    assert (count, n) == (3, 8) and table.dtype == np.int64
+    for k in range(3):
+        assert list(table[4 * k:4 * k + 4]) == [a[k].ctypes.data for a in (p, g, m, v)]
+    assert list(table[12:]) == [0, 3, 3]
+    assert args[3] == np.float32(1e-3 / (1 - 0.9 ** 2))
+
+
+def test_adam_groups_parameters_by_step_number(monkeypatch):
+    """Adam.step hands each group of parameters at one step number to step_many together."""
+    import minigan as mg
+    calls = []
+    monkeypatch.setattr(adam, "step_many", lambda params, *rest: calls.append((len(params),
+                                                                                rest[-1])))
+    a, b, c = (mg.tensor(np.ones(3, np.float32), requires_grad=True) for _ in range(3))
+    opt = mg.optim.Adam([a, b, c])
+    a.grad = b.grad = mg.tensor(np.ones(3, np.float32))
+    opt.step()                                  # a, b at step 1; c has no gradient
+    a.grad = b.grad = c.grad = mg.tensor(np.ones(3, np.float32))
+    opt.step()                                  # a, b at step 2; c at step 1
+    assert calls == [(2, 1), (2, 2), (1, 1)]
 
 
 def test_index_arithmetic_in_the_cuda_simulator():

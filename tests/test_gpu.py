@@ -89,6 +89,27 @@ def test_leaky_relu_bce_and_adam_kernels_match_the_cpu():
         np.testing.assert_allclose(a.get(), b, rtol=1e-6, atol=1e-7)
 
 
+def test_adam_over_many_parameters_is_one_launch_that_matches_the_cpu():
+    sizes = [(32, 1, 3, 3), (0,), (1,), (50176, 1), (7, 5)]
+    state = [[rng(10 * k + i).standard_normal(s).astype(np.float32)
+              for i, s in enumerate(sizes)] for k in range(4)]
+    state[3] = [np.abs(a) for a in state[3]]   # v >= 0
+    gpu_state = [[on_gpu(a) for a in arrays] for arrays in state]
+    gpu_state[1][4] = cp().asfortranarray(gpu_state[1][4])  # a gradient in another layout
+    launches = []
+    function = kernels.cuda.function
+    kernels.cuda.function = lambda *key: launches.append(key[1]) or function(*key)
+    try:
+        kernels.adam.step_many(*gpu_state, 1e-3, 0.5, 0.999, 1e-8, 3)
+    finally:
+        kernels.cuda.function = function
+    assert launches == ["minigan_adam_many_SUFFIX"]
+    kernels.adam.step_many(*state, 1e-3, 0.5, 0.999, 1e-8, 3)
+    for gpu_arrays, arrays in zip(gpu_state, state):
+        for a, b in zip(gpu_arrays, arrays):
+            np.testing.assert_allclose(a.get(), b, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("check", ["conv_same", "conv_stride2", "dense", "leaky_relu_dropout",
                                    "bce", "sigmoid_tanh", "batch_norm", "minibatch_std"])
 def test_gradients_on_the_gpu_match_finite_differences(check):

@@ -7,6 +7,12 @@
 (PyTorch's form: eps is added to the bias-corrected square root.) The unfused NumPy version runs
 about ten whole-array passes, each allocating a temporary; for the generator's 1.5 M weights
 that is most of an optimizer step.
+
+On the GPU, `step_many` updates all parameters of an optimizer in one launch (PyTorch's
+"multi-tensor apply"): a table of the tensors' addresses and their offsets in the concatenation
+goes to the device with one small copy, and each thread finds its tensor by binary search. At
+batch 64 a training step is bound by launches, and one per parameter (16 for the generator)
+was the largest single group of them.
 """
 import math
 
@@ -29,6 +35,35 @@ extern "C" __global__ void minigan_adam_SUFFIX(scalar_t* p, const scalar_t* g, s
     m[i] = mi;
     v[i] = vi;
     p[i] -= step_size * (mi / (sqrt(vi) / bc2_sqrt + eps));
+}
+
+// All tensors of one optimizer step in one launch. `table` holds, for tensor k of `count`, the
+// addresses of its p, g, m, v at table[4k .. 4k+3], then at table[4 count + k] the offset of its
+// first element in the concatenation of all tensors (offsets ascend; n = total elements). Thread
+// i finds the last k with offset <= i (binary search; empty tensors are skipped) and updates
+// element i - offset of tensor k with minigan_adam's body.
+extern "C" __global__ void minigan_adam_many_SUFFIX(const long long* table, int count,
+        long long n, scalar_t step_size, scalar_t one_minus_b1, scalar_t b2,
+        scalar_t one_minus_b2, scalar_t bc2_sqrt, scalar_t eps) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const long long* offsets = table + 4 * (long long)count;
+    int lo = 0, hi = count - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (offsets[mid] <= i) lo = mid; else hi = mid - 1;
+    }
+    long long j = i - offsets[lo];
+    scalar_t* p = (scalar_t*)table[4 * lo];
+    const scalar_t* g = (const scalar_t*)table[4 * lo + 1];
+    scalar_t* m = (scalar_t*)table[4 * lo + 2];
+    scalar_t* v = (scalar_t*)table[4 * lo + 3];
+    scalar_t gj = g[j];
+    scalar_t mj = m[j] + one_minus_b1 * (gj - m[j]);
+    scalar_t vj = v[j] * b2 + one_minus_b2 * (gj * gj);
+    m[j] = mj;
+    v[j] = vj;
+    p[j] -= step_size * (mj / (sqrt(vj) / bc2_sqrt + eps));
 }
 """
 
@@ -65,6 +100,44 @@ def step_gpu(p, g, m, v, lr, b1, b2, eps, t):
     cuda.launch(CUDA_SOURCE, "minigan_adam_SUFFIX", p.size, p.dtype, p, xp.ascontiguousarray(g),
                 m, v, p.size, lr / (1 - b1 ** t), 1 - b1, b2, 1 - b2, math.sqrt(1 - b2 ** t),
                 eps)
+
+
+def address(a):
+    """Device (CuPy) or host (NumPy) address of an array's first element."""
+    return a.data.ptr if hasattr(a.data, "ptr") else a.ctypes.data
+
+
+def table_of(params, grads, ms, vs):
+    """(table, n) for minigan_adam_many: 4 addresses per tensor (p, g, m, v), then each tensor's
+    offset in the concatenation (int64, host); n = total elements."""
+    count = len(params)
+    table = np.empty(5 * count, np.int64)
+    for k, arrays in enumerate(zip(params, grads, ms, vs)):
+        table[4 * k:4 * k + 4] = [address(a) for a in arrays]
+    sizes = np.array([p.size for p in params], np.int64)
+    table[4 * count:] = np.cumsum(sizes) - sizes
+    return table, int(sizes.sum())
+
+
+def step_many_gpu(params, grads, ms, vs, lr, b1, b2, eps, t):
+    xp = backend.xp_of(params[0])
+    grads = [xp.ascontiguousarray(g) for g in grads]  # kept alive until the launch is queued
+    table, n = table_of(params, grads, ms, vs)
+    cuda.launch(CUDA_SOURCE, "minigan_adam_many_SUFFIX", n, params[0].dtype, xp.asarray(table),
+                len(params), n, lr / (1 - b1 ** t), 1 - b1, b2, 1 - b2, math.sqrt(1 - b2 ** t),
+                eps)
+
+
+def step_many(params, grads, ms, vs, lr, b1, b2, eps, t):
+    """`step` for several parameters at one step number t: on the GPU one launch for all of
+    them (when they share a dtype and p, m, v are C-contiguous), else one update each."""
+    if not params:
+        return
+    if (backend.on_gpu(params[0]) and len({p.dtype for p in params}) == 1
+            and all(a.flags.c_contiguous for arrays in (params, ms, vs) for a in arrays)):
+        return step_many_gpu(params, grads, ms, vs, lr, b1, b2, eps, t)
+    for p, g, m, v in zip(params, grads, ms, vs):
+        step(p, g, m, v, lr, b1, b2, eps, t)
 
 
 def step(p, g, m, v, lr, b1, b2, eps, t):

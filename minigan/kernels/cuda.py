@@ -50,34 +50,48 @@ def grid(n, block=BLOCK):
     return ((n + block - 1) // block,), (block,)
 
 
+_SCALARS = {"long long": np.int64, "unsigned int": np.uint32, "int": np.int32}
+_POINTEES = {"scalar_t*": None, "bool*": np.dtype(bool), "long long*": np.dtype(np.int64)}
+
+
+@functools.cache
+def _signature(source, name):
+    """[(declaration, C type without const)] of kernel `name`, parsed once per kernel (the
+    regex costs tens of microseconds: too much to pay on every launch)."""
+    signature = []
+    for param in parameters(source, name):
+        ctype = param.rsplit(" ", 1)[0].replace("const ", "").strip()
+        if ctype not in _SCALARS and ctype not in _POINTEES and ctype != "scalar_t":
+            raise TypeError(f"{name}: unsupported parameter type in '{param}'")
+        signature.append((param, ctype))
+    return tuple(signature)
+
+
 def launch_args(source, name, dtype, args):
     """`args` converted to what kernel `name` declares, in its order: arrays stay arrays (and
-    must have the kernel's element type), `long long` -> np.int64, `unsigned int` -> np.uint32,
-    `scalar_t` -> the element type. Raises on a count or type mismatch: the kernel would
-    otherwise read garbage silently."""
-    params = parameters(source, name)
-    if len(params) != len(args):
-        raise TypeError(f"{name}: {len(args)} arguments for {len(params)} parameters {params}")
+    must have the kernel's element type: scalar_t, bool or long long), `long long` -> np.int64,
+    `unsigned int` -> np.uint32, `int` -> np.int32, `scalar_t` -> the element type. Raises on a
+    count or type mismatch: the kernel would otherwise read garbage silently."""
+    signature = _signature(source, name)
+    if len(signature) != len(args):
+        raise TypeError(f"{name}: {len(args)} arguments for {len(signature)} parameters "
+                        f"{[param for param, _ in signature]}")
+    dtype = np.dtype(dtype)
     converted = []
-    for param, arg in zip(params, args):
-        ctype = param.rsplit(" ", 1)[0].replace("const ", "").strip()
-        if ctype.endswith("*"):
+    for (param, ctype), arg in zip(signature, args):
+        if ctype in _POINTEES:
             if not hasattr(arg, "dtype"):
                 raise TypeError(f"{name}: parameter '{param}' needs an array, got {type(arg)}")
-            expected = {"scalar_t*": np.dtype(dtype), "bool*": np.dtype(bool)}[ctype]
+            expected = _POINTEES[ctype] or dtype
             if arg.dtype != expected:
                 raise TypeError(f"{name}: parameter '{param}' needs {expected}, got {arg.dtype}")
             if not arg.flags.c_contiguous:  # the kernel indexes flat memory
                 raise TypeError(f"{name}: parameter '{param}' needs a C-contiguous array")
             converted.append(arg)
-        elif ctype == "long long":
-            converted.append(np.int64(arg))
-        elif ctype == "unsigned int":
-            converted.append(np.uint32(arg))
         elif ctype == "scalar_t":
-            converted.append(np.dtype(dtype).type(arg))
+            converted.append(dtype.type(arg))
         else:
-            raise TypeError(f"{name}: unsupported parameter type in '{param}'")
+            converted.append(_SCALARS[ctype](arg))
     return tuple(converted)
 
 
@@ -87,8 +101,10 @@ def _module(source, dtype):
     return cupy.RawModule(code=specialize(source, dtype), options=("--std=c++14",))
 
 
+@functools.cache
 def function(source, name, dtype):
-    """The compiled kernel `name` (with _SUFFIX) of `source` for `dtype`; compiled once."""
+    """The compiled kernel `name` (with _SUFFIX) of `source` for `dtype`; compiled and looked up
+    once."""
     return _module(source, np.dtype(dtype)).get_function(
         name.replace("_SUFFIX", SUFFIXES[np.dtype(dtype)][1]))
 
