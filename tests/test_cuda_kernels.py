@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minigan.kernels import adam, bce, cuda, dropout, im2col, layout, leaky_relu
+from minigan.kernels import adam, bce, cuda, dropout, im2col, layout, leaky_relu, sigmoid_tanh
 
-MODULES = [im2col, layout, dropout, leaky_relu, bce, adam]
+MODULES = [im2col, layout, dropout, leaky_relu, bce, adam, sigmoid_tanh]
 NVCC = shutil.which("nvcc") or next((str(p) for p in Path("/usr/local").glob("cuda*/bin/nvcc")),
                                     None)
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (install the CUDA toolkit "
@@ -23,8 +23,9 @@ needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (install th
 def nvcc_compile(source, tmp_path, name="kernel"):
     path = tmp_path / f"{name}.cu"
     path.write_text(source)
-    return subprocess.run([NVCC, "-arch=sm_90", "-cubin", "-o", str(tmp_path / f"{name}.cubin"),
-                           str(path)], capture_output=True, text=True)
+    return subprocess.run([NVCC, "-arch=sm_90", "-cubin", *cuda.COMPILE_OPTIONS,
+                           "-o", str(tmp_path / f"{name}.cubin"), str(path)],
+                          capture_output=True, text=True)
 
 
 @needs_nvcc
@@ -115,14 +116,18 @@ def test_every_gpu_dispatcher_launches_with_matching_arguments(monkeypatch):
     adam.step_gpu(flat.copy(), flat, flat.copy(), flat.copy(), 1e-3, 0.9, 0.999, 1e-8, 1)
     tensors = [[np.ones(size, np.float32) for size in (200, 0, 100)] for _ in range(4)]
     adam.step_many_gpu(*tensors, 1e-3, 0.9, 0.999, 1e-8, 1)
+    sigmoid_tanh.sigmoid_gpu(flat)
+    sigmoid_tanh.sigmoid_backward_gpu(flat, flat)
+    sigmoid_tanh.tanh_backward_gpu(flat, flat)
     names = [name for name, *_ in recorder.launches]
     assert names == ["minigan_im2col_SUFFIX", "minigan_col2im_SUFFIX", "minigan_to_nchw_SUFFIX",
                      "minigan_from_nchw_SUFFIX", "minigan_dropout_forward_SUFFIX",
                      "minigan_dropout_apply_SUFFIX", "minigan_leaky_relu_forward_SUFFIX",
                      "minigan_leaky_relu_backward_SUFFIX", "minigan_bce_forward_SUFFIX",
                      "minigan_bce_backward_SUFFIX", "minigan_adam_SUFFIX",
-                     "minigan_adam_many_SUFFIX"]
-    sizes = [27 * 40, 2 * 3 * 5 * 4, 30, 30] + [300] * 8
+                     "minigan_adam_many_SUFFIX", "minigan_sigmoid_forward_SUFFIX",
+                     "minigan_sigmoid_backward_SUFFIX", "minigan_tanh_backward_SUFFIX"]
+    sizes = [27 * 40, 2 * 3 * 5 * 4, 30, 30] + [300] * 11
     for (name, grid, block, _args), size in zip(recorder.launches, sizes):
         assert grid[0] * block[0] >= size > (grid[0] - 1) * block[0], name
 

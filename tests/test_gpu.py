@@ -89,6 +89,20 @@ def test_leaky_relu_bce_and_adam_kernels_match_the_cpu():
         np.testing.assert_allclose(a.get(), b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_sigmoid_and_tanh_kernels_match_the_numpy_expressions(dtype):
+    st = kernels.sigmoid_tanh
+    x = np.concatenate([rng().standard_normal(997) * 8, [-200, -20, 0, 20, 200]]).astype(dtype)
+    gy = rng(1).standard_normal(x.shape).astype(dtype)
+    y = st.sigmoid_reference(x)
+    np.testing.assert_allclose(st.sigmoid_gpu(on_gpu(x)).get(), y, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(st.sigmoid_backward_gpu(on_gpu(y), on_gpu(gy)).get(),
+                               st.sigmoid_backward_reference(y, gy), rtol=1e-6, atol=1e-30)
+    t = np.tanh(x)
+    np.testing.assert_allclose(st.tanh_backward_gpu(on_gpu(t), on_gpu(gy)).get(),
+                               st.tanh_backward_reference(t, gy), rtol=1e-6, atol=1e-30)
+
+
 def test_adam_over_many_parameters_is_one_launch_that_matches_the_cpu():
     sizes = [(32, 1, 3, 3), (0,), (1,), (50176, 1), (7, 5)]
     state = [[rng(10 * k + i).standard_normal(s).astype(np.float32)
