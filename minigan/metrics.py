@@ -70,6 +70,17 @@ def evaluate_images(images, real_images, model=None):
     return {"fid": fid(fake_features, real_features), **coverage(fake_probs), "n": len(images)}
 
 
+def classifier_report(test_images, test_labels, model=None):
+    """The classifier's test accuracy, and the real-vs-real FID floor (two halves of the test
+    set), from one pass over the test images."""
+    model = model or digits.load()
+    features, probs = digits.run(model, test_images)
+    half = len(test_images) // 2
+    return {"classifier_test_accuracy": float((probs.argmax(axis=1) == test_labels).mean()),
+            "fid_floor_real_vs_real": fid(features[:half], features[half:2 * half]),
+            "n_floor": half}
+
+
 def real_floor(test_images, model=None):
     """FID between the two halves of the MNIST test set: the floor a perfect generator would
     reach with 5,000 samples each."""

@@ -113,6 +113,19 @@ def test_evaluate_cli_scores_a_generator(tmp_path, capsys):
     assert "no generator weights" in capsys.readouterr().err
 
 
+@needs_mnist
+def test_evaluate_cli_prints_the_classifiers_accuracy_and_floor(capsys):
+    from minigan import evaluate
+    assert evaluate.main(["--classifier", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["classifier_test_accuracy"] >= 0.99 and result["n_floor"] == 5000
+    assert 0 < result["fid_floor_real_vs_real"] < 50
+    assert evaluate.main(["--classifier"]) == 0
+    assert "test accuracy 99." in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        evaluate.main([])                     # neither a run nor --classifier
+
+
 def test_trainer_scores_every_n_epochs(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (32, 784)).astype(np.float32)
