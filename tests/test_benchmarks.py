@@ -1,4 +1,5 @@
 """Smoke tests: each benchmark script runs one quick case end to end (timings are not checked)."""
+import os
 import runpy
 from pathlib import Path
 
@@ -94,3 +95,39 @@ def test_profile_step_lists_the_ops(capsys):
     main(["--batch", "2", "--rounds", "1"])
     out = capsys.readouterr().out
     assert "| Conv2d | (2, 32, 28, 28) | backward |" in out and "D step on 2 images" in out
+
+
+@pytest.mark.skipif(not os.environ.get("MINIGAN_DATA_DIR"),
+                    reason="MINIGAN_DATA_DIR not set (the real MNIST test files)")
+def test_compare_quality_scores_both_engines_and_states_the_spread(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from minigan import gan
+    runs = {}
+    for name, seed in (("minigan", 0), ("torch0", 1), ("torch1", 2)):
+        run = tmp_path / name
+        run.mkdir()
+        gan.backend.manual_seed(seed)
+        state = gan.build_generator("seed").state_dict()
+        np.savez(run / "generator.npz", **state)
+        (run / "recipe.json").write_text(json.dumps({"name": "seed"}))
+        if name == "minigan":
+            (run / "history.csv").write_text("epoch,fid,digits\n1,300.5,3\n")
+        else:
+            np.savez(run / "generator_epoch001.npz", **state)
+        runs[name] = str(run)
+    main = runpy.run_path(str(BENCHMARKS / "compare_quality.py"))["main"]
+    assert main(["--minigan", runs["minigan"], "--torch", runs["torch0"], runs["torch1"],
+                 "--n", "200", "--output", str(tmp_path / "q.md"),
+                 "--json", str(tmp_path / "q.json")]) == 0
+    scores = json.loads((tmp_path / "q.json").read_text())
+    assert scores["minigan"][0]["per_epoch"] == [[1, 300.5, 3]]
+    torch_fids = [r["final"]["fid"] for r in scores["PyTorch"]]
+    assert [r["per_epoch"][0][1] for r in scores["PyTorch"]] == torch_fids  # same weights
+    report = (tmp_path / "q.md").read_text()
+    assert f"spread (max - min) {max(torch_fids) - min(torch_fids):.1f}" in report
+    assert "PyTorch's run-to-run spread" in report
+    with pytest.raises(SystemExit):
+        main(["--minigan", str(tmp_path / "missing")])
