@@ -28,6 +28,18 @@ def test_frechet_distance_matches_the_general_formula():
     assert metrics.frechet_distance(mu1, S1, mu2, S2) == pytest.approx(expected, rel=1e-8)
 
 
+@pytest.mark.parametrize("size", [1, 2, 8, 64])
+def test_matrix_square_root_matches_scipy_sqrtm_on_random_spd_matrices(size):
+    linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(size)
+    A = rng.standard_normal((size, size))
+    S = A @ A.T + 1e-3 * np.eye(size)
+    root = metrics._sqrt_psd(S)
+    np.testing.assert_allclose(root, np.real(linalg.sqrtm(S)), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(root @ root, S, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(root, root.T, rtol=0, atol=1e-13 * np.abs(root).max())
+
+
 def test_fid_is_zero_for_the_same_features_symmetric_and_sees_a_shift():
     f = np.random.default_rng(2).standard_normal((500, 8))
     g = np.random.default_rng(3).standard_normal((500, 8)) * 1.5
@@ -97,6 +109,9 @@ def test_real_versus_real_fid_is_small_and_a_collapsed_set_is_far():
     collapsed = metrics.evaluate_images(ones, images[:1000])
     assert floor < collapsed["fid"] / 10
     assert collapsed["digits_covered"] == 1
+    real = metrics.evaluate_images(images[5000:7000], images[:2000])  # the test set itself
+    assert real["digits_covered"] == 10 and real["kl_to_uniform"] < 0.01
+    assert real["fid"] < collapsed["fid"] / 10
 
 
 @needs_mnist
