@@ -146,6 +146,31 @@ def test_adam_many_table_holds_each_tensors_addresses_and_offset(monkeypatch):
     assert args[3] == np.float32(1e-3 / (1 - 0.9 ** 2))
 
 
+def test_adam_many_falls_back_to_checked_launches_on_a_mismatched_gradient(monkeypatch):
+    """The address table hides g from launch_args' dtype check: step_many must check it, and a
+    float64 gradient for a float32 parameter must raise, not be read as float32 garbage."""
+    recorder = Recorder()
+    monkeypatch.setattr(cuda, "function", recorder)
+    monkeypatch.setattr(adam.backend, "on_gpu", lambda a: True)  # NumPy arrays pose as CuPy's
+    monkeypatch.setattr(adam.backend, "xp_of", lambda a: np)
+    p, m, v = (np.zeros(4, np.float32) for _ in range(3))
+    adam.step_many([p], [np.zeros(4, np.float32)], [m], [v], 1e-3, 0.9, 0.999, 1e-8, 1)
+    assert [name for name, *_ in recorder.launches] == ["minigan_adam_many_SUFFIX"]
+    with pytest.raises(TypeError, match="needs float32"):
+        adam.step_many([p], [np.zeros(4, np.float64)], [m], [v], 1e-3, 0.9, 0.999, 1e-8, 1)
+    assert len(recorder.launches) == 1
+
+
+def test_fused_activations_keep_a_scalars_shape(monkeypatch):
+    monkeypatch.setattr(cuda, "function", Recorder())
+    x = np.ones((), np.float32)
+    assert sigmoid_tanh.sigmoid_gpu(x).shape == ()
+    assert sigmoid_tanh.sigmoid_backward_gpu(x, x).shape == ()
+    assert sigmoid_tanh.tanh_backward_gpu(x, x).shape == ()
+    with pytest.raises(ValueError, match="gradient of shape"):
+        sigmoid_tanh.tanh_backward_gpu(np.ones(3, np.float32), np.ones(2, np.float32))
+
+
 def test_adam_groups_parameters_by_step_number(monkeypatch):
     """Adam.step hands each group of parameters at one step number to step_many together."""
     import minigan as mg

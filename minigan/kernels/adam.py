@@ -130,11 +130,16 @@ def step_many_gpu(params, grads, ms, vs, lr, b1, b2, eps, t):
 
 def step_many(params, grads, ms, vs, lr, b1, b2, eps, t):
     """`step` for several parameters at one step number t: on the GPU one launch for all of
-    them (when they share a dtype and p, m, v are C-contiguous), else one update each."""
+    them (when p, g, m, v share a dtype and sizes and p, m, v are C-contiguous), else one update
+    each. Parameters must not share memory (one launch updates them concurrently)."""
     if not params:
         return
-    if (backend.on_gpu(params[0]) and len({p.dtype for p in params}) == 1
-            and all(a.flags.c_contiguous for arrays in (params, ms, vs) for a in arrays)):
+    dtype = params[0].dtype
+    if (backend.on_gpu(params[0])
+            and all(a.dtype == dtype and a.size == p.size and (a is g or a.flags.c_contiguous)
+                    for p, g, m, v in zip(params, grads, ms, vs) for a in (p, g, m, v))):
+        # the table hides g, m, v from launch_args' checks: dtype and size are checked here
+        # (one that fails takes the per-parameter path, whose launch_args raises a clear error)
         return step_many_gpu(params, grads, ms, vs, lr, b1, b2, eps, t)
     for p, g, m, v in zip(params, grads, ms, vs):
         step(p, g, m, v, lr, b1, b2, eps, t)

@@ -53,18 +53,21 @@ def tanh_backward_reference(y, gy):
 
 
 def _unary_gpu(name, x):
-    x = backend.xp_of(x).ascontiguousarray(x)
-    y = backend.xp_of(x).empty_like(x)
+    xp, shape = backend.xp_of(x), x.shape    # ascontiguousarray makes a 0-d array 1-d
+    x = xp.ascontiguousarray(x)
+    y = xp.empty_like(x)
     cuda.launch(CUDA_SOURCE, name, x.size, x.dtype, x, y, x.size)
-    return y
+    return y.reshape(shape)
 
 
 def _binary_gpu(name, y, gy):
-    xp = backend.xp_of(y)
+    xp, shape = backend.xp_of(y), y.shape
     y, gy = xp.ascontiguousarray(y), xp.ascontiguousarray(gy)
+    if gy.size != y.size:
+        raise ValueError(f"{name}: gradient of shape {gy.shape} for an output of shape {shape}")
     gx = xp.empty_like(y)
     cuda.launch(CUDA_SOURCE, name, y.size, y.dtype, y, gy, gx, y.size)
-    return gx
+    return gx.reshape(shape)
 
 
 def sigmoid_gpu(x):
