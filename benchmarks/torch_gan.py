@@ -8,8 +8,11 @@ Keras-style initialisation (Glorot-uniform weights, zero biases), the same recip
 same meaning (minibatch-std channel, one-sided label smoothing, annealed instance noise, feature
 matching on the features D's Flatten receives), the standard schedule (per batch: one D step on
 real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000 images from G
-(eval mode) and classifies them with minigan's digit classifier (its weights loaded from the
-.npz that minigan.classifier caches), and appends the per-digit shares to --out/trials.jsonl.
+(eval mode) and classifies them with minigan's MLP digit classifier (its weights loaded from the
+.npz that minigan.classifier caches: "covered", "shares") and with the stronger LeNet-style
+classifier that minigan.evaluate uses ("lenet_covered", "lenet_shares", and "lenet_fid" against
+5,000 real test images when the test files are in the data folder), and appends them to
+--out/trials.jsonl.
 
 Two fields exist only here, to try ideas before porting them: mode_seeking (the MSGAN term,
 Mao et al. 2019: G also minimises 1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|)) and adversarial
@@ -136,7 +139,29 @@ class Judge:
         return (counts / len(images)).cpu().numpy()
 
 
-def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=5000, log=print):
+class LeNetJudge:
+    """minigan.digits (the classifier behind minigan.evaluate): coverage, and FID when real test
+    images are given. Runs on the CPU with minigan (5,000 images: a few seconds)."""
+
+    def __init__(self, real_images=None):
+        from minigan import digits
+        self.model, self.real = digits.load(), real_images
+
+    def scores(self, images):
+        from minigan import metrics
+        if self.real is None:
+            from minigan import digits
+            result = metrics.coverage(digits.run(self.model, images)[1])
+        else:
+            result = metrics.evaluate_images(images, self.real[:len(images)], self.model)
+        out = {"lenet_covered": result["digits_covered"], "lenet_shares": result["shares"]}
+        if "fid" in result:
+            out["lenet_fid"] = round(result["fid"], 3)
+        return out
+
+
+def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=5000, log=print,
+          lenet=None):
     torch.manual_seed(seed)
     G, D = build_generator(recipe).to(device), build_discriminator(recipe).to(device)
     betas = (recipe.beta1, 0.999)
@@ -201,6 +226,7 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
             generated = G(eval_noise)
             shares = judge.shares(generated)
             grid = generated[:64].cpu().numpy()
+            lenet_scores = lenet.scores(generated.cpu().numpy()) if lenet is not None else {}
         G.train()
         extra = {}
         if ema is not None:
@@ -223,7 +249,7 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
                   "covered": int((shares >= 0.05).sum()),
                   "shares": [round(float(s), 3) for s in shares],
                   "loss_d": means[0], "loss_g": means[1], "d_real": means[2], "d_fake": means[3],
-                  **extra}
+                  **lenet_scores, **extra}
         records.append(record)
         log(json.dumps(record))
         if out:
@@ -280,8 +306,14 @@ def main(argv=None):
     recipe = dataclasses.replace(recipe, **dict(args.set))
     images = load_mnist_train(args.data_dir)[:args.limit]
     judge = Judge(args.judge, args.device)
+    from minigan import data
+    try:
+        real = data.load_mnist("test", args.data_dir, download=False)[0]
+    except (FileNotFoundError, data.DataError):
+        print("no MNIST test files in the data folder: LeNet coverage only, no FID")
+        real = None
     train(recipe, images, judge, args.epochs, args.seed, args.device,
-          Path(args.out) if args.out else None)
+          Path(args.out) if args.out else None, lenet=LeNetJudge(real))
 
 
 if __name__ == "__main__":

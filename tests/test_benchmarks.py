@@ -41,6 +41,8 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys):
     record = __import__("json").loads((tmp_path / "run" / "trials.jsonl").read_text())
     assert record["epoch"] == 1 and sum(record["shares"]) == pytest.approx(1, abs=0.01)
     assert 0 <= record["covered_ema_standing"] <= 10
+    assert 0 <= record["lenet_covered"] <= 10 and len(record["lenet_shares"]) == 10
+    assert "lenet_fid" not in record                  # no test files in this data folder
     G = gan.load_generator(tmp_path / "run")  # minigan reads the twin's generator (same keys)
     assert G(mg.tensor(np.zeros((2, 100)))).shape == (2, 784)
     assert (tmp_path / "run" / "generator_epoch001.npz").is_file()
