@@ -40,7 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--log-every", type=int, default=50, help="iterations between progress lines")
     p.add_argument("--eval-every", type=int, default=0, metavar="N",
                    help="every N epochs, score 5,000 samples (FID on the digit classifier's "
-                        "features, digits covered) into history.csv and losses.png (default: off)")
+                        "features, digits covered) into history.csv and losses.png (default: off; "
+                        "with --resume, the checkpoint's setting)")
     p.add_argument("--limit", type=int, default=None,
                    help="train on the first N images only (for quick trials)")
     args = p.parse_args(argv)
@@ -67,11 +68,13 @@ def main(argv=None):
         images, _ = data.load_mnist("train", data_dir=args.data_dir)
         if args.limit:
             images = images[:args.limit]
-        eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] if args.eval_every \
-            else None
+        # a resumed run keeps its checkpoint's --eval-every unless one is given
+        eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
+            if args.eval_every or args.resume else None
         if args.resume:
             trainer = train.resume(args.resume, images, epochs=args.epochs, device=args.device,
-                                   out=args.out, log=log, eval_images=eval_images)
+                                   out=args.out, log=log, eval_images=eval_images,
+                                   eval_every=args.eval_every or None)
         else:
             config = train.TrainConfig(
                 epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,

@@ -297,12 +297,16 @@ def load_checkpoint(path):
     return state
 
 
-def resume(path, images, *, epochs=None, device=None, out=None, log=print, eval_images=None):
-    """A Trainer restored from a checkpoint, ready to continue (optionally to more epochs)."""
+def resume(path, images, *, epochs=None, device=None, out=None, log=print, eval_images=None,
+           eval_every=None):
+    """A Trainer restored from a checkpoint, ready to continue (optionally to more epochs, or
+    with scores every `eval_every` epochs where the checkpoint had none or another interval)."""
     state = load_checkpoint(path)
     config = TrainConfig(**state["config"])
     if epochs is not None:
         config.epochs = epochs
+    if eval_every is not None:
+        config.eval_every = eval_every
     if device is not None:
         config.device = backend.normalize_device(device)
     config.out = out or str(Path(path).parent)

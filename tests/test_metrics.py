@@ -153,3 +153,19 @@ def test_trainer_scores_every_n_epochs(tmp_path, monkeypatch):
     assert "fid" in (tmp_path / "run" / "history.csv").read_text().splitlines()[0]
     with pytest.raises(ValueError, match="eval_images"):
         train.Trainer(config, images, log=lambda line: None)
+
+
+def test_a_resumed_run_can_start_scoring(tmp_path, monkeypatch):
+    """--resume with --eval-every on a run trained without scores: the new epochs are scored."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (32, 784)).astype(np.float32)
+    monkeypatch.setattr(digits, "load", lambda path=None: digits.build().eval())  # untrained
+    config = train.TrainConfig(epochs=1, batch_size=16, out=str(tmp_path / "run"))
+    train.Trainer(config, images, log=lambda line: None).train()
+    trainer = train.resume(tmp_path / "run" / "checkpoint.pkl", images, epochs=2,
+                           log=lambda line: None, eval_images=images, eval_every=1)
+    trainer.train()
+    assert "fid" not in trainer.epochs[0] and "fid" in trainer.epochs[1]
+    again = train.resume(tmp_path / "run" / "checkpoint.pkl", images, epochs=3,
+                         log=lambda line: None, eval_images=images)   # keeps the interval
+    assert again.config.eval_every == 1
