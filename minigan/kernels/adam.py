@@ -23,12 +23,10 @@ from minigan import backend
 from minigan.kernels import cuda
 
 CUDA_SOURCE = r"""
-// One thread per element: reads p, g, m, v once and writes p, m, v (the loop body of step_cpu).
-extern "C" __global__ void minigan_adam_SUFFIX(scalar_t* p, const scalar_t* g, scalar_t* m,
-        scalar_t* v, long long n, scalar_t step_size, scalar_t one_minus_b1, scalar_t b2,
+// Element i of one tensor: reads p, g, m, v once and writes p, m, v (the loop body of step_cpu).
+__device__ __forceinline__ void adam_update(scalar_t* p, const scalar_t* g, scalar_t* m,
+        scalar_t* v, long long i, scalar_t step_size, scalar_t one_minus_b1, scalar_t b2,
         scalar_t one_minus_b2, scalar_t bc2_sqrt, scalar_t eps) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
     scalar_t gi = g[i];
     scalar_t mi = m[i] + one_minus_b1 * (gi - m[i]);
     scalar_t vi = v[i] * b2 + one_minus_b2 * (gi * gi);
@@ -37,11 +35,19 @@ extern "C" __global__ void minigan_adam_SUFFIX(scalar_t* p, const scalar_t* g, s
     p[i] -= step_size * (mi / (sqrt(vi) / bc2_sqrt + eps));
 }
 
+// One thread per element of one tensor.
+extern "C" __global__ void minigan_adam_SUFFIX(scalar_t* p, const scalar_t* g, scalar_t* m,
+        scalar_t* v, long long n, scalar_t step_size, scalar_t one_minus_b1, scalar_t b2,
+        scalar_t one_minus_b2, scalar_t bc2_sqrt, scalar_t eps) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) adam_update(p, g, m, v, i, step_size, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps);
+}
+
 // All tensors of one optimizer step in one launch. `table` holds, for tensor k of `count`, the
 // addresses of its p, g, m, v at table[4k .. 4k+3], then at table[4 count + k] the offset of its
 // first element in the concatenation of all tensors (offsets ascend; n = total elements). Thread
 // i finds the last k with offset <= i (binary search; empty tensors are skipped) and updates
-// element i - offset of tensor k with minigan_adam's body.
+// element i - offset of tensor k.
 extern "C" __global__ void minigan_adam_many_SUFFIX(const long long* table, int count,
         long long n, scalar_t step_size, scalar_t one_minus_b1, scalar_t b2,
         scalar_t one_minus_b2, scalar_t bc2_sqrt, scalar_t eps) {
@@ -53,17 +59,9 @@ extern "C" __global__ void minigan_adam_many_SUFFIX(const long long* table, int 
         int mid = (lo + hi + 1) / 2;
         if (offsets[mid] <= i) lo = mid; else hi = mid - 1;
     }
-    long long j = i - offsets[lo];
-    scalar_t* p = (scalar_t*)table[4 * lo];
-    const scalar_t* g = (const scalar_t*)table[4 * lo + 1];
-    scalar_t* m = (scalar_t*)table[4 * lo + 2];
-    scalar_t* v = (scalar_t*)table[4 * lo + 3];
-    scalar_t gj = g[j];
-    scalar_t mj = m[j] + one_minus_b1 * (gj - m[j]);
-    scalar_t vj = v[j] * b2 + one_minus_b2 * (gj * gj);
-    m[j] = mj;
-    v[j] = vj;
-    p[j] -= step_size * (mj / (sqrt(vj) / bc2_sqrt + eps));
+    adam_update((scalar_t*)table[4 * lo], (const scalar_t*)table[4 * lo + 1],
+                (scalar_t*)table[4 * lo + 2], (scalar_t*)table[4 * lo + 3], i - offsets[lo],
+                step_size, one_minus_b1, b2, one_minus_b2, bc2_sqrt, eps);
 }
 """
 
