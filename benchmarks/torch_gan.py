@@ -6,7 +6,7 @@
 Same architecture as minigan.gan (the seed's discriminator; the recipe's generator), the same
 Keras-style initialisation (Glorot-uniform weights, zero biases), the same recipe fields with the
 same meaning (minibatch-std channel, one-sided label smoothing, annealed instance noise, feature
-matching on the features D's Flatten receives), the standard schedule (per batch: one D step on
+matching on the features D's Flatten receives, PacGAN packs), the standard schedule (per batch: one D step on
 real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000 images from G
 (eval mode) and classifies them with minigan's MLP digit classifier (its weights loaded from the
 .npz that minigan.classifier caches: "covered", "shares") and with the stronger LeNet-style
@@ -45,13 +45,14 @@ class Recipe:
     real_label: float = 0.9
     instance_noise: float = 0.3
     feature_matching: float = 2000.0
+    pack: int = 1                 # D judges packs of this many images (PacGAN)
     mode_seeking: float = 0.0
     adversarial: float = 1.0
     ema: float = 0.0              # > 0: also keep an exponential moving average of G's weights
 
 
 SEED_RECIPE = dict(generator="seed", minibatch_std=False, lr_d=1e-4, lr_g=1e-4, beta1=0.9,
-                   real_label=1.0, instance_noise=0.0, feature_matching=0.0)
+                   real_label=1.0, instance_noise=0.0, feature_matching=0.0, pack=1)
 
 
 def keras_init(module):
@@ -82,11 +83,22 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, s.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
 
 
+class Pack(nn.Module):
+    """(N, 784) -> (N / m, m, 28, 28): m consecutive images as the channels of one input."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = int(m)
+
+    def forward(self, x):
+        return x.reshape(-1, self.m, 28, 28)
+
+
 def build_discriminator(recipe):
     extra = [MinibatchStd()] if recipe.minibatch_std else []
     return nn.Sequential(
-        nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+        Pack(recipe.pack),
+        nn.Conv2d(recipe.pack, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         *extra, nn.Flatten(),
         nn.Linear(28 * 28 * (64 + len(extra)), 1), nn.Sigmoid()).apply(keras_init)
@@ -168,8 +180,11 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=betas)
     opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas)
     data = torch.from_numpy(images).to(device)
-    real_t = torch.full((batch, 1), recipe.real_label, device=device)
-    ones, zeros = torch.ones(batch, 1, device=device), torch.zeros(batch, 1, device=device)
+    if batch % int(recipe.pack):
+        raise ValueError(f"batch {batch} is not a multiple of pack {recipe.pack}")
+    packs = batch // int(recipe.pack)                  # D's outputs per batch
+    real_t = torch.full((packs, 1), recipe.real_label, device=device)
+    ones, zeros = torch.ones(packs, 1, device=device), torch.zeros(packs, 1, device=device)
     eval_noise = torch.randn(samples, 100, generator=torch.Generator().manual_seed(1234))
     eval_noise = eval_noise.to(device)
     ema = copy.deepcopy(G) if recipe.ema > 0 else None
@@ -269,7 +284,7 @@ def save_generator(G, recipe, out, epoch):
     np.savez(out / f"generator_epoch{epoch:03d}.npz", **state)
     np.savez(out / "generator.npz", **state)
     fields = ("generator", "minibatch_std", "lr_d", "lr_g", "beta1", "real_label",
-              "instance_noise", "feature_matching")
+              "instance_noise", "feature_matching", "pack")
     (out / "recipe.json").write_text(json.dumps(
         {"name": "torch_twin", **{f: getattr(recipe, f) for f in fields}}, indent=2))
 
@@ -281,7 +296,7 @@ def parse_override(text):
         raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of {sorted(fields)}")
     value = {"True": True, "False": False}.get(value, value)
     if isinstance(value, str) and key != "generator":
-        value = float(value)
+        value = int(value) if key == "pack" else float(value)
     return key, value
 
 

@@ -26,7 +26,7 @@ def parse_override(text):
         raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of {sorted(fields)}")
     value = {"True": True, "False": False}.get(value, value)
     if isinstance(value, str) and key not in ("generator",):
-        value = float(value)
+        value = int(value) if key == "pack" else float(value)
     return key, value
 
 

@@ -31,6 +31,7 @@ class Recipe:
     real_label: float = 1.0       # < 1: one-sided label smoothing of D's real targets
     instance_noise: float = 0.0   # std of Gaussian noise on D's inputs, annealed linearly to 0
     feature_matching: float = 0.0 # weight of ||mean D-features(real) - mean D-features(fake)||^2
+    pack: int = 1                 # D judges packs of this many images at once (PacGAN)
 
     def describe(self):
         return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
@@ -104,14 +105,37 @@ class MinibatchStd(nn.Module):
         return MinibatchStdFunction()(x)
 
 
+class Pack(nn.Module):
+    """(N, 784) -> (N / m, m, 28, 28): m consecutive images become the m channels of one input,
+    so D judges m samples together (PacGAN, Lin et al. 2018). A generator that over-draws some
+    digits and drops others makes packs whose joint make-up differs from the data's far more
+    than single images do (pairs of the same digit are too common), and D learns to see that.
+    m = 1 is the plain (N, 1, 28, 28) view."""
+
+    def __init__(self, m=1):
+        if int(m) != m or m < 1:
+            raise ValueError(f"pack must be a positive whole number, got {m!r}")
+        self.m = int(m)
+
+    def forward(self, x):
+        n = x.shape[0]
+        if n % self.m:
+            raise ValueError(f"a batch of {n} images cannot be packed in groups of {self.m}: "
+                             f"use a batch size that is a multiple of {self.m}")
+        return x.reshape(n // self.m, self.m, 28, 28)
+
+    def extra_repr(self):
+        return str(self.m)
+
+
 def build_discriminator(recipe="stable"):
-    """images (N, 784) -> P(real) (N, 1): the seed's discriminator (plus, when the recipe asks,
-    the minibatch-std channel before the final Dense)."""
+    """images (N, 784) -> P(real) (N / pack, 1): the seed's discriminator (plus, when the recipe
+    asks, the minibatch-std channel before the final Dense, and packs of images as channels)."""
     recipe = get_recipe(recipe)
     extra = [MinibatchStd()] if recipe.minibatch_std else []
     return nn.Sequential(
-        nn.Reshape(1, 28, 28),                       # the original fed (N, 784) to a conv: a bug
-        nn.Conv2D(1, 32, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+        Pack(recipe.pack),                           # the original fed (N, 784) to a conv: a bug
+        nn.Conv2D(recipe.pack, 32, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         nn.Conv2D(32, 64, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         *extra, nn.Flatten(),
         nn.Dense(28 * 28 * (64 + len(extra)), 1), nn.Sigmoid())
@@ -150,14 +174,14 @@ def discriminator_step(G, D, opt_d, real, recipe, noise_std=0.0, parts=("real", 
     n = real.shape[0]
     loss, d_real, d_fake = None, None, None
     if "real" in parts:
-        p_real = D(_noisy(real, noise_std))
-        loss = F.binary_cross_entropy(p_real, _labels(n, recipe.real_label, real))
+        p_real = D(_noisy(real, noise_std))                # one P(real) per pack of images
+        loss = F.binary_cross_entropy(p_real, _labels(p_real.shape[0], recipe.real_label, real))
         d_real = p_real.data.mean()
     if "fake" in parts:
         with no_grad():
             fake = G(sample_noise(n, real.device))       # (N, 784); no graph: D's step stops here
         p_fake = D(_noisy(fake, noise_std))
-        loss_fake = F.binary_cross_entropy(p_fake, _labels(n, 0.0, real))
+        loss_fake = F.binary_cross_entropy(p_fake, _labels(p_fake.shape[0], 0.0, real))
         loss = loss_fake if loss is None else loss + loss_fake
         d_fake = p_fake.data.mean()
     opt_d.zero_grad()
@@ -190,7 +214,7 @@ def generator_step(G, D, opt_g, n, noise_std=0.0, real=None, feature_matching=0.
     D.requires_grad_(False)
     try:
         features, p_fake = features_and_output(D, _noisy(G(z), noise_std))
-        loss = F.binary_cross_entropy(p_fake, _labels(n, 1.0, p_fake))
+        loss = F.binary_cross_entropy(p_fake, _labels(p_fake.shape[0], 1.0, p_fake))
         if feature_matching > 0:
             with no_grad():
                 target = features_and_output(D, _noisy(real, noise_std))[0].data.mean(axis=0)

@@ -92,6 +92,10 @@ class Trainer:
         recipe = gan.get_recipe(recipe or config.recipe)
         if config.lr is not None:
             recipe = dataclasses.replace(recipe, lr_d=config.lr, lr_g=config.lr)
+        if config.batch_size % recipe.pack:
+            raise ValueError(f"batch size {config.batch_size} is not a multiple of the recipe's "
+                             f"pack ({recipe.pack}: D judges that many images at once): use a "
+                             f"batch size divisible by {recipe.pack}")
         self.recipe = recipe
         self.G, self.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
         self.opt_d, self.opt_g = gan.make_optimizers(self.G, self.D, recipe)

@@ -65,6 +65,30 @@ def test_torch_gan_twin_defaults_are_minigans_stable_recipe():
         k: v for k, v in dataclasses.asdict(gan.RECIPES["seed"]).items() if k != "name"}
 
 
+@pytest.mark.parametrize("pack", [1, 2])
+def test_torch_gan_twin_discriminator_is_minigans(pack):
+    """Same weights, same images: the twin's D (packed or not) gives minigan's features and
+    P(real), so the comparison trains one model in two engines."""
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    import numpy as np
+
+    import minigan as mg
+    from minigan import gan
+    twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
+    D = gan.build_discriminator(dataclasses.replace(gan.RECIPES["stable"], pack=pack)).eval()
+    Dt = twin["build_discriminator"](twin["Recipe"](pack=pack)).eval()
+    Dt.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in D.state_dict().items()})
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 784)).astype(np.float32)
+    features, p = gan.features_and_output(D, mg.tensor(x))
+    with torch.no_grad():
+        features_t, p_t = twin["features_and_output"](Dt, torch.from_numpy(x))
+    assert p.shape == tuple(p_t.shape) == (8 // pack, 1)
+    np.testing.assert_allclose(features.numpy(), features_t.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(p.numpy(), p_t.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_gan_bench_quick(tmp_path, capsys):
     pytest.importorskip("torch")
     main = runpy.run_path(str(BENCHMARKS / "gan_bench.py"))["main"]

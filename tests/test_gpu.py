@@ -177,7 +177,7 @@ def to_float64(*models):
 def model_grads(G, D, z, device):
     mg.manual_seed(5)  # the same dropout seeds, hence (counter-based) the same masks
     p = D(G(mg.tensor(z, device=device, dtype="float64")))
-    target = mg.tensor(np.ones((len(z), 1)), device=device, dtype="float64")
+    target = mg.tensor(np.ones(p.shape), device=device, dtype="float64")  # one per pack
     F.binary_cross_entropy(p, target).backward()
     grads = {k: v.grad.numpy() for k, v in list(G.named_parameters()) + list(D.named_parameters())}
     G.zero_grad()

@@ -34,10 +34,11 @@ def test_seed_configuration_matches_the_original():
     assert sum(isinstance(m, nn.ReLU) for m in G) == 4
     D = gan.build_discriminator("seed")
     assert [type(m).__name__ for m in D] == [
-        "Reshape", "Conv2D", "LeakyReLU", "Dropout", "Conv2D", "LeakyReLU", "Dropout", "Flatten",
+        "Pack", "Conv2D", "LeakyReLU", "Dropout", "Conv2D", "LeakyReLU", "Dropout", "Flatten",
         "Dense", "Sigmoid"]
     assert (D[1].out_channels, D[4].out_channels, D[2].alpha, D[3].rate) == (32, 64, 0.01, 0.3)
     assert D[1].padding == "same" and D[1].kernel_size == (3, 3)
+    assert D[0].m == 1 and D[1].in_channels == 1   # one image per input: the plain (N, 1, 28, 28)
     opt_d, opt_g = gan.make_optimizers(G, D, r)
     assert opt_d.hyper["lr"] == opt_g.hyper["lr"] == 1e-4
     assert opt_d.params == D.parameters() and opt_g.params == G.parameters()
@@ -168,6 +169,41 @@ def test_minibatch_std_gradcheck_and_value():
         expected = np.sqrt(x.numpy().var(axis=0) + 1e-8).mean()
         np.testing.assert_allclose(y[:, :shape[1]], x.numpy())
         np.testing.assert_allclose(y[:, shape[1]:], expected, rtol=1e-12)
+
+
+def test_pack_puts_consecutive_images_in_the_channels_of_one_input():
+    x = np.arange(6 * 784, dtype=np.float64).reshape(6, 784)
+    y = gan.Pack(2)(mg.tensor(x)).numpy()
+    assert y.shape == (3, 2, 28, 28)
+    np.testing.assert_array_equal(y[1, 0], x[2].reshape(28, 28))
+    np.testing.assert_array_equal(y[1, 1], x[3].reshape(28, 28))
+    from conftest import randn
+    mg.gradcheck(lambda t: gan.Pack(3)(t) * gan.Pack(3)(t), randn((3, 784)))
+    with pytest.raises(ValueError, match="5 images cannot be packed in groups of 2"):
+        gan.Pack(2)(mg.tensor(x[:5]))
+    with pytest.raises(ValueError, match="pack must be a positive whole number"):
+        gan.Pack(0)
+
+
+def test_packed_discriminator_gives_one_probability_per_pack():
+    import dataclasses
+    r = dataclasses.replace(gan.RECIPES["stable"], pack=2)
+    G, D = gan.build_generator(r), gan.build_discriminator(r)
+    assert D[1].in_channels == 2
+    opt_d, opt_g = gan.make_optimizers(G, D, r)
+    real = mg.tensor(tiny_images(8))
+    assert D(real).shape == (4, 1)
+    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, real, r, 0.1)
+    assert np.isfinite(float(loss)) and 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
+    loss_g, _ = gan.generator_step(G, D, opt_g, 8, 0.1, real, r.feature_matching)
+    assert np.isfinite(float(loss_g))
+
+
+def test_a_batch_size_the_pack_does_not_divide_is_refused_before_training(tmp_path):
+    import dataclasses
+    packed = dataclasses.replace(gan.RECIPES["stable"], pack=2)
+    with pytest.raises(ValueError, match="batch size 7 is not a multiple of the recipe's pack"):
+        train.Trainer(config(tmp_path, batch_size=7), tiny_images(), log=quiet, recipe=packed)
 
 
 def test_feature_matching_pulls_fake_features_towards_real():
