@@ -6,10 +6,10 @@
 Same architecture as minigan.gan (the seed's discriminator; the recipe's generator), the same
 Keras-style initialisation (Glorot-uniform weights, zero biases), the same recipe fields with the
 same meaning (minibatch-std channel, one-sided label smoothing, annealed instance noise, feature
-matching on the features D's Flatten receives, PacGAN packs), the standard schedule (per batch: one D step on
-real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000 images from G
-(eval mode) and classifies them with minigan's MLP digit classifier (its weights loaded from the
-.npz that minigan.classifier caches: "covered", "shares") and with the stronger LeNet-style
+matching on the features D's Flatten receives, PacGAN packs), the standard schedule (per batch:
+one D step on real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000
+images from G (eval mode) and classifies them with minigan's MLP digit classifier (its weights
+loaded from the .npz that minigan.classifier caches: "covered", "shares") and with the LeNet-style
 classifier that minigan.evaluate uses ("lenet_covered", "lenet_shares", and "lenet_fid" against
 5,000 real test images when the test files are in the data folder), and appends them to
 --out/trials.jsonl.
