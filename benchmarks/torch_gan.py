@@ -88,7 +88,7 @@ class Pack(nn.Module):
 
     def __init__(self, m):
         super().__init__()
-        self.m = int(m)
+        self.m = m
 
     def forward(self, x):
         return x.reshape(-1, self.m, 28, 28)
@@ -180,9 +180,9 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=betas)
     opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas)
     data = torch.from_numpy(images).to(device)
-    if batch % int(recipe.pack):
+    if batch % recipe.pack:
         raise ValueError(f"batch {batch} is not a multiple of pack {recipe.pack}")
-    packs = batch // int(recipe.pack)                  # D's outputs per batch
+    packs = batch // recipe.pack                       # D's outputs per batch
     real_t = torch.full((packs, 1), recipe.real_label, device=device)
     ones, zeros = torch.ones(packs, 1, device=device), torch.zeros(packs, 1, device=device)
     eval_noise = torch.randn(samples, 100, generator=torch.Generator().manual_seed(1234))
@@ -291,13 +291,19 @@ def save_generator(G, recipe, out, epoch):
 
 def parse_override(text):
     key, _, value = text.partition("=")
-    fields = {f.name for f in dataclasses.fields(Recipe)}
+    fields = {f.name: f.type for f in dataclasses.fields(Recipe)}
     if key not in fields:
         raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of {sorted(fields)}")
-    value = {"True": True, "False": False}.get(value, value)
-    if isinstance(value, str) and key != "generator":
-        value = int(value) if key == "pack" else float(value)
-    return key, value
+    kind = fields[key]
+    if kind is bool:
+        if value not in ("True", "False"):
+            raise argparse.ArgumentTypeError(f"{key} is True or False, got {value!r}")
+        return key, value == "True"
+    try:
+        return key, kind(value)      # the field's declared type: str, int (pack) or float
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{key} must be of type {kind.__name__}, got {value!r}") from None
 
 
 def main(argv=None):

@@ -26,10 +26,16 @@ def parse_override(text):
     fields = {f.name: f.type for f in dataclasses.fields(gan.Recipe)}
     if key not in fields or key == "name":
         raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of {sorted(fields)}")
-    value = {"True": True, "False": False}.get(value, value)
-    if isinstance(value, str) and key not in ("generator",):
-        value = int(value) if key == "pack" else float(value)
-    return key, value
+    kind = fields[key]
+    if kind is bool:
+        if value not in ("True", "False"):
+            raise argparse.ArgumentTypeError(f"{key} is True or False, got {value!r}")
+        return key, value == "True"
+    try:
+        return key, kind(value)      # the field's declared type: str, int (pack) or float
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{key} must be of type {kind.__name__}, got {value!r}") from None
 
 
 def main(argv=None):

@@ -159,3 +159,18 @@ def test_compare_quality_scores_both_engines_and_states_the_spread(tmp_path, cap
     assert "PyTorch's run-to-run spread" in report
     with pytest.raises(SystemExit):
         main(["--minigan", str(tmp_path / "missing")])
+
+
+@pytest.mark.parametrize("script", ["benchmarks/torch_gan.py", "examples/recipe_trials.py"])
+def test_recipe_overrides_take_each_fields_declared_type(script):
+    import argparse
+    parse = runpy.run_path(str(BENCHMARKS.parent / script))["parse_override"]
+    assert parse("pack=2") == ("pack", 2) and isinstance(parse("pack=2")[1], int)
+    assert parse("lr_d=1e-4") == ("lr_d", 1e-4)
+    assert parse("minibatch_std=False") == ("minibatch_std", False)
+    assert parse("generator=seed") == ("generator", "seed")
+    for bad, message in (("pack=2.5", "pack must be of type int"),
+                         ("minibatch_std=yes", "True or False"),
+                         ("nope=1", "unknown recipe field")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(bad)
