@@ -46,13 +46,15 @@ class Recipe:
     instance_noise: float = 0.3
     feature_matching: float = 2000.0
     pack: int = 1                 # D judges packs of this many images (PacGAN)
+    minibatch_kernels: int = 16   # > 0: minibatch discrimination with this many kernels
     mode_seeking: float = 0.0
     adversarial: float = 1.0
     ema: float = 0.0              # > 0: also keep an exponential moving average of G's weights
 
 
 SEED_RECIPE = dict(generator="seed", minibatch_std=False, lr_d=1e-4, lr_g=1e-4, beta1=0.9,
-                   real_label=1.0, instance_noise=0.0, feature_matching=0.0, pack=1)
+                   real_label=1.0, instance_noise=0.0, feature_matching=0.0, pack=1,
+                   minibatch_kernels=0)
 
 
 def keras_init(module):
@@ -83,6 +85,22 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, s.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
 
 
+class MinibatchDiscrimination(nn.Module):
+    """(N, A) -> (N, A + B): x, then o[i, b] = sum over j != i of exp(-|M[i, b] - M[j, b]|_1),
+    M = x @ T reshaped (N, B, K) (Salimans et al. 2016)."""
+
+    def __init__(self, in_features, kernels, kernel_dim=5):
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.weight = nn.Parameter(torch.empty(in_features, kernels * kernel_dim))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x):
+        m = (x @ self.weight).reshape(x.shape[0], self.kernels, self.kernel_dim)
+        closeness = torch.exp(-(m[:, None] - m[None]).abs().sum(dim=3))
+        return torch.cat([x, closeness.sum(dim=1) - 1], dim=1)
+
+
 class Pack(nn.Module):
     """(N, 784) -> (N / m, m, 28, 28): m consecutive images as the channels of one input."""
 
@@ -96,12 +114,15 @@ class Pack(nn.Module):
 
 def build_discriminator(recipe):
     extra = [MinibatchStd()] if recipe.minibatch_std else []
+    features = 28 * 28 * (64 + len(extra))
+    closeness = [MinibatchDiscrimination(features, recipe.minibatch_kernels)] \
+        if recipe.minibatch_kernels else []
     return nn.Sequential(
         Pack(recipe.pack),
         nn.Conv2d(recipe.pack, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-        *extra, nn.Flatten(),
-        nn.Linear(28 * 28 * (64 + len(extra)), 1), nn.Sigmoid()).apply(keras_init)
+        *extra, nn.Flatten(), *closeness,
+        nn.Linear(features + recipe.minibatch_kernels, 1), nn.Sigmoid()).apply(keras_init)
 
 
 def features_and_output(D, x):
@@ -284,7 +305,7 @@ def save_generator(G, recipe, out, epoch):
     np.savez(out / f"generator_epoch{epoch:03d}.npz", **state)
     np.savez(out / "generator.npz", **state)
     fields = ("generator", "minibatch_std", "lr_d", "lr_g", "beta1", "real_label",
-              "instance_noise", "feature_matching", "pack")
+              "instance_noise", "feature_matching", "pack", "minibatch_kernels")
     (out / "recipe.json").write_text(json.dumps(
         {"name": "torch_twin", **{f: getattr(recipe, f) for f in fields}}, indent=2))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, nn, optim
-from minigan.autograd import Function, Tensor, no_grad, tensor
+from minigan import backend, init, nn, optim
+from minigan.autograd import Function, Tensor, concatenate, no_grad, tensor
 
 NOISE_DIM = 100
 IMAGE_SIZE = 28 * 28
@@ -32,6 +32,8 @@ class Recipe:
     instance_noise: float = 0.0   # std of Gaussian noise on D's inputs, annealed linearly to 0
     feature_matching: float = 0.0 # weight of ||mean D-features(real) - mean D-features(fake)||^2
     pack: int = 1                 # D judges packs of this many images at once (PacGAN)
+    minibatch_kernels: int = 0    # > 0: D also sees how close each sample is to the rest of its
+                                  # batch, through this many learned kernels (Salimans 2016)
 
     def describe(self):
         return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
@@ -43,7 +45,8 @@ RECIPES = {
     # The default: the seed's layer sizes and discriminator, trained so that it does not collapse
     # (each change measured: see README "Beating the collapse").
     "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
-                     beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0),
+                     beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
+                     minibatch_kernels=16),
 }
 
 
@@ -105,6 +108,48 @@ class MinibatchStd(nn.Module):
         return MinibatchStdFunction()(x)
 
 
+class BatchClosenessFunction(Function):
+    """o[i, b] = sum over j != i of c[i, j, b],  c[i, j, b] = exp(-sum_k |M[i, b, k] - M[j, b, k]|):
+    M (N, B, K) -> o (N, B), how crowded sample i's neighbourhood in the batch is, per kernel b.
+    c is symmetric in i, j, so dM[i, b, k] = -sum_j (go[i, b] + go[j, b]) c[i, j, b]
+    sign(M[i, b, k] - M[j, b, k]) (the j = i term is 0: sign(0) = 0, and exp(0) = 1 is removed
+    from o as a constant)."""
+
+    def forward(self, m):
+        xp = backend.xp_of(m)
+        self.difference = m[:, None] - m[None]                            # (N, N, B, K)
+        self.closeness = xp.exp(-xp.abs(self.difference).sum(axis=3))    # (N, N, B)
+        return self.closeness.sum(axis=1) - m.dtype.type(1)
+
+    def backward(self, go):
+        xp = backend.xp_of(go)
+        weight = (go[:, None] + go[None]) * self.closeness                # (N, N, B)
+        return -(weight[..., None] * xp.sign(self.difference)).sum(axis=1)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """(N, A) -> (N, A + B): appends, for each sample, B numbers that say how close it is to the
+    other samples of its batch, measured in B learned projections M = x @ T, T (A, B * K)
+    (Salimans et al. 2016, 'minibatch discrimination'). Real batches are spread out; the batch of
+    a generator that over-draws a few digits is crowded, and D can see it per sample, which
+    pushes each fake away from the others. Stronger than the minibatch-std channel's one number
+    for the whole batch."""
+
+    def __init__(self, in_features, kernels, kernel_dim=5):
+        if any(int(v) != v or v < 1 for v in (kernels, kernel_dim)):
+            raise ValueError(f"kernels and kernel_dim must be positive whole numbers, got "
+                             f"{kernels!r} and {kernel_dim!r}")
+        self.in_features, self.kernels, self.kernel_dim = in_features, int(kernels), int(kernel_dim)
+        self.weight = nn.Parameter(init.glorot_uniform((in_features, kernels * kernel_dim)))
+
+    def forward(self, x):
+        m = (x @ self.weight).reshape(x.shape[0], self.kernels, self.kernel_dim)
+        return concatenate([x, BatchClosenessFunction()(m)], axis=1)
+
+    def extra_repr(self):
+        return f"{self.in_features}, kernels={self.kernels}, kernel_dim={self.kernel_dim}"
+
+
 class Pack(nn.Module):
     """(N, 784) -> (N / m, m, 28, 28): m consecutive images become the m channels of one input,
     so D judges m samples together (PacGAN, Lin et al. 2018). A generator that over-draws some
@@ -130,15 +175,19 @@ class Pack(nn.Module):
 
 def build_discriminator(recipe="stable"):
     """images (N, 784) -> P(real) (N / pack, 1): the seed's discriminator (plus, when the recipe
-    asks, the minibatch-std channel before the final Dense, and packs of images as channels)."""
+    asks, the minibatch-std channel and the minibatch-discrimination features before the final
+    Dense, and packs of images as channels)."""
     recipe = get_recipe(recipe)
     extra = [MinibatchStd()] if recipe.minibatch_std else []
+    features = 28 * 28 * (64 + len(extra))
+    closeness = [MinibatchDiscrimination(features, recipe.minibatch_kernels)] \
+        if recipe.minibatch_kernels else []
     return nn.Sequential(
         Pack(recipe.pack),                           # the original fed (N, 784) to a conv: a bug
         nn.Conv2D(recipe.pack, 32, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
         nn.Conv2D(32, 64, 3, padding="same"), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-        *extra, nn.Flatten(),
-        nn.Dense(28 * 28 * (64 + len(extra)), 1), nn.Sigmoid())
+        *extra, nn.Flatten(), *closeness,
+        nn.Dense(features + recipe.minibatch_kernels, 1), nn.Sigmoid())
 
 
 def make_optimizers(G, D, recipe):

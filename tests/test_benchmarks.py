@@ -65,10 +65,11 @@ def test_torch_gan_twin_defaults_are_minigans_stable_recipe():
         k: v for k, v in dataclasses.asdict(gan.RECIPES["seed"]).items() if k != "name"}
 
 
-@pytest.mark.parametrize("pack", [1, 2])
-def test_torch_gan_twin_discriminator_is_minigans(pack):
-    """Same weights, same images: the twin's D (packed or not) gives minigan's features and
-    P(real), so the comparison trains one model in two engines."""
+@pytest.mark.parametrize("pack, kernels", [(1, 0), (2, 0), (1, 4)])
+def test_torch_gan_twin_discriminator_is_minigans(pack, kernels):
+    """Same weights, same images: the twin's D (packed or not, with minibatch discrimination or
+    not) gives minigan's features and P(real), so the comparison trains one model in two
+    engines."""
     torch = pytest.importorskip("torch")
     import dataclasses
 
@@ -77,8 +78,9 @@ def test_torch_gan_twin_discriminator_is_minigans(pack):
     import minigan as mg
     from minigan import gan
     twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
-    D = gan.build_discriminator(dataclasses.replace(gan.RECIPES["stable"], pack=pack)).eval()
-    Dt = twin["build_discriminator"](twin["Recipe"](pack=pack)).eval()
+    D = gan.build_discriminator(dataclasses.replace(gan.RECIPES["stable"], pack=pack,
+                                                    minibatch_kernels=kernels)).eval()
+    Dt = twin["build_discriminator"](twin["Recipe"](pack=pack, minibatch_kernels=kernels)).eval()
     Dt.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in D.state_dict().items()})
     x = np.random.default_rng(0).uniform(-1, 1, (8, 784)).astype(np.float32)
     features, p = gan.features_and_output(D, mg.tensor(x))

@@ -125,7 +125,8 @@ def test_adam_over_many_parameters_is_one_launch_that_matches_the_cpu():
 
 
 @pytest.mark.parametrize("check", ["conv_same", "conv_stride2", "dense", "leaky_relu_dropout",
-                                   "bce", "sigmoid_tanh", "batch_norm", "minibatch_std"])
+                                   "bce", "sigmoid_tanh", "batch_norm", "minibatch_std",
+                                   "minibatch_discrimination"])
 def test_gradients_on_the_gpu_match_finite_differences(check):
     d = "gpu"
     if check == "conv_same":
@@ -155,6 +156,9 @@ def test_gradients_on_the_gpu_match_finite_differences(check):
                      positive((4,), d, seed=1), randn((4,), d, seed=2))
     elif check == "minibatch_std":
         mg.gradcheck(lambda x: gan.MinibatchStd()(x), positive((3, 2, 2, 2), d))
+    elif check == "minibatch_discrimination":
+        layer = gan.MinibatchDiscrimination(6, kernels=3, kernel_dim=2).to(d)
+        mg.gradcheck(lambda x, w: layer(x), randn((5, 6), d), layer.weight)
 
 
 def twins(recipe):

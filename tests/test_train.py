@@ -1,4 +1,6 @@
 """The GAN and its trainer on tiny data: steps, schedules, outputs, checkpoints, resume, NaN."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -171,6 +173,38 @@ def test_minibatch_std_gradcheck_and_value():
         np.testing.assert_allclose(y[:, shape[1]:], expected, rtol=1e-12)
 
 
+def test_minibatch_discrimination_gradcheck_and_value():
+    from conftest import randn
+    layer = gan.MinibatchDiscrimination(6, kernels=3, kernel_dim=2)
+    layer.weight.data = layer.weight.data.astype(np.float64)
+    x = randn((5, 6))
+    mg.gradcheck(lambda x, w: layer(x), x, layer.weight)        # d/dx and d/dT, float64
+    y, w = layer(x).numpy(), layer.weight.numpy()
+    m = (x.numpy() @ w).reshape(5, 3, 2)
+    expected = [[sum(np.exp(-np.abs(m[i, b] - m[j, b]).sum()) for j in range(5) if j != i)
+                 for b in range(3)] for i in range(5)]
+    np.testing.assert_allclose(y[:, :6], x.numpy())
+    np.testing.assert_allclose(y[:, 6:], expected, rtol=1e-12)
+    # A batch of one sample repeated is as crowded as can be: every closeness is 1.
+    same = layer(mg.tensor(np.tile(x.numpy()[:1], (4, 1)), dtype="float64")).numpy()
+    np.testing.assert_allclose(same[:, 6:], 3.0)
+    layer32 = gan.MinibatchDiscrimination(6, kernels=3)
+    assert layer32(mg.tensor(np.ones((4, 6)))).dtype == np.float32  # float32 in, float32 out
+    with pytest.raises(ValueError, match="kernels and kernel_dim must be positive"):
+        gan.MinibatchDiscrimination(6, kernels=0)
+
+
+def test_discriminator_with_minibatch_discrimination():
+    def layer(recipe):
+        found = [m for _, m in gan.build_discriminator(recipe).named_children()
+                 if isinstance(m, gan.MinibatchDiscrimination)]
+        return found[0] if found else None
+    assert layer("stable").kernels == 16 and layer("seed") is None
+    assert layer(dataclasses.replace(gan.RECIPES["stable"], minibatch_kernels=4)).kernels == 4
+    D = gan.build_discriminator(dataclasses.replace(gan.RECIPES["stable"], pack=2))
+    assert D(mg.tensor(np.zeros((6, 784)))).shape == (3, 1)
+
+
 def test_pack_puts_consecutive_images_in_the_channels_of_one_input():
     x = np.arange(6 * 784, dtype=np.float64).reshape(6, 784)
     y = gan.Pack(2)(mg.tensor(x)).numpy()
@@ -235,6 +269,6 @@ def test_resume_a_variant_recipe(tmp_path):
     first.train()
     resumed = train.resume(tmp_path / "run" / "checkpoint.pkl", tiny_images(), epochs=2,
                            log=quiet)
-    assert resumed.recipe == variant and resumed.D[-2].in_features == 28 * 28 * 64
+    assert resumed.recipe == variant and resumed.D[-2].in_features == 28 * 28 * 64 + 16
     resumed.train()
     assert resumed.epoch == 2
