@@ -39,6 +39,7 @@ def save_curves(path, history, title="", scores=()):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 3 if scores else 2, figsize=(16 if scores else 11, 4))
     ax_loss, ax_d = axes[0], axes[1]
@@ -63,8 +64,9 @@ def save_curves(path, history, title="", scores=()):
                   label="digits covered")
         twin.set_ylim(0, 10.5)
         twin.set_ylabel("digits with >= 5% of samples")
-        axes[2].legend(loc="upper left")
-        twin.legend(loc="upper right")
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        lines = axes[2].get_lines() + twin.get_lines()
+        axes[2].legend(lines, [line.get_label() for line in lines], loc="center left")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)  # savefig: the original's fig.save does not exist
