@@ -3,6 +3,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigan as mg
 from minigan import gan, nn, train
@@ -192,6 +194,14 @@ def test_minibatch_discrimination_gradcheck_and_value():
     assert layer32(mg.tensor(np.ones((4, 6)))).dtype == np.float32  # float32 in, float32 out
     with pytest.raises(ValueError, match="kernels and kernel_dim must be positive"):
         gan.MinibatchDiscrimination(6, kernels=0)
+
+
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 5), kernels=st.integers(1, 3),
+       kernel_dim=st.integers(1, 3))
+def test_batch_closeness_gradcheck_over_shapes(seed, n, kernels, kernel_dim):
+    from conftest import randn
+    m = randn((n, kernels, kernel_dim), seed=seed)
+    mg.gradcheck(lambda m: gan.BatchClosenessFunction()(m), m)
 
 
 def test_discriminator_with_minibatch_discrimination():
