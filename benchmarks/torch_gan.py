@@ -344,6 +344,10 @@ def main(argv=None):
         p.error("no MNIST folder: pass --data-dir or set MINIGAN_DATA_DIR")
     if args.threads:
         torch.set_num_threads(args.threads)
+        # The judges run minigan's Numba kernels, whose OpenMP layer shares PyTorch's libgomp: cap
+        # its pool too, or after the first judging an extra OpenMP worker (Numba's default count)
+        # spins in a barrier beside PyTorch's thread (seen: a third of a core per run, 2-core VM).
+        os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
     recipe = Recipe(**(SEED_RECIPE if args.recipe == "seed" else {}))
     recipe = dataclasses.replace(recipe, **dict(args.set))
     images = load_mnist_train(args.data_dir)[:args.limit]
