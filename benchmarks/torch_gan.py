@@ -24,6 +24,7 @@ import dataclasses
 import gzip
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -347,7 +348,9 @@ def main(argv=None):
         # The judges run minigan's Numba kernels, whose OpenMP layer shares PyTorch's libgomp: cap
         # its pool too, or after the first judging an extra OpenMP worker (Numba's default count)
         # spins in a barrier beside PyTorch's thread (seen: a third of a core per run, 2-core VM).
-        os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
+        # Numba reads the variable when it is imported, so only a fresh process can take it.
+        if "numba" not in sys.modules:
+            os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
     recipe = Recipe(**(SEED_RECIPE if args.recipe == "seed" else {}))
     recipe = dataclasses.replace(recipe, **dict(args.set))
     images = load_mnist_train(args.data_dir)[:args.limit]
