@@ -66,7 +66,7 @@ def save_curves(path, history, title="", scores=()):
         twin.set_ylabel("digits with >= 5% of samples")
         axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         lines = axes[2].get_lines() + twin.get_lines()
-        axes[2].legend(lines, [line.get_label() for line in lines], loc="center left")
+        axes[2].legend(lines, [line.get_label() for line in lines], loc="lower left")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)  # savefig: the original's fig.save does not exist
