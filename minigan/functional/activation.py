@@ -1,6 +1,7 @@
-"""Elementwise activations: Tanh, Sigmoid, ReLU, LeakyReLU (and exp/log from the core)."""
+"""Elementwise activations: Tanh, Sigmoid, ReLU, LeakyReLU (and exp/log from the core), all on
+floating-point tensors only (an int tensor raises TypeError rather than becoming float64)."""
 from minigan import backend, kernels
-from minigan.autograd import Exp, Function, Log
+from minigan.autograd import Exp, Function, Log, float_tensor
 
 
 def stable_sigmoid(x):
@@ -58,24 +59,24 @@ class LeakyReLU(Function):
 
 
 def exp(x):
-    return Exp()(x)
+    return Exp()(float_tensor("exp", x))
 
 
 def log(x):
-    return Log()(x)
+    return Log()(float_tensor("log", x))
 
 
 def tanh(x):
-    return Tanh()(x)
+    return Tanh()(float_tensor("tanh", x))
 
 
 def sigmoid(x):
-    return Sigmoid()(x)
+    return Sigmoid()(float_tensor("sigmoid", x))
 
 
 def relu(x):
-    return ReLU()(x)
+    return ReLU()(float_tensor("relu", x))
 
 
 def leaky_relu(x, alpha=0.01):
-    return LeakyReLU(alpha)(x)
+    return LeakyReLU(alpha)(float_tensor("leaky_relu", x))

@@ -78,7 +78,10 @@ def conv2d(x, weight, bias=None, stride=1, padding="same"):
         raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
                          f"C; got x {tuple(x.shape)} and weight {tuple(weight.shape)} (images "
                          "need a channel axis: reshape (N, 28, 28) to (N, 1, 28, 28))")
-    if not isinstance(stride, int) or stride < 1:
+    if 0 in weight.shape:
+        raise ValueError(f"conv2d: weight {tuple(weight.shape)} has an empty axis; channels and "
+                         "kernel sides must be >= 1")
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
         raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
     conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, padding)
     fn = Conv2d(stride, padding)

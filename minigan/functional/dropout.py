@@ -3,7 +3,7 @@ same fused with a LeakyReLU before it (one pass over memory instead of two, forw
 import numpy as np
 
 from minigan import backend, kernels
-from minigan.autograd import Function, as_tensor
+from minigan.autograd import Function, float_tensor
 
 
 class Dropout(Function):
@@ -36,7 +36,10 @@ class Dropout(Function):
 def _mask_for(x, mask):
     mask = mask.data if hasattr(mask, "_ctx") else mask
     mask = mask if hasattr(mask, "shape") else np.asarray(mask)  # a list
-    mask = backend.to_device(mask, x.device).astype(bool)        # from either device
+    if mask.dtype != bool:  # a float mask would be cast (0.5 -> keep): refuse it
+        raise TypeError(f"dropout: mask must be a bool array (True = keep), got {mask.dtype}; "
+                        "compare it first, e.g. mask > 0")
+    mask = backend.to_device(mask, x.device)                     # from either device
     if mask.shape != x.shape:
         raise ValueError(f"dropout: mask has shape {mask.shape}, x has {x.shape}")
     return mask
@@ -55,7 +58,7 @@ def dropout(x, rate, training=True, *, mask=None):
     random draw. The mask of the last call is kept on the returned tensor's creator.
     """
     _check_rate(rate)
-    x = as_tensor(x)
+    x = float_tensor("dropout", x)
     if not training or rate == 0.0:
         return x
     return Dropout(rate, _mask_for(x, mask) if mask is not None else None)(x)
@@ -66,7 +69,7 @@ def leaky_relu_dropout(x, alpha, rate, training=True, *, mask=None):
     same gradients and the same random stream as the two ops one after the other."""
     from minigan.functional.activation import leaky_relu
     _check_rate(rate)
-    x = as_tensor(x)
+    x = float_tensor("leaky_relu_dropout", x)
     if not training or rate == 0.0:
         return leaky_relu(x, alpha)
     return Dropout(rate, _mask_for(x, mask) if mask is not None else None, alpha)(x)

@@ -1,9 +1,17 @@
-"""Binary cross-entropy: on probabilities (log clamped, as PyTorch) and on logits (stable form)."""
+"""Binary cross-entropy: on probabilities (log clamped, as PyTorch) and on logits (stable form);
+softmax cross-entropy. Inputs outside a loss's domain raise DomainError (on the GPU: NaN loss)."""
+import numpy as np
+
 from minigan import backend, kernels
-from minigan.autograd import Function, as_tensor, check_same_dtype
+from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
 from minigan.functional.activation import stable_sigmoid
 
 REDUCTIONS = ("mean", "sum", "none")
+
+
+class DomainError(ValueError):
+    """A loss got values outside its domain: a probability or target outside [0, 1] or NaN,
+    a non-finite logit. In training this means the model's output has diverged."""
 
 
 def _reduce(loss, reduction):
@@ -43,6 +51,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def forward(self, z, t):
         xp = backend.xp_of(z)
+        t = kernels.bce.nan_outside_domain(t)
         self.z, self.t = z, t
         loss = xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
         return _reduce(loss, self.reduction)
@@ -53,8 +62,8 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 def _checked(name, x, target, reduction):
-    x = as_tensor(x)
-    target = as_tensor(target, like=x)
+    x = float_tensor(name, x)
+    target = as_tensor(target, like=x, op=name)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if target.shape != x.shape:
@@ -64,15 +73,39 @@ def _checked(name, x, target, reduction):
     return x, target
 
 
+def _check_unit(name, what, a):
+    i = kernels.bce.first_outside_domain(a)
+    if i >= 0:
+        hint = ("probabilities: end the model in a sigmoid, or pass logits to "
+                "binary_cross_entropy_with_logits" if what == "input" else
+                "labels (or soft labels) in [0, 1]")
+        index = tuple(int(k) for k in np.unravel_index(i, a.shape))
+        raise DomainError(f"{name}: all elements of {what} should be between 0 and 1, got "
+                          f"{a.flat[i]} at index {index}; {what} must hold {hint}")
+
+
 def binary_cross_entropy(p, target, reduction="mean"):
-    """BCE of probabilities p in [0, 1] against targets in [0, 1]; "mean", "sum" or "none"."""
-    p, target = _checked("binary_cross_entropy", p, target, reduction)
+    """BCE of probabilities p in [0, 1] against targets in [0, 1]; "mean", "sum" or "none".
+    p or target outside [0, 1] (or NaN) raises DomainError on the CPU; on the GPU it gives a NaN
+    loss and gradient, which stops the trainer (checking there would wait for the device)."""
+    name = "binary_cross_entropy"
+    p, target = _checked(name, p, target, reduction)
+    _check_unit(name, "input", p.data)
+    _check_unit(name, "target", target.data)
     return BinaryCrossEntropy(reduction)(p, target)
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
-    """BCE of sigmoid(logits) against targets, computed stably from the logits."""
-    logits, target = _checked("binary_cross_entropy_with_logits", logits, target, reduction)
+    """BCE of sigmoid(logits) against targets in [0, 1], computed stably from the logits.
+    Targets are checked as in binary_cross_entropy; non-finite logits raise DomainError on the
+    CPU (and give a NaN or infinite loss on the GPU)."""
+    name = "binary_cross_entropy_with_logits"
+    logits, target = _checked(name, logits, target, reduction)
+    _check_unit(name, "target", target.data)
+    z = logits.data
+    if not backend.on_gpu(z) and not np.isfinite(z).all():
+        raise DomainError(f"{name}: all elements of input should be finite, got "
+                          f"{z[~np.isfinite(z)][0]}; the logits have diverged")
     return BinaryCrossEntropyWithLogits(reduction)(logits, target)
 
 
@@ -101,12 +134,16 @@ class CrossEntropy(Function):
 
 def cross_entropy(logits, labels):
     """Softmax cross-entropy of logits (N, K) against integer class labels (N,), mean over N."""
-    logits = as_tensor(logits)
-    labels = backend.xp(logits.device).asarray(
-        labels.data if hasattr(labels, "_ctx") else labels).astype("int64")
+    logits = float_tensor("cross_entropy", logits)
+    labels = backend.xp(logits.device).asarray(labels.data if hasattr(labels, "_ctx") else labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must have an integer dtype (class indices), got "
+                        f"{labels.dtype}; convert them with .astype('int64') (float labels "
+                        "would be truncated)")
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"cross_entropy: logits must be (N, K) and labels (N,); got "
                          f"{tuple(logits.shape)} and {tuple(labels.shape)}")
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-        raise ValueError(f"cross_entropy: labels must be in [0, {logits.shape[1]})")
+        raise ValueError(f"cross_entropy: labels must be in [0, {logits.shape[1]}), got values "
+                         f"from {labels.min()} to {labels.max()}")
     return CrossEntropy(labels)(logits)

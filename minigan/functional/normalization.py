@@ -1,6 +1,6 @@
 """Batch normalization over the batch axis: x (N, F) -> y (N, F)."""
 from minigan import backend
-from minigan.autograd import Function, as_tensor, check_same_dtype
+from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
 
 
 class BatchNorm(Function):
@@ -44,8 +44,9 @@ def batch_norm(x, weight, bias, running_mean=None, running_var=None, training=Tr
     statistics in place as PyTorch does: running = (1 - momentum) * running + momentum * batch,
     with the unbiased variance. Evaluation: uses the running statistics.
     """
-    weight = as_tensor(weight)
-    x, bias = as_tensor(x, like=weight), as_tensor(bias, like=weight)
+    weight = float_tensor("batch_norm", weight)
+    x = as_tensor(x, like=weight, op="batch_norm")
+    bias = as_tensor(bias, like=weight, op="batch_norm")
     if x.ndim != 2 or weight.shape != (x.shape[1],) or bias.shape != (x.shape[1],):
         raise ValueError(f"batch_norm: x must be (N, F) with weight and bias (F,); got x "
                          f"{tuple(x.shape)}, weight {tuple(weight.shape)}, bias "
