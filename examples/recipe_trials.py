@@ -11,6 +11,7 @@ This is how the default recipe was chosen (see README and benchmarks/recipe_sear
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -32,10 +33,15 @@ def parse_override(text):
             raise argparse.ArgumentTypeError(f"{key} is True or False, got {value!r}")
         return key, value == "True"
     try:
-        return key, kind(value)      # the field's declared type: str, int (pack) or float
+        value = kind(value)          # the field's declared type: str, int (pack) or float
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{key} must be of type {kind.__name__}, got {value!r}") from None
+    try:
+        dataclasses.replace(gan.RECIPES["stable"], **{key: value})  # the Recipe's range checks
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return key, value
 
 
 def main(argv=None):
@@ -53,14 +59,10 @@ def main(argv=None):
 
     recipe = dataclasses.replace(gan.RECIPES[args.recipe], **dict(args.set))
     label = args.recipe + "".join(f" {k}={v}" for k, v in args.set)
-    images, _ = data.load_mnist("train", args.data_dir)
-    images = images[:args.limit] if args.limit else images
-    judge = classifier.load_or_train(data_dir=args.data_dir)
     out = Path(args.out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{args.seed}")
     config = train.TrainConfig(epochs=args.epochs, recipe=args.recipe, seed=args.seed,
                                out=str(out), log_every=200, eval_every=1)
-    test_images, _ = data.load_mnist("test", args.data_dir)
-    start = time.perf_counter()
+    judge = start = None  # set once the run is known to be valid, before it trains
 
     def judge_epoch(trainer):
         # Own noise, so that judging leaves the training's random stream (and run) unchanged
@@ -75,10 +77,20 @@ def main(argv=None):
         with open(Path(args.out) / "trials.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
-    trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe,
-                            on_epoch_end=judge_epoch, eval_images=test_images)
+    try:  # the Trainer refuses, e.g., a batch size that the recipe's pack does not divide
+        images, _ = data.load_mnist("train", args.data_dir)
+        images = images[:args.limit] if args.limit else images
+        test_images, _ = data.load_mnist("test", args.data_dir)
+        trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe,
+                                on_epoch_end=judge_epoch, eval_images=test_images)
+        judge = classifier.load_or_train(data_dir=args.data_dir)
+    except (OSError, ValueError, data.DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    start = time.perf_counter()
     trainer.train()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

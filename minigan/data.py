@@ -2,7 +2,8 @@
 
 Lookup order: an explicit data_dir (the trainer's --data-dir), then $MINIGAN_DATA_DIR, then the
 user cache ($XDG_CACHE_HOME or ~/.cache, under minigan/mnist). When the files are in none of them,
-they are downloaded into the cache from public mirrors and checked against the canonical MD5s.
+they are downloaded into the cache from public mirrors. Every file, gzip-compressed or not, must
+match the canonical MD5 and MNIST's shape.
 """
 import gzip
 import hashlib
@@ -15,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-FILES = {  # name -> (file, MD5 of the .gz as published, expected shape)
+FILES = {  # name -> (file, MD5 of the .gz as published, MD5 of its uncompressed content, shape)
     "train-images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                     (60000, 28, 28)),
-    "train-labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", (60000,)),
+                     "6bbc9ace898e44ae57da46a324031adb", (60000, 28, 28)),
+    "train-labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432",
+                     "a25bea736e30d166cdddb491f175f624", (60000,)),
     "test-images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3",
-                    (10000, 28, 28)),
-    "test-labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", (10000,)),
+                    "2646ac647ad5339dbf082846283269ea", (10000, 28, 28)),
+    "test-labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c",
+                    "27ae3e4e09519cfbb04c329615203637", (10000,)),
 }
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/")
@@ -98,14 +101,14 @@ def candidate_dirs(data_dir=None):
 
 
 def find_file(name, data_dir=None, download=True):
-    """The path of one of the four files (a key of FILES), verified; downloads it if allowed."""
-    filename, md5, _ = FILES[name]
+    """The path of one of the four files (a key of FILES), its MD5 verified (that of the .gz or
+    of the uncompressed file, whichever is there); downloads the .gz if allowed."""
+    filename, md5, raw_md5, _ = FILES[name]
     dirs = candidate_dirs(data_dir)
     for d in dirs:
-        for candidate in (d / filename, d / filename[:-3]):  # .gz, or already uncompressed
-            if candidate.is_file():
-                if candidate.suffix == ".gz":
-                    verify(candidate, md5)
+        for candidate, expected in ((d / filename, md5), (d / filename[:-3], raw_md5)):
+            if candidate.is_file():  # the .gz, or the file already uncompressed
+                verify(candidate, expected)
                 return candidate
     looked = ", ".join(str(d) for d in dirs)
     if not download:
@@ -144,15 +147,23 @@ def _download(filename, md5, target_dir, looked):
                     "one of those folders, or pass --data-dir / set MINIGAN_DATA_DIR")
 
 
+def read_file(name, data_dir=None, download=True):
+    """One of the four arrays (a key of FILES), from a verified file of the shape MNIST has."""
+    path = find_file(name, data_dir, download)
+    shape = FILES[name][3]
+    array = read_idx(path, expected_ndim=len(shape))
+    if array.shape != shape:
+        raise DataError(f"{path}: holds an array of shape {array.shape}, but MNIST's {name} has "
+                        f"{shape}; is it the right file (train and test swapped?)")
+    return array
+
+
 def load_mnist(split="train", data_dir=None, download=True):
     """(images, labels): images float32 (N, 784) scaled to [-1, 1], labels uint8 (N,)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    images = read_idx(find_file(f"{split}-images", data_dir, download), expected_ndim=3)
-    labels = read_idx(find_file(f"{split}-labels", data_dir, download), expected_ndim=1)
-    if images.shape[1:] != (28, 28) or len(images) != len(labels):
-        raise DataError(f"MNIST {split}: images {images.shape} and labels {labels.shape} do not "
-                        "match the (N, 28, 28) and (N,) of MNIST")
+    images = read_file(f"{split}-images", data_dir, download)
+    labels = read_file(f"{split}-labels", data_dir, download)
     scaled = images.reshape(len(images), 784).astype(np.float32)
     scaled *= 2.0 / 255.0
     scaled -= 1.0

@@ -7,7 +7,8 @@
 Generates N images (default 5,000), compares their features with N real MNIST test images, and
 prints the FID, the digits covered (share >= 5%), the KL divergence from uniform and the mean
 confidence, with the classifier's test accuracy and the real-vs-real floor (two halves of the
-test set) for scale.
+test set) for scale. N is at most the 10,000 test images; below 500 (about 8 samples per feature
+of the classifier's 64) the FID is biased upwards and noisy, and a warning says so.
 """
 import argparse
 import json
@@ -15,9 +16,15 @@ import sys
 
 from minigan import data, digits, gan, metrics
 
+TEST_IMAGES = data.FILES["test-images"][3][0]  # the real images the samples are compared with
+FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N value: warn
+
 
 def evaluate(source, n=5000, seed=0, data_dir=None):
     """Scores of the generator at `source` (None: the classifier's report alone)."""
+    if source is not None and not 2 <= n <= TEST_IMAGES:
+        raise ValueError(f"n must be between 2 and {TEST_IMAGES} (the MNIST test images the "
+                         f"samples are compared with), got {n}")
     G = gan.load_generator(source) if source is not None else None
     model = digits.load()
     test_images, test_labels = data.load_mnist("test", data_dir)
@@ -34,18 +41,24 @@ def main(argv=None):
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
     p.add_argument("--classifier", action="store_true",
                    help="no generator: print the classifier's test accuracy and the FID floor")
-    p.add_argument("--n", type=int, default=5000, help="generated (and real) images compared")
+    p.add_argument("--n", type=int, default=5000,
+                   help=f"generated (and real) images compared: 2 to {TEST_IMAGES}; FID needs "
+                        f"{FEW_SAMPLES} or more to be comparable")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
-    if args.n < 2:
-        p.error("--n must be at least 2")
+    if not 2 <= args.n <= TEST_IMAGES:
+        p.error(f"--n must be between 2 and {TEST_IMAGES} (the MNIST test images the samples "
+                f"are compared with), got {args.n}")
     if (args.source is None) != args.classifier:
         p.error("give a run folder (or generator.npz) to score, or --classifier, not both")
+    if args.source is not None and args.n < FEW_SAMPLES:
+        print(f"warning: FID from {args.n} samples is biased upwards and noisy; use --n "
+              f"{FEW_SAMPLES} or more (default 5000) to compare generators", file=sys.stderr)
     try:
         result = evaluate(args.source, args.n, args.seed, args.data_dir)
-    except (FileNotFoundError, ValueError, data.DataError) as error:
+    except (OSError, ValueError, data.DataError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.json:

@@ -6,16 +6,34 @@ Dropout 0.3, sigmoid output), binary cross-entropy, Adam(1e-4) for both, batch 6
 """
 import dataclasses
 import json
+import math
+import numbers
 from pathlib import Path
 
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, init, nn, optim
+from minigan import backend, checkpoint, init, nn, optim
 from minigan.autograd import Function, Tensor, concatenate, no_grad, tensor
 
 NOISE_DIM = 100
 IMAGE_SIZE = 28 * 28
+GENERATORS = ("seed", "batchnorm")
+RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values in words)
+    "generator": (lambda v: v in GENERATORS, f"one of {GENERATORS}"),
+    "lr_d": (lambda v: v > 0, "> 0"),
+    "lr_g": (lambda v: v > 0, "> 0"),
+    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "real_label": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "instance_noise": (lambda v: v >= 0, ">= 0"),
+    "feature_matching": (lambda v: v >= 0, ">= 0"),
+    "pack": (lambda v: v >= 1, ">= 1"),
+    "minibatch_kernels": (lambda v: v >= 0, ">= 0"),
+}
+
+
+class GeneratorError(ValueError):
+    """A generator file cannot be used, or a generator draws non-finite images."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +52,28 @@ class Recipe:
     pack: int = 1                 # D judges packs of this many images at once (PacGAN)
     minibatch_kernels: int = 0    # > 0: D also sees how close each sample is to the rest of its
                                   # batch, through this many learned kernels (Salimans 2016)
+
+    def __post_init__(self):
+        """Refuses a value of the wrong type or out of range: a recipe from a file or a --set is
+        checked before it trains (dataclasses.replace runs this too)."""
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), field.type
+            if kind is bool:
+                ok, wanted = isinstance(value, bool), "True or False"
+            elif kind is int:  # bool is an int in Python, but pack=True is a mistake
+                ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                wanted = "a whole number"
+            elif kind is float:
+                ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                      and math.isfinite(value))
+                wanted = "a finite number"
+            else:  # a string field with a range lists its values: that says it all
+                ok = isinstance(value, str)
+                wanted = "" if field.name in RECIPE_RANGES else "a string"
+            test, allowed = RECIPE_RANGES.get(field.name, (lambda v: True, ""))
+            if not ok or not test(value):
+                raise ValueError(f"recipe field {field.name} must be "
+                                 f"{' '.join(w for w in (wanted, allowed) if w)}, got {value!r}")
 
     def describe(self):
         return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
@@ -67,12 +107,10 @@ def build_generator(recipe="stable"):
         layers.append(nn.Dense(n_in, n_out))
         if recipe.generator == "seed":
             layers.append(nn.ReLU())
-        elif recipe.generator == "batchnorm":
+        else:  # "batchnorm": the Recipe allows only GENERATORS
             if i > 0:  # as in PyTorch-GAN: no normalization right after the noise
                 layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
-        else:
-            raise ValueError(f"unknown generator kind {recipe.generator!r}")
     layers += [nn.Dense(1024, IMAGE_SIZE), nn.Tanh()]
     return nn.Sequential(*layers)
 
@@ -277,28 +315,75 @@ def generator_step(G, D, opt_g, n, noise_std=0.0, real=None, feature_matching=0.
     return loss.data, p_fake.data.mean()
 
 
+def read_recipe(path):
+    """The Recipe in a run's recipe.json (a JSON object of Recipe fields), checked."""
+    try:
+        fields = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GeneratorError(f"{path}: cannot read it as JSON ({exc}); it should be the "
+                             "recipe.json written by examples/mnist_gan.py") from None
+    if not isinstance(fields, dict):
+        raise GeneratorError(f"{path}: holds a JSON {type(fields).__name__}, not an object of "
+                             "recipe fields such as examples/mnist_gan.py writes")
+    known = [f.name for f in dataclasses.fields(Recipe)]
+    unknown = sorted(set(fields) - set(known))
+    if unknown or "name" not in fields:
+        problem = f"unknown fields {unknown}" if unknown else "no 'name' field"
+        raise GeneratorError(f"{path}: {problem}; a recipe has the fields {known}")
+    try:
+        return Recipe(**fields)
+    except ValueError as exc:
+        raise GeneratorError(f"{path}: {exc}") from None
+
+
+def read_arrays(path):
+    """{name: array} from an .npz of plain numeric arrays. Files we read are data, never code:
+    pickles (and .npz entries holding Python objects, which are pickles) are refused unread."""
+    expected = "a minigan generator file (.npz of arrays)"
+    arrays = checkpoint.read_npz(path, expected, GeneratorError)
+    for key, value in arrays.items():
+        if value.dtype.kind not in "biuf":
+            raise GeneratorError(f"{path} is not {expected}: entry {key!r} is not an array of "
+                                 "numbers")
+    return arrays
+
+
 def load_generator(path):
     """A generator in eval mode from a run folder or a generator.npz (with recipe.json beside it;
-    without one, the default recipe's architecture)."""
+    without one, the default recipe's architecture). Every weight and running statistic must be
+    finite: a NaN there would only show as blank samples."""
     path = Path(path)
     npz = path / "generator.npz" if path.is_dir() else path
     if not npz.is_file():
         raise FileNotFoundError(f"no generator weights at {npz} (expected a run folder or a "
                                 "generator.npz written by examples/mnist_gan.py)")
     recipe_file = npz.parent / "recipe.json"
-    recipe = Recipe(**json.loads(recipe_file.read_text())) if recipe_file.is_file() \
-        else RECIPES["stable"]
+    recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES["stable"]
+    state = read_arrays(npz)
+    broken = [key for key, value in state.items() if not np.isfinite(value).all()]
+    if broken:
+        raise GeneratorError(f"{npz}: non-finite values (NaN or inf) in {broken}: the weights "
+                             "or running statistics are broken; use an earlier generator")
     G = build_generator(recipe)
-    G.load_state_dict(dict(np.load(npz)))
+    try:
+        G.load_state_dict(state)
+    except nn.StateDictError as exc:
+        raise GeneratorError(f"{npz} (recipe {recipe.name}): {exc}") from None
     return G.eval()
 
 
 def generate(G, n, seed=0, batch_size=1000):
-    """n images (n, 28, 28) in [-1, 1] from G, with noise from seed (manual_seed(seed))."""
+    """n images (n, 28, 28) in [-1, 1] from G, with noise from seed (manual_seed(seed)).
+    Refuses to return non-finite images, which broken weights or running statistics draw."""
     backend.manual_seed(seed)
     out = []
     with no_grad():
         for start in range(0, n, batch_size):
             z = sample_noise(min(batch_size, n - start), G.device)
-            out.append(G(z).numpy())
+            images = G(z).numpy()                         # (batch, 784)
+            if not np.isfinite(images).all():
+                raise GeneratorError("the generator draws non-finite images (NaN or inf): its "
+                                     "weights or running statistics are broken; use an earlier "
+                                     "generator")
+            out.append(images)
     return np.concatenate(out).reshape(n, 28, 28)

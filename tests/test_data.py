@@ -8,15 +8,18 @@ import pytest
 from minigan import data
 
 
-def write_mnist_like(folder, n=32, seed=0):
-    """Tiny IDX files with the real MNIST names (their MD5s will not match the canonical ones,
-    so tests that use them skip verification by writing uncompressed files)."""
+def write_mnist_like(folder, monkeypatch, n=32, seed=0):
+    """Tiny uncompressed IDX files with the real MNIST names, made canonical for this test:
+    data.FILES is patched to their MD5s and shapes."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, n, dtype=np.uint8)
-    for split in ("train", "t10k"):
-        data.save_idx(folder / f"{split}-images-idx3-ubyte", images)
-        data.save_idx(folder / f"{split}-labels-idx1-ubyte", labels)
+    files = {}
+    for name, (filename, gz_md5, _, _) in data.FILES.items():
+        array = images if name.endswith("images") else labels
+        data.save_idx(folder / filename[:-3], array)
+        files[name] = (filename, gz_md5, data.md5_of(folder / filename[:-3]), array.shape)
+    monkeypatch.setattr(data, "FILES", files)
     return images, labels
 
 
@@ -96,7 +99,7 @@ def test_download_is_verified_and_atomic(tmp_path, monkeypatch):
 
 def test_load_mnist_scales_to_minus_one_one(tmp_path, monkeypatch):
     monkeypatch.delenv("MINIGAN_DATA_DIR", raising=False)
-    images, labels = write_mnist_like(tmp_path)
+    images, labels = write_mnist_like(tmp_path, monkeypatch)
     x, y = data.load_mnist("train", data_dir=tmp_path, download=False)
     assert x.shape == (32, 784) and x.dtype == np.float32
     np.testing.assert_allclose(x, images.reshape(32, 784) / 127.5 - 1, atol=1e-6)

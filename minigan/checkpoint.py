@@ -1,0 +1,156 @@
+"""Checkpoint files that hold only data: named arrays plus one JSON document, checked by SHA-256.
+
+The file is an uncompressed .npz (a zip of .npy arrays) read with allow_pickle=False, so loading
+it can never run code. Beside the caller's arrays it holds two members: "document" (the JSON as
+UTF-8 bytes) and "sha256", the digest of the document and of every array's name, dtype, shape
+and bytes; a file whose content does not hash to it is refused, so damage cannot load silently.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "minigan-checkpoint"
+VERSION = 2
+_RESERVED = ("document", "sha256")
+
+
+class FormatError(ValueError):
+    """A file is not the data file it should be, or was damaged."""
+
+
+class CheckpointError(FormatError):
+    """A file is not a minigan checkpoint, or is one that was damaged."""
+
+
+def save_atomic(path, write):
+    """Call write(file) on a temporary file beside `path`, then rename it over `path`: a crash
+    never leaves a half-written file under the final name (only a `<name>.tmp*` orphan, which
+    remove_orphans deletes)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal rights
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def remove_orphans(path):
+    """Delete the `<name>.tmp*` files that save_atomic leaves behind when killed mid-write."""
+    path = Path(path)
+    for orphan in path.parent.glob(path.name + ".tmp*"):
+        orphan.unlink(missing_ok=True)
+
+
+def digest(document_bytes, arrays):
+    """SHA-256 of the document and of each array's name, dtype, shape and bytes, by name."""
+    h = hashlib.sha256(document_bytes)
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        h.update(f"\n{name}\n{a.dtype.str}\n{a.shape}\n".encode())
+        h.update(a.tobytes())
+    return h.digest()
+
+
+def save(path, arrays, document):
+    """Write `arrays` ({name: ndarray}) and `document` (JSON-able, no NaN) to `path`, atomically."""
+    clash = [name for name in arrays if name in _RESERVED]
+    if clash:
+        raise ValueError(f"array names {clash} are reserved by the checkpoint format")
+    body = {**document, "format": FORMAT, "version": VERSION}
+    document_bytes = json.dumps(body, allow_nan=False).encode()
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    members = dict(arrays, document=np.frombuffer(document_bytes, dtype=np.uint8),
+                   sha256=np.frombuffer(digest(document_bytes, arrays), dtype=np.uint8))
+    save_atomic(path, lambda f: np.savez(f, **members))
+
+
+def load(path):
+    """(arrays, document) from a file `save` wrote. Raises FileNotFoundError or CheckpointError
+    with one line; never unpickles anything."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"checkpoint {path} {what}")
+    arrays = read_npz(path, "a minigan checkpoint (the checkpoint.npz that "
+                      "examples/mnist_gan.py writes)", CheckpointError)
+    missing = [name for name in _RESERVED if name not in arrays]
+    if missing or any(arrays[name].dtype != np.uint8 or arrays[name].ndim != 1
+                      for name in _RESERVED if name in arrays):
+        raise CheckpointError(f"{path} is not a minigan checkpoint: it lacks the byte arrays "
+                              f"{list(_RESERVED)}")
+    document_bytes = arrays.pop("document").tobytes()
+    stored = arrays.pop("sha256").tobytes()
+    if digest(document_bytes, arrays) != stored:
+        raise CheckpointError(f"{path} is damaged: its content does not match its SHA-256 "
+                              "checksum; resume from an intact copy")
+    try:
+        document = json.loads(document_bytes)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or (document.get("format"), document.get("version")) \
+            != (FORMAT, VERSION):
+        raise CheckpointError(f"{path} is not a minigan checkpoint of format {FORMAT} version "
+                              f"{VERSION}")
+    return arrays, document
+
+
+def read_npz(path, expected, error=FormatError):
+    """{name: array} from an .npz as np.savez writes it: uncompressed .npy members (so none can
+    expand beyond the file's own size) of plain arrays, read with allow_pickle=False. A pickle,
+    or an entry holding Python objects (a pickle inside), is refused unread. Every failure is
+    `error` with one line that names the file and says it is not `expected`."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:1] == b"\x80":
+        raise error(f"{path} is a Python pickle (such as the checkpoint.pkl of earlier minigan "
+                    "versions), not " + expected + ": minigan never loads pickles, since loading "
+                    "one can run any code")
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (an empty one ends so)
+        raise error(f"{path} is not {expected}: it does not start as a zip archive does (its "
+                    f"first bytes are {head!r})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or \
+                        not info.filename.endswith(".npy"):
+                    raise error(f"{path} is not {expected}: member {info.filename!r} is not an "
+                                "uncompressed .npy array")
+        with np.load(path, allow_pickle=False) as npz:
+            names = npz.files
+            if len(set(names)) != len(names):
+                raise error(f"{path} is not {expected}: it repeats member names")
+            arrays = {}
+            for name in names:
+                arrays[name] = _read_member(npz, name, path, expected, error)
+    except error:
+        raise
+    except Exception as exc:  # any failure to parse the container means it is damaged
+        raise error(f"{path} is not {expected}, or is damaged ({type(exc).__name__}: "
+                    f"{_first_line(exc)})") from None
+    return arrays
+
+
+def _read_member(npz, name, path, expected, error):
+    try:
+        return npz[name]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise error(f"{path} is not {expected}: entry {name!r} holds Python objects (a pickle), "
+                    "and minigan never loads pickles") from None
+
+
+def _first_line(exc):
+    return (str(exc).splitlines() or [""])[0][:200]
