@@ -2,14 +2,46 @@
 
     python examples/mnist_gan.py --device cpu --epochs 1          # the default, stable recipe
     python examples/mnist_gan.py --schedule seed --recipe seed    # the original (100 epochs)
+    python examples/mnist_gan.py --resume runs/RUN/checkpoint.npz --epochs 20   # continue a run
 
-Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generator.npz under --out.
+Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generator.npz under --out
+(default: a new folder runs/<date-time>); an --out that already holds files is refused unless
+--overwrite is given.
 """
 import argparse
+import math
 import sys
 
 from minigan import backend, data, train
 from minigan.gan import RECIPES
+
+# Defaults of a new run. A resumed run keeps its checkpoint's values for the flags left out.
+NEW_RUN = {"schedule": "standard", "recipe": "stable", "batch_size": 64, "seed": 0,
+           "epochs": 10, "sample_every": 1, "log_every": 50, "eval_every": 0}
+# Flags a resumed run cannot change: each is checked against the checkpoint.
+FIXED_ON_RESUME = ("schedule", "recipe", "batch_size", "seed")
+
+
+def whole_number(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def learning_rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
 
 
 def parse_args(argv=None):
@@ -17,76 +49,117 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
                    help="where to train: NumPy + Numba on the CPU, or CuPy on an NVIDIA GPU")
-    p.add_argument("--schedule", default="standard", choices=["standard", "seed"],
-                   help="standard: an epoch is a pass over the data, one D and one G step per "
-                        "batch; seed: the original's 64 D iterations then one G step per epoch")
-    p.add_argument("--recipe", default="stable", choices=sorted(RECIPES),
-                   help="seed: the original's hyperparameters (collapses); stable: the default, "
-                        "changed to fight the collapse (see the README for what it reaches)")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs to train (default: 10, or 100 with --schedule seed)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate of both Adam optimizers (default: the recipe's)")
-    p.add_argument("--sample-every", type=int, default=None,
+    p.add_argument("--schedule", default=None, choices=["standard", "seed"],
+                   help="standard (default): an epoch is a pass over the data, one D and one G "
+                        "step per batch; seed: the original's 64 D iterations then one G step "
+                        "per epoch")
+    p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                   help="stable (default): changed to fight the collapse (see the README for "
+                        "what it reaches); seed: the original's hyperparameters (collapses)")
+    p.add_argument("--epochs", type=whole_number(1), default=None,
+                   help="epochs in all (default: 10, or 100 with --schedule seed; with --resume, "
+                        "the run's planned total)")
+    p.add_argument("--batch-size", type=whole_number(1), default=None,
+                   help="images per batch (default: 64)")
+    p.add_argument("--lr", type=learning_rate, default=None,
+                   help="learning rate of both Adam optimizers (default: the recipe's; with "
+                        "--resume, it replaces the run's from then on)")
+    p.add_argument("--sample-every", type=whole_number(1), default=None,
                    help="epochs between sample grids (default: 1, or 10 with --schedule seed)")
-    p.add_argument("--out", default=None, help="output folder (default: runs/<timestamp>)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: a new runs/<date-time>; with --resume, the "
+                        "checkpoint's folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let a new run replace the outputs of a run already in --out")
     p.add_argument("--data-dir", default=None,
                    help="folder with the four MNIST .gz files (else $MINIGAN_DATA_DIR, then the "
                         "user cache, then a download)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same run")
+    p.add_argument("--seed", type=whole_number(0), default=None,
+                   help="random seed: the same seed, the same run (default: 0)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                   help="continue the run saved in this checkpoint.pkl (--epochs: the new total)")
-    p.add_argument("--log-every", type=int, default=50, help="iterations between progress lines")
-    p.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
+                        "--schedule, --recipe, --batch-size and --seed must match the run's)")
+    p.add_argument("--log-every", type=whole_number(1), default=None,
+                   help="iterations between progress lines (default: 50)")
+    p.add_argument("--eval-every", type=whole_number(0), default=None, metavar="N",
                    help="every N epochs, score 5,000 samples (FID on the digit classifier's "
-                        "features, digits covered) into history.csv and losses.png (default: off; "
-                        "with --resume, the checkpoint's setting)")
-    p.add_argument("--limit", type=int, default=None,
+                        "features, digits covered) into history.csv and losses.png (default: 0, "
+                        "off; with --resume, the checkpoint's setting)")
+    p.add_argument("--limit", type=whole_number(1), default=None,
                    help="train on the first N images only (for quick trials)")
     args = p.parse_args(argv)
-    seed_schedule = args.schedule == "seed"
-    if args.epochs is None:
-        args.epochs = train.SEED_SCHEDULE["epochs"] if seed_schedule else 10
-    if args.sample_every is None:
-        args.sample_every = train.SEED_SCHEDULE["sample_every"] if seed_schedule else 1
-    for name in ("epochs", "batch_size", "sample_every", "log_every"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr is not None and args.lr <= 0:
-        p.error("--lr must be positive")
-    if args.eval_every < 0:
-        p.error("--eval-every must be 0 (off) or positive")
+    if args.resume and args.overwrite:
+        p.error("--overwrite is for new runs: a resumed run continues its own outputs")
     return args
+
+
+def new_run_config(args):
+    settings = {k: getattr(args, k) if getattr(args, k) is not None else v
+                for k, v in NEW_RUN.items()}
+    if settings["schedule"] == "seed":  # the original's length and grid interval
+        for key in ("epochs", "sample_every"):
+            if getattr(args, key) is None:
+                settings[key] = train.SEED_SCHEDULE[key]
+    return train.TrainConfig(lr=args.lr, out=args.out, device=args.device, **settings)
+
+
+def check_fixed_flags(args, state):
+    """A flag that would change what a resumed run is must agree with its checkpoint."""
+    saved = dict(state["config"], recipe=state["recipe"]["name"])
+    for name in FIXED_ON_RESUME:
+        value = getattr(args, name)
+        if value is not None and value != saved[name]:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} {value} conflicts with {args.resume}, which was trained "
+                             f"with {flag} {saved[name]}: a resumed run keeps its own; leave "
+                             f"{flag} out, or start a new run")
+
+
+def load_images(args):
+    images, _ = data.load_mnist("train", data_dir=args.data_dir)
+    return images[:args.limit] if args.limit else images
 
 
 def main(argv=None):
     args = parse_args(argv)
     log = train.progress_printer()
+    trainer = None
     try:
         backend.check_device(args.device)
-        images, _ = data.load_mnist("train", data_dir=args.data_dir)
-        if args.limit:
-            images = images[:args.limit]
-        # a resumed run keeps its checkpoint's --eval-every unless one is given
-        eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
-            if args.eval_every or args.resume else None
         if args.resume:
-            trainer = train.resume(args.resume, images, epochs=args.epochs, device=args.device,
+            state = train.load_checkpoint(args.resume)
+            check_fixed_flags(args, state)
+            eval_every = args.eval_every if args.eval_every is not None \
+                else state["config"]["eval_every"]
+            images = load_images(args)
+            eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] if eval_every \
+                else None
+            trainer = train.resume(state, images, epochs=args.epochs, device=args.device,
                                    out=args.out, log=log, eval_images=eval_images,
-                                   eval_every=args.eval_every or None)
+                                   eval_every=eval_every, lr=args.lr,
+                                   sample_every=args.sample_every, log_every=args.log_every)
         else:
-            config = train.TrainConfig(
-                epochs=args.epochs, batch_size=args.batch_size, schedule=args.schedule,
-                recipe=args.recipe, lr=args.lr, sample_every=args.sample_every, out=args.out,
-                seed=args.seed, device=args.device, log_every=args.log_every,
-                eval_every=args.eval_every)
-            trainer = train.Trainer(config, images, log=log, eval_images=eval_images)
+            config = new_run_config(args)
+            images = load_images(args)
+            eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
+                if config.eval_every else None
+            trainer = train.Trainer(config, images, log=log, eval_images=eval_images,
+                                    overwrite=args.overwrite)
         last = trainer.train()
     except (backend.DeviceError, data.DataError, train.TrainingDiverged, ValueError,
-            FileNotFoundError) as error:
+            OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except MemoryError:
+        print(f"error: out of memory at batch size {trainer.config.batch_size if trainer else '?'}"
+              ": use a smaller --batch-size", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        saved = trainer.out / "checkpoint.npz" if trainer else None
+        where = f"continue with --resume {saved}" if saved and saved.is_file() \
+            else "no checkpoint was written yet"
+        print(f"\ninterrupted: {where}", file=sys.stderr)
+        return 130
     print(f"done: {trainer.epoch} epochs; last epoch: loss D {last['loss_d']:.4f}, "
           f"loss G {last['loss_g']:.4f}, D(x) {last['d_real']:.3f}, D(G(z)) {last['d_fake']:.3f}, "
           f"{last['seconds']:.0f} s; outputs in {trainer.out}")

@@ -244,7 +244,7 @@ def test_trainer_runs_on_the_gpu_and_its_checkpoint_loads_on_the_cpu(tmp_path):
     trainer = train.Trainer(config, images, log=lambda line: None)
     trainer.train()
     assert backend.on_gpu(next(iter(trainer.G.parameters())).data)
-    resumed = train.resume(tmp_path / "run" / "checkpoint.pkl", images, epochs=2, device="cpu",
+    resumed = train.resume(tmp_path / "run" / "checkpoint.npz", images, epochs=2, device="cpu",
                            log=lambda line: None)
     for (k, a), (_, b) in zip(sorted(trainer.G.state_dict().items()),
                               sorted(resumed.G.state_dict().items())):

@@ -162,10 +162,10 @@ def test_a_resumed_run_can_start_scoring(tmp_path, monkeypatch):
     monkeypatch.setattr(digits, "load", lambda path=None: digits.build().eval())  # untrained
     config = train.TrainConfig(epochs=1, batch_size=16, out=str(tmp_path / "run"))
     train.Trainer(config, images, log=lambda line: None).train()
-    trainer = train.resume(tmp_path / "run" / "checkpoint.pkl", images, epochs=2,
+    trainer = train.resume(tmp_path / "run" / "checkpoint.npz", images, epochs=2,
                            log=lambda line: None, eval_images=images, eval_every=1)
     trainer.train()
     assert "fid" not in trainer.epochs[0] and "fid" in trainer.epochs[1]
-    again = train.resume(tmp_path / "run" / "checkpoint.pkl", images, epochs=3,
+    again = train.resume(tmp_path / "run" / "checkpoint.npz", images, epochs=3,
                          log=lambda line: None, eval_images=images)   # keeps the interval
     assert again.config.eval_every == 1

@@ -81,7 +81,7 @@ def test_a_short_standard_run_writes_every_output(tmp_path, recipe):
     last = trainer.train()
     out = tmp_path / "run"
     for name in ("samples_epoch001.png", "final_grid.png", "progress.gif", "losses.png",
-                 "history.csv", "checkpoint.pkl", "generator.npz", "recipe.json"):
+                 "history.csv", "checkpoint.npz", "generator.npz", "recipe.json"):
         assert (out / name).is_file(), name
     assert last["g_steps"] == 6 and np.isfinite(last["loss_d"]) and np.isfinite(last["loss_g"])
     G = gan.build_generator(recipe)
@@ -117,12 +117,12 @@ def test_a_short_seed_schedule_run(tmp_path, monkeypatch):
 def test_checkpoint_round_trip(tmp_path):
     trainer = train.Trainer(config(tmp_path), tiny_images(), log=quiet)
     trainer.train()
-    state = train.load_checkpoint(tmp_path / "run" / "checkpoint.pkl")
+    state = train.load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     for name, value in trainer.G.state_dict().items():
         np.testing.assert_array_equal(state["G"][name], value)
     assert state["epoch"] == 1 and len(state["opt_d"]["state"]) == len(trainer.D.parameters())
     (tmp_path / "junk.pkl").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a readable minigan checkpoint"):
+    with pytest.raises(ValueError, match="junk.pkl is not a minigan checkpoint"):
         train.load_checkpoint(tmp_path / "junk.pkl")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train.load_checkpoint(tmp_path / "missing.pkl")
@@ -134,7 +134,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     full.train()
     first = train.Trainer(config(tmp_path / "b", epochs=1), images, log=quiet)
     first.train()
-    resumed = train.resume(tmp_path / "b" / "run" / "checkpoint.pkl", images, epochs=2,
+    resumed = train.resume(tmp_path / "b" / "run" / "checkpoint.npz", images, epochs=2,
                            log=quiet)
     resumed.train()
     for name, value in full.G.state_dict().items():
@@ -147,12 +147,12 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer = train.Trainer(config(tmp_path, epochs=3), tiny_images(), log=quiet)
     trainer.config.epochs = 1
     trainer.train()
-    good = (tmp_path / "run" / "checkpoint.pkl").read_bytes()
+    good = (tmp_path / "run" / "checkpoint.npz").read_bytes()
     trainer.config.epochs = 3
     trainer.D[-2].weight.data[...] = np.nan  # the final Dense: D's output becomes NaN
-    with pytest.raises(train.TrainingDiverged, match=r"became nan at epoch 2.*checkpoint.pkl"):
+    with pytest.raises(train.TrainingDiverged, match=r"epoch 2.*nan.*checkpoint.npz"):
         trainer.train()
-    assert (tmp_path / "run" / "checkpoint.pkl").read_bytes() == good
+    assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == good
 
 
 def test_bad_configuration_is_a_clear_error(tmp_path):
@@ -277,7 +277,7 @@ def test_resume_a_variant_recipe(tmp_path):
     variant = dataclasses.replace(gan.RECIPES["stable"], minibatch_std=False)
     first = train.Trainer(config(tmp_path), tiny_images(), log=quiet, recipe=variant)
     first.train()
-    resumed = train.resume(tmp_path / "run" / "checkpoint.pkl", tiny_images(), epochs=2,
+    resumed = train.resume(tmp_path / "run" / "checkpoint.npz", tiny_images(), epochs=2,
                            log=quiet)
     assert resumed.recipe == variant and resumed.D[-2].in_features == 28 * 28 * 64 + 16
     resumed.train()
