@@ -163,6 +163,10 @@ def main(argv=None):
     print(f"done: {trainer.epoch} epochs; last epoch: loss D {last['loss_d']:.4f}, "
           f"loss G {last['loss_g']:.4f}, D(x) {last['d_real']:.3f}, D(G(z)) {last['d_fake']:.3f}, "
           f"{last['seconds']:.0f} s; outputs in {trainer.out}")
+    warned = [row["epoch"] for row in trainer.epochs if "warning" in row]
+    if warned:
+        print(f"warning: epochs {warned} diverged or saturated (see the warning column of "
+              f"{trainer.out / 'history.csv'})", file=sys.stderr)
     return 0
 
 

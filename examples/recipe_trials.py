@@ -88,7 +88,11 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     start = time.perf_counter()
-    trainer.train()
+    try:
+        trainer.train()
+    except (OSError, ValueError, train.TrainingDiverged) as error:  # e.g. a trial already run
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -484,15 +484,20 @@ def resume(source, images, *, epochs=None, device=None, out=None, log=print, eva
 
 
 def progress_printer(stream=sys.stdout):
-    """Progress lines overwrite each other on a terminal and stack up in a log file."""
+    """Progress lines overwrite each other on a terminal and stack up in a log file; any other
+    line (a warning, a score) starts on a line of its own."""
     interactive = stream.isatty()
+    open_line = False  # a progress line is on screen without its newline
 
     def log(line):
-        if interactive and line.startswith("epoch "):
+        nonlocal open_line
+        if interactive and line.startswith("epoch ") and "/" in line.split()[1]:
             stream.write("\r" + line[:150].ljust(150))
-            if "ETA 0s" in line:
+            open_line = "ETA 0s" not in line
+            if not open_line:
                 stream.write("\n")
         else:
-            stream.write(line + "\n")
+            stream.write(("\n" if open_line else "") + line + "\n")
+            open_line = False
         stream.flush()
     return log

@@ -113,13 +113,20 @@ def test_an_unwritable_out_is_refused_before_training(cli, tmp_path):
     locked = public / "locked"
     locked.mkdir()
     locked.chmod(0o555)
-    if os.geteuid() == 0:
-        code, err = run_as_nobody(lambda: cli(*SMALL, "--out", locked)[0])
-    else:
-        code, _, err = cli(*SMALL, "--out", locked)
+    def run(out):
+        if os.geteuid() == 0:
+            return run_as_nobody(lambda: cli(*SMALL, "--out", out)[0])
+        code, _, err = cli(*SMALL, "--out", out)
+        return code, err
+    code, err = run(locked)
     assert code == 1, err
     assert "cannot write to the output folder" in one_error_line(err)
-    assert "choose a writable --out" in err and list(locked.iterdir()) == []
+    assert "choose a writable --out" in err
+    code, err = run(locked / "run")  # a new folder under an unwritable one
+    assert code == 1, err
+    assert one_error_line(err) == (f"error: cannot use the output folder {locked / 'run'} "
+                                   "(Permission denied): choose another --out")
+    assert list(locked.iterdir()) == []
     shutil.rmtree(public)
 
 
@@ -239,3 +246,20 @@ def test_divergence_warning_rules():
     assert "pinned at 0" in train.divergence_warning(dict(sane, d_real=0.0, d_fake=0.0))
     assert "pinned at 1" in train.divergence_warning(dict(sane, d_real=1.0, d_fake=0.9999))
     assert train.divergence_warning(dict(sane, d_real=1.0, d_fake=0.0)) is None  # D winning
+
+
+def test_on_a_terminal_warnings_and_scores_get_lines_of_their_own():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    screen = Terminal()
+    log = train.progress_printer(screen)
+    log("epoch 1/2 [##  ] 10/50  loss D 1.0  ETA 9s")
+    log("warning: epoch 1, iteration 10: the run has diverged")
+    log("epoch 1/2 [####] 50/50  loss D 1.0  ETA 0s")
+    log("epoch 1: FID 20.000, digits covered 10/10")
+    lines = screen.getvalue().split("\n")
+    assert lines[0].startswith("\repoch 1/2") and lines[1].startswith("warning: epoch 1")
+    assert lines[2].startswith("\repoch 1/2") and lines[3].startswith("epoch 1: FID")
