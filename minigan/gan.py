@@ -6,8 +6,6 @@ Dropout 0.3, sigmoid output), binary cross-entropy, Adam(1e-4) for both, batch 6
 """
 import dataclasses
 import json
-import math
-import numbers
 from pathlib import Path
 
 import numpy as np
@@ -15,93 +13,19 @@ import numpy as np
 import minigan.functional as F
 from minigan import backend, checkpoint, init, nn, optim
 from minigan.autograd import Function, Tensor, concatenate, no_grad, tensor
+from minigan.recipes import RECIPES, Recipe, get_recipe  # noqa: F401  (their old home)
 
 NOISE_DIM = 100
 IMAGE_SIZE = 28 * 28
-GENERATORS = ("seed", "batchnorm")
-RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values in words)
-    "generator": (lambda v: v in GENERATORS, f"one of {GENERATORS}"),
-    "lr_d": (lambda v: v > 0, "> 0"),
-    "lr_g": (lambda v: v > 0, "> 0"),
-    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "real_label": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "instance_noise": (lambda v: v >= 0, ">= 0"),
-    "feature_matching": (lambda v: v >= 0, ">= 0"),
-    "pack": (lambda v: v >= 1, ">= 1"),
-    "minibatch_kernels": (lambda v: v >= 0, ">= 0"),
-}
-
-
+GENERATOR_SIZES = (NOISE_DIM, 128, 256, 512, 1024, IMAGE_SIZE)  # the seed's MLP, layer by layer
 class GeneratorError(ValueError):
     """A generator file cannot be used, or a generator draws non-finite images."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """Everything that decides how the GAN trains, besides the schedule."""
-
-    name: str
-    generator: str = "seed"       # "seed": Dense+ReLU; "batchnorm": Dense+BatchNorm+LeakyReLU(0.2)
-    minibatch_std: bool = False   # give D the batch's feature spread as one more input feature
-    lr_d: float = 1e-4
-    lr_g: float = 1e-4
-    beta1: float = 0.9
-    real_label: float = 1.0       # < 1: one-sided label smoothing of D's real targets
-    instance_noise: float = 0.0   # std of Gaussian noise on D's inputs, annealed linearly to 0
-    feature_matching: float = 0.0 # weight of ||mean D-features(real) - mean D-features(fake)||^2
-    pack: int = 1                 # D judges packs of this many images at once (PacGAN)
-    minibatch_kernels: int = 0    # > 0: D also sees how close each sample is to the rest of its
-                                  # batch, through this many learned kernels (Salimans 2016)
-
-    def __post_init__(self):
-        """Refuses a value of the wrong type or out of range: a recipe from a file or a --set is
-        checked before it trains (dataclasses.replace runs this too)."""
-        for field in dataclasses.fields(self):
-            value, kind = getattr(self, field.name), field.type
-            if kind is bool:
-                ok, wanted = isinstance(value, bool), "True or False"
-            elif kind is int:  # bool is an int in Python, but pack=True is a mistake
-                ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                wanted = "a whole number"
-            elif kind is float:
-                ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-                      and math.isfinite(value))
-                wanted = "a finite number"
-            else:  # a string field with a range lists its values: that says it all
-                ok = isinstance(value, str)
-                wanted = "" if field.name in RECIPE_RANGES else "a string"
-            test, allowed = RECIPE_RANGES.get(field.name, (lambda v: True, ""))
-            if not ok or not test(value):
-                raise ValueError(f"recipe field {field.name} must be "
-                                 f"{' '.join(w for w in (wanted, allowed) if w)}, got {value!r}")
-
-    def describe(self):
-        return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
-
-
-RECIPES = {
-    # The original's hyperparameters, exactly. It collapses (see the README).
-    "seed": Recipe("seed"),
-    # The default: the seed's layer sizes and discriminator, trained so that it does not collapse
-    # (each change measured: see README "Beating the collapse").
-    "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
-                     beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
-                     minibatch_kernels=16),
-}
-
-
-def get_recipe(name_or_recipe):
-    if isinstance(name_or_recipe, Recipe):
-        return name_or_recipe
-    if name_or_recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {name_or_recipe!r}: choose one of {sorted(RECIPES)}")
-    return RECIPES[name_or_recipe]
 
 
 def build_generator(recipe="stable"):
     """z (N, 100) -> images (N, 784) in [-1, 1]."""
     recipe = get_recipe(recipe)
-    sizes = [NOISE_DIM, 128, 256, 512, 1024]
+    sizes = GENERATOR_SIZES[:-1]
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Dense(n_in, n_out))

@@ -1,0 +1,121 @@
+"""Recipes and run settings, in one home: the Recipe (how the GAN trains), the named recipes,
+`--set field=value` overrides, and the schedules' defaults (how long, how often to sample).
+
+A Recipe checks its own fields (type and range) when it is made, so one read from a file, a
+checkpoint or a command line is valid before anything trains.
+"""
+import argparse
+import dataclasses
+import math
+import numbers
+
+GENERATORS = ("seed", "batchnorm")
+RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values in words)
+    "generator": (lambda v: v in GENERATORS, f"one of {GENERATORS}"),
+    "lr_d": (lambda v: v > 0, "> 0"),
+    "lr_g": (lambda v: v > 0, "> 0"),
+    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "real_label": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "instance_noise": (lambda v: v >= 0, ">= 0"),
+    "feature_matching": (lambda v: v >= 0, ">= 0"),
+    "pack": (lambda v: v >= 1, ">= 1"),
+    "minibatch_kernels": (lambda v: v >= 0, ">= 0"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Everything that decides how the GAN trains, besides the schedule."""
+
+    name: str
+    generator: str = "seed"       # "seed": Dense+ReLU; "batchnorm": Dense+BatchNorm+LeakyReLU(0.2)
+    minibatch_std: bool = False   # give D the batch's feature spread as one more input feature
+    lr_d: float = 1e-4
+    lr_g: float = 1e-4
+    beta1: float = 0.9
+    real_label: float = 1.0       # < 1: one-sided label smoothing of D's real targets
+    instance_noise: float = 0.0   # std of Gaussian noise on D's inputs, annealed linearly to 0
+    feature_matching: float = 0.0 # weight of ||mean D-features(real) - mean D-features(fake)||^2
+    pack: int = 1                 # D judges packs of this many images at once (PacGAN)
+    minibatch_kernels: int = 0    # > 0: D also sees how close each sample is to the rest of its
+                                  # batch, through this many learned kernels (Salimans 2016)
+
+    def __post_init__(self):
+        """Refuses a value of the wrong type or out of range: a recipe from a file or a --set is
+        checked before it trains (dataclasses.replace runs this too)."""
+        for field in dataclasses.fields(self):
+            value, kind = getattr(self, field.name), field.type
+            if kind is bool:
+                ok, wanted = isinstance(value, bool), "True or False"
+            elif kind is int:  # bool is an int in Python, but pack=True is a mistake
+                ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                wanted = "a whole number"
+            elif kind is float:
+                ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                      and math.isfinite(value))
+                wanted = "a finite number"
+            else:  # a string field with a range lists its values: that says it all
+                ok = isinstance(value, str)
+                wanted = "" if field.name in RECIPE_RANGES else "a string"
+            test, allowed = RECIPE_RANGES.get(field.name, (lambda v: True, ""))
+            if not ok or not test(value):
+                raise ValueError(f"recipe field {field.name} must be "
+                                 f"{' '.join(w for w in (wanted, allowed) if w)}, got {value!r}")
+
+    def describe(self):
+        return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
+
+
+RECIPES = {
+    # The original's hyperparameters, exactly. It collapses (see the README).
+    "seed": Recipe("seed"),
+    # The default: the seed's layer sizes and discriminator, trained so that it does not collapse
+    # (each change measured: see README "Beating the collapse").
+    "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
+                     beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
+                     minibatch_kernels=16),
+}
+
+
+def get_recipe(name_or_recipe):
+    if isinstance(name_or_recipe, Recipe):
+        return name_or_recipe
+    if name_or_recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {name_or_recipe!r}: choose one of {sorted(RECIPES)}")
+    return RECIPES[name_or_recipe]
+
+
+def parse_override(text):
+    """'field=value' -> (field, value) for `--set`: the value converted by the field's declared
+    type and checked by the Recipe's ranges; argparse.ArgumentTypeError (one line) otherwise."""
+    key, _, value = text.partition("=")
+    fields = {f.name: f.type for f in dataclasses.fields(Recipe)}
+    if key not in fields or key == "name":
+        raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of "
+                                         f"{sorted(set(fields) - {'name'})}")
+    kind = fields[key]
+    if kind is bool:
+        if value not in ("True", "False"):
+            raise argparse.ArgumentTypeError(f"{key} is True or False, got {value!r}")
+        value = value == "True"
+    else:
+        try:
+            value = kind(value)      # the field's declared type: str, int or float
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{key} must be of type {kind.__name__}, got {value!r}") from None
+    try:
+        dataclasses.replace(RECIPES["stable"], **{key: value})  # the Recipe's range checks
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return key, value
+
+
+# The original Keras script's schedule: per epoch 64 iterations of one D step on real and one on
+# fake images, then one G step; 100 epochs, a 4x4 grid every 10.
+SEED_SCHEDULE = {"epochs": 100, "batch_size": 64, "iterations": 64, "sample_every": 10,
+                 "grid": 4}
+# What a run of each schedule does when not told otherwise.
+SCHEDULE_DEFAULTS = {"standard": {"epochs": 10, "sample_every": 1, "grid": 8},
+                     "seed": {key: SEED_SCHEDULE[key] for key in ("epochs", "sample_every",
+                                                                   "grid")}}
