@@ -8,11 +8,11 @@ array([2., 4., 6.], dtype=float32)
 """
 import os
 
-# Before anything imports NumPy (and so loads OpenBLAS, which reads this once): idle OpenBLAS
-# threads sleep after 2**4 cycles instead of spinning for 2**28 (~0.1 s). Spinning, they took
-# the cores from the Numba kernel that runs right after each GEMM: im2col ran in 22 ms instead
-# of 11, the 32->64 convolution in 47 ms instead of 35 (2 cores). If NumPy was imported before
-# minigan, export OPENBLAS_THREAD_TIMEOUT=4 yourself. A user's own setting wins.
+# Idle OpenBLAS threads must sleep (after 2**4 cycles), not spin for 2**28 (~0.1 s): spinning,
+# they take the cores from the Numba kernel that runs right after each GEMM (on 2 cores im2col
+# takes 22 ms instead of 11, the 32->64 convolution 47 ms instead of 35). OpenBLAS reads this
+# when NumPy loads it, so it is set before anything imports NumPy; where NumPy is imported
+# before minigan, export OPENBLAS_THREAD_TIMEOUT=4 yourself. A user's own setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from minigan import functional, nn, optim  # noqa: E402

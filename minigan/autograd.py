@@ -5,6 +5,9 @@ plain arrays, `backward` maps the output gradient gy to one gradient per input. 
 on tensors records it as the creator (`_ctx`) of its output when gradients are needed, so the
 graph is built as the computation runs; `Tensor.backward` walks it in reverse topological order.
 """
+import functools
+import math
+
 import numpy as np
 
 from minigan import backend
@@ -35,7 +38,9 @@ def is_grad_enabled():
 
 
 class Function:
-    """One differentiable op. Subclasses write forward(*arrays) and backward(gy) -> grads."""
+    """One differentiable op. Subclasses write forward(*arrays) and backward(gy) -> one gradient
+    per input (None where needs_grad is False). Inputs are tensors: an optional operand that is
+    absent, such as a layer's bias, is not passed, and forward's default (bias=None) says so."""
 
     inputs = None
 
@@ -73,8 +78,11 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False):
+        """Tensor(array) wraps a NumPy or CuPy array as it is: shared, not copied, its dtype and
+        device kept, no history. Lists and scalars become float32 arrays on the default device,
+        as in `minigan.tensor`, which also converts dtype and device."""
         if not (isinstance(data, np.ndarray) or backend.on_gpu(data)):
-            data = as_array(data, "float32", None)  # lists and scalars: like minigan.tensor
+            data = as_array(data, "float32", None)
         self.data = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -82,7 +90,8 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, data):
-        """A history-free tensor around `data`, skipping all checks (the hot path)."""
+        """Tensor(data) for the engine's own results: no type check, since forward returns an
+        array or a NumPy scalar (a full reduction), which must stay as it is."""
         t = object.__new__(Tensor)
         t.data, t.grad, t.requires_grad, t._ctx = data, None, False, None
         return t
@@ -244,25 +253,32 @@ class Tensor:
     def broadcast_to(self, shape):
         return BroadcastTo(tuple(shape))(self)
 
-    # Elementwise functions (the Functions live in minigan.functional.activation)
+    # Elementwise functions (their Functions live in minigan.functional.activation)
     def exp(self):
-        return _activation.exp(self)
+        return _elementwise().exp(self)
 
     def log(self):
-        return _activation.log(self)
+        return _elementwise().log(self)
 
     def tanh(self):
-        return _activation.tanh(self)
+        return _elementwise().tanh(self)
 
     def sigmoid(self):
-        return _activation.sigmoid(self)
+        return _elementwise().sigmoid(self)
 
     def relu(self):
-        return _activation.relu(self)
+        return _elementwise().relu(self)
 
     def leaky_relu(self, alpha=0.01):
-        return _activation.leaky_relu(self, alpha)
+        return _elementwise().leaky_relu(self, alpha)
 
+
+@functools.cache
+def _elementwise():
+    """minigan.functional.activation, imported on first use and then remembered: it builds on
+    this module, so importing it at the top would be circular."""
+    from minigan.functional import activation
+    return activation
 
 def as_array(data, dtype, device):
     """`data` (scalar, list or array) as an array of `dtype` on `device` (None: the default
@@ -479,28 +495,6 @@ class Pow(Function):
         return gy * self.c * self.x ** (self.c - 1)
 
 
-class Exp(Function):
-    """y = exp(x).    dx = gy * y."""
-
-    def forward(self, x):
-        self.y = backend.xp_of(x).exp(x)
-        return self.y
-
-    def backward(self, gy):
-        return gy * self.y
-
-
-class Log(Function):
-    """y = log(x).    dx = gy / x."""
-
-    def forward(self, x):
-        self.x = x
-        return backend.xp_of(x).log(x)
-
-    def backward(self, gy):
-        return gy / self.x
-
-
 class MatMul(Function):
     """y = a @ b (NumPy matmul, batched over leading axes).    da = gy @ b^T, db = a^T @ gy."""
 
@@ -541,22 +535,16 @@ class Sum(Function):
         return backend.xp_of(gy).broadcast_to(gy, self.x_shape)
 
 
-class Mean(Function):
-    """y = mean of x over `axis` (n elements each).    dx = gy / n, broadcast back."""
-
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
+class Mean(Sum):
+    """y = mean of x over `axis` (n elements each).    dx = gy / n, broadcast back (Sum's dx)."""
 
     def forward(self, x):
         self.x_shape = x.shape
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        n = 1
-        for a in _normalize_axes(self.axis, len(self.x_shape)):
-            n *= self.x_shape[a]
-        gy = _expand_reduced(gy, self.axis, self.keepdims, len(self.x_shape)) / gy.dtype.type(n)
-        return backend.xp_of(gy).broadcast_to(gy, self.x_shape)
+        n = math.prod(self.x_shape[a] for a in _normalize_axes(self.axis, len(self.x_shape)))
+        return super().backward(gy / gy.dtype.type(n))
 
 
 class Max(Function):
@@ -690,5 +678,3 @@ class ToDevice(Function):
     def backward(self, gy):
         return backend.to_device(gy, self.source)
 
-
-from minigan.functional import activation as _activation  # noqa: E402  (it imports Function)

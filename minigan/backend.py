@@ -43,10 +43,10 @@ def _keep_freed_memory_in_heap():
 
 _keep_freed_memory_in_heap()
 
-# Numba's OpenMP threads and OpenBLAS's threads take turns on the same cores. With OpenMP's
-# default (active) waiting, idle Numba threads spin and slow the GEMM that runs next: a GAN
-# training step measured 0.92 s with spinning and 0.61 s passive on 2 cores. Set before Numba
-# starts its threads; an explicit setting by the user wins.
+# Numba's OpenMP threads and OpenBLAS's threads take turns on the same cores, so idle Numba
+# threads must wait passively: with OpenMP's default (active) waiting they spin and slow the GEMM
+# that runs next (a GAN training step on 2 cores: 0.92 s spinning, 0.61 s passive). Set before
+# Numba starts its threads; an explicit setting by the user wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 

@@ -46,19 +46,45 @@ def _reset_state():
     mg.set_device("cpu")
 
 
-def randn(shape, device="cpu", seed=0, requires_grad=True):
-    """A float64 test input (gradcheck promotes anyway; float64 keeps parity exact)."""
-    data = np.random.default_rng(seed).standard_normal(shape)
+# Inputs: NumPy arrays (float32 unless asked), and float64 tensors that require grad for
+# gradient checks (gradcheck promotes anyway; float64 keeps parity exact). The same seed gives the
+# same values in either form.
+def normal_array(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def positive_array(shape, seed=0, dtype=np.float32):
+    """Uniform in [0.5, 2): safe for log, division and powers."""
+    return np.random.default_rng(seed).uniform(0.5, 2.0, shape).astype(dtype)
+
+
+def away_from_zero_array(shape, seed=0, margin=0.1, dtype=np.float32):
+    """Normal draws pushed out to |x| >= margin: finite differences must not cross a kink at 0."""
+    x = np.random.default_rng(seed).standard_normal(shape)
+    return np.where(x >= 0, x + margin, x - margin).astype(dtype)
+
+
+def tiny_images(n=48, seed=0):
+    """n flattened 28x28 "images", uniform in [-1, 1] like MNIST after data.load."""
+    return np.random.default_rng(seed).uniform(-1, 1, (n, 784)).astype(np.float32)
+
+
+def quiet(line):
+    """A log that drops every line: trainers in tests run silently."""
+
+
+def _float64_tensor(data, device, requires_grad):
     return mg.tensor(data, requires_grad=requires_grad, dtype="float64", device=device)
+
+
+def randn(shape, device="cpu", seed=0, requires_grad=True):
+    return _float64_tensor(normal_array(shape, seed, np.float64), device, requires_grad)
 
 
 def away_from_zero(shape, device="cpu", seed=0, requires_grad=True, margin=0.1):
-    """Like randn but |x| >= margin: finite differences must not cross a kink at 0."""
-    data = np.random.default_rng(seed).standard_normal(shape)
-    data = np.where(data >= 0, data + margin, data - margin)
-    return mg.tensor(data, requires_grad=requires_grad, dtype="float64", device=device)
+    return _float64_tensor(away_from_zero_array(shape, seed, margin, np.float64), device,
+                           requires_grad)
 
 
 def positive(shape, device="cpu", seed=0, requires_grad=True):
-    data = np.random.default_rng(seed).uniform(0.5, 2.0, shape)
-    return mg.tensor(data, requires_grad=requires_grad, dtype="float64", device=device)
+    return _float64_tensor(positive_array(shape, seed, np.float64), device, requires_grad)

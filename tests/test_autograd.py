@@ -7,7 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 import minigan as mg
 import minigan.functional as F
-from conftest import away_from_zero, positive, randn
+from conftest import away_from_zero, positive, positive_array, randn
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
 pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
@@ -38,7 +38,7 @@ def test_binary_ops_broadcast(op, shapes, seed):
 @given(shape=shapes, seed=seeds)
 def test_scalars_and_arrays_mix_on_either_side(shape, seed):
     x = positive(shape, seed=seed)
-    c = np.random.default_rng(seed).uniform(0.5, 2.0, shape)  # a float64 array, like x
+    c = positive_array(shape, seed, np.float64)  # an array of x's dtype
     mg.gradcheck(lambda x: 2.0 - x * 3 + 1 / x - c * x + x / c + (c - x) + 0.5 * x, x)
 
 
@@ -116,8 +116,8 @@ def test_dense(seed, n, bias):
 
 def test_gradcheck_catches_a_wrong_backward(monkeypatch):
     """The checker itself must fail on a backward that forgets to multiply by gy."""
-    from minigan import autograd
-    monkeypatch.setattr(autograd.Exp, "backward", lambda self, gy: self.y)
+    from minigan.functional import activation
+    monkeypatch.setattr(activation.Exp, "backward", lambda self, gy: self.y)
     with pytest.raises(mg.GradcheckError, match=r"input 0 .* index"):
         mg.gradcheck(lambda x: x.exp(), randn((3,)))
 
@@ -180,6 +180,33 @@ def test_detach_cuts_the_graph_and_shares_data():
     y = (d * x).sum()
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])  # d counted as a constant
+
+
+def test_tensor_wraps_an_array_as_it_is():
+    """Tensor(array): the public wrap. Shared memory, dtype and device kept, no history."""
+    a = np.arange(3, dtype=np.float64)
+    t = mg.Tensor(a)
+    assert t.data is a and t.dtype == np.float64 and t.device == "cpu"
+    assert not t.requires_grad and t.grad is None and t._ctx is None
+    a[0] = 7.0
+    assert t.numpy()[0] == 7.0
+    assert mg.Tensor([1, 2]).dtype == np.float32  # a list converts, as minigan.tensor does
+    assert mg.Tensor(a, requires_grad=True).requires_grad
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_layer_functions_return_one_gradient_per_input(bias):
+    """Dense and Conv2d say by their `bias=None` whether a bias came, not by counting inputs."""
+    from minigan.functional.conv import Conv2d
+    from minigan.functional.linear import Dense
+    cases = [(Dense(), randn((2, 3)), randn((4, 3), seed=1), randn((4,), seed=2)),
+             (Conv2d(1, "same"), randn((1, 2, 4, 4)), randn((3, 2, 3, 3), seed=1),
+              randn((3,), seed=2))]
+    for fn, x, w, b in cases:
+        y = fn(x, w, b) if bias else fn(x, w)
+        grads = fn.backward(np.ones(y.shape))
+        assert len(grads) == (3 if bias else 2) and all(g is not None for g in grads)
+        assert fn.has_bias is bias
 
 
 def test_float32_by_default_and_no_silent_upcast():

@@ -109,3 +109,38 @@ def test_import_sets_the_openblas_thread_timeout_unless_the_user_did():
     env["OPENBLAS_THREAD_TIMEOUT"] = "9"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "9"
+
+
+def _top_level_imports(path):
+    """The minigan modules a file imports when it loads (not inside functions)."""
+    import ast
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("minigan.")}
+
+
+LAYERS = {  # each layer of the engine imports only the layers below it
+    "backend.py": set(),
+    "kernels": {"minigan.backend", "minigan.kernels"},
+    "autograd.py": {"minigan.backend"},
+    "functional": {"minigan.backend", "minigan.kernels", "minigan.autograd",
+                   "minigan.functional"},
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_the_engine_imports_downward_only(layer):
+    """No import cycle: autograd imports no functional op at load time (the Tensor methods
+    .exp() ... .leaky_relu() import theirs when called), kernels know no Tensor."""
+    from pathlib import Path
+    root = Path(mg.__file__).parent / layer
+    allowed = LAYERS[layer]
+    for path in sorted(root.glob("*.py")) if root.is_dir() else [root]:
+        for name in _top_level_imports(path):
+            assert any(name == a or name.startswith(a + ".") for a in allowed), \
+                f"{path.name} imports {name}"

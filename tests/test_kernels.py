@@ -6,6 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
+from conftest import normal_array
 from minigan import kernels
 from minigan.functional.conv import conv_geometry
 
@@ -14,8 +15,8 @@ seeds = st.integers(0, 2**16)
 
 @st.composite
 def conv_cases(draw):
-    """(x shape, KH, KW, S, padding) as the issue asks: batch 1..8, channels 1..5, sizes 1..12,
-    kernel 1/3/5, stride 1/2, padding same/valid/int."""
+    """(x shape, KH, KW, S, padding) over batch 1..8, channels 1..5, sizes 1..12, kernel 1/3/5,
+    stride 1/2 and padding same/valid/int, each kernel fitting its image."""
     N, C = draw(st.integers(1, 8)), draw(st.integers(1, 5))
     H, W = draw(st.integers(1, 12)), draw(st.integers(1, 12))
     K = draw(st.sampled_from([1, 3, 5]))
@@ -55,7 +56,7 @@ def oracle_col2im(cols, shape, KH, KW, S, PT, PL, OH, OW):
 def test_im2col_kernel_equals_oracle(case, seed):
     shape, KH, KW, S, padding = case
     PT, PL, OH, OW = conv_geometry(shape[2], shape[3], KH, KW, S, padding)
-    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    x = normal_array(shape, seed)
     expected = oracle_im2col(x, KH, KW, S, PT, PL, OH, OW)
     np.testing.assert_array_equal(kernels.im2col.im2col(x, KH, KW, S, PT, PL, OH, OW), expected)
     np.testing.assert_array_equal(kernels.im2col.im2col_reference(x, KH, KW, S, PT, PL, OH, OW),
@@ -81,7 +82,7 @@ def test_col2im_kernel_equals_oracle_and_is_the_adjoint(case, seed):
 
 
 def test_im2col_accepts_non_contiguous_input():
-    x = np.random.default_rng(0).standard_normal((3, 2, 6, 5)).astype(np.float32)[:, :, ::-1]
+    x = normal_array((3, 2, 6, 5))[:, :, ::-1]
     got = kernels.im2col.im2col(x, 3, 3, 1, 1, 1, 6, 5)
     np.testing.assert_array_equal(got, oracle_im2col(np.ascontiguousarray(x), 3, 3, 1, 1, 1, 6, 5))
 
@@ -210,3 +211,59 @@ def test_adam_kernel_equals_the_numpy_update(size, seed, t, betas):
     kernels.adam.step(q, np.ones((3, 4), np.float32), np.zeros_like(q), np.zeros_like(q),
                       0.1, 0.9, 0.999, 1e-8, 1)
     np.testing.assert_allclose(q, -0.1, rtol=1e-5)  # first step moves by lr * sign(g)
+
+
+# The layout of a kernel file (kernels/__init__.py states the rule and its exceptions)
+ONE_DEVICE = {("adam", "step_many"): "gpu", ("bce", "first_outside_domain"): "cpu"}
+NUMPY_IS_THE_CPU_PATH = {"sigmoid_tanh"}
+
+
+def _defined_lines(module):
+    """{name: first line} of the functions a kernel file defines (Numba's included)."""
+    import inspect
+    lines = {}
+    for name, obj in vars(module).items():
+        fn = getattr(obj, "py_func", obj)
+        if inspect.isfunction(fn) and fn.__module__ == module.__name__:
+            lines[name] = fn.__code__.co_firstlineno
+    return lines
+
+
+@pytest.mark.parametrize("name", kernels.__all__)
+def test_each_kernel_has_reference_cpu_gpu_and_dispatcher_in_order(name):
+    module = getattr(kernels, name)
+    lines = _defined_lines(module)
+    ops = {f[:-4] for f in lines if f.endswith(("_cpu", "_gpu"))}
+    assert ops, f"{name} defines no kernel"
+    for op in ops:
+        device = ONE_DEVICE.get((name, op))
+        suffixes = ["_reference", "_cpu", "_gpu", ""]
+        if device is not None:
+            suffixes = [f"_{device}", ""]
+        elif name in NUMPY_IS_THE_CPU_PATH:
+            suffixes.remove("_cpu")
+        order = [lines.get(op + s) for s in suffixes]
+        assert None not in order, f"{name}.{op}: needs {[op + s for s in suffixes]}"
+        assert order == sorted(order), f"{name}.{op}: not in the order {suffixes}"
+
+
+def test_cpu_dispatchers_take_any_layout_and_keep_the_shape():
+    """run_flat: a strided or 0-d input gives the result of its contiguous copy, in its shape."""
+    x = normal_array((4, 6))[:, ::2].T                            # (3, 4), not contiguous
+    gy = normal_array((3, 4), seed=1)
+    p, t = np.abs(np.tanh(x)), (gy > 0).astype(np.float32)
+    xc = np.ascontiguousarray(x)
+    for got, want in [(kernels.leaky_relu.forward(x, 0.2), kernels.leaky_relu.forward(xc, 0.2)),
+                      (kernels.leaky_relu.backward(x, gy, 0.2),
+                       kernels.leaky_relu.backward_reference(xc, gy, 0.2)),
+                      (kernels.bce.backward(p, t, gy.T.copy().T),
+                       kernels.bce.backward_reference(p, t, gy)),
+                      (kernels.dropout.apply(x, gy > 0, 2.0), np.where(gy > 0, 2 * xc, 0))]:
+        assert got.shape == (3, 4) and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    y, keep = kernels.dropout.forward(x, 3, kernels.dropout.keep_threshold(0.5), 2.0)
+    assert y.shape == keep.shape == (3, 4)
+    np.testing.assert_array_equal(y, kernels.dropout.forward(xc, 3, 2 ** 23, 2.0)[0])
+    scalar = np.float32(-2.0).reshape(())
+    assert kernels.leaky_relu.forward(scalar, 0.5).shape == ()
+    assert kernels.bce.forward(np.float32(0.5).reshape(()), np.float32(1).reshape(())).shape == ()

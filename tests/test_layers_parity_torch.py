@@ -8,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import away_from_zero_array as away_from_zero  # noqa: E402
+from conftest import normal_array as normal  # noqa: E402
 import minigan as mg  # noqa: E402  (after the importorskip: the module needs torch)
 import minigan.functional as F  # noqa: E402
 from minigan import nn  # noqa: E402
@@ -16,15 +18,6 @@ TF = torch.nn.functional
 
 RTOL, ATOL = 1e-5, 1e-6            # elementwise ops: float32 rounding only
 RED_RTOL, RED_ATOL = 1e-4, 1e-5    # conv / GEMM / reductions: the summation order differs
-
-
-def normal(shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def away_from_zero(shape, seed=0, margin=0.1):
-    x = np.random.default_rng(seed).standard_normal(shape)
-    return np.where(x >= 0, x + margin, x - margin).astype(np.float32)
 
 
 def _seed(*parts):

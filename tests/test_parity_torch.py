@@ -10,6 +10,9 @@ import pytest
 
 import minigan as mg
 import minigan.functional as F
+from conftest import away_from_zero_array as away_from_zero
+from conftest import normal_array as normal
+from conftest import positive_array as positive
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -20,19 +23,6 @@ RED_RTOL, RED_ATOL = 1e-4, 1e-5    # matmul and reductions: the summation order 
 
 def _seed(name):
     return sum(map(ord, name))  # a stable per-case seed (hash() of a str is salted per run)
-
-
-def normal(shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def positive(shape, seed=0):
-    return np.random.default_rng(seed).uniform(0.5, 2.0, shape).astype(np.float32)
-
-
-def away_from_zero(shape, seed=0, margin=0.1):
-    x = np.random.default_rng(seed).standard_normal(shape)
-    return np.where(x >= 0, x + margin, x - margin).astype(np.float32)
 
 
 def no_ties(shape, seed=0):

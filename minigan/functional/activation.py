@@ -1,7 +1,8 @@
-"""Elementwise activations: Tanh, Sigmoid, ReLU, LeakyReLU (and exp/log from the core), all on
-floating-point tensors only (an int tensor raises TypeError rather than becoming float64)."""
+"""Elementwise functions: Exp, Log and the activations Tanh, Sigmoid, ReLU, LeakyReLU (also the
+Tensor methods .exp() ... .leaky_relu()). Floating-point tensors only: an int tensor raises
+TypeError rather than becoming float64."""
 from minigan import backend, kernels
-from minigan.autograd import Exp, Function, Log, float_tensor
+from minigan.autograd import Function, float_tensor
 
 
 def stable_sigmoid(x):
@@ -9,6 +10,28 @@ def stable_sigmoid(x):
     for x < 0 the form e / (1 + e) keeps full relative precision in the tail (1 - 1 / (1 + e)
     would round to 0 near x = -17). One fused kernel on the GPU."""
     return kernels.sigmoid_tanh.sigmoid(x)
+
+
+class Exp(Function):
+    """y = exp(x).    dy/dx = y (backward keeps only y)."""
+
+    def forward(self, x):
+        self.y = backend.xp_of(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = log(x).    dy/dx = 1 / x."""
+
+    def forward(self, x):
+        self.x = x
+        return backend.xp_of(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
 
 
 class Tanh(Function):

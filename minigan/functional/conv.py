@@ -50,6 +50,7 @@ class Conv2d(Function):
         PT, PL, OH, OW = conv_geometry(H, W, KH, KW, self.S, self.padding)
         self.geometry = (H, W, KH, KW, self.S, PT, PL, OH, OW)
         self.weight = weight
+        self.has_bias = bias is not None  # backward returns one gradient per input given
         self.cols = kernels.im2col.im2col(x, KH, KW, self.S, PT, PL, OH, OW)  # (C*KH*KW, N*OH*OW)
         y = weight.reshape(OC, -1) @ self.cols                                 # (OC, N*OH*OW)
         return kernels.layout.to_nchw(y, bias, N).reshape(N, OC, OH, OW)     # + bias, one pass
@@ -65,9 +66,11 @@ class Conv2d(Function):
             gx = kernels.im2col.col2im(gcols, H, W, KH, KW, S, PT, PL, OH, OW)  # (N, C, H, W)
         if self.needs_grad[1]:
             gw = (g @ self.cols.T).reshape(self.weight.shape)                   # (OC, C, KH, KW)
-        if len(self.needs_grad) == 3 and self.needs_grad[2]:
+        if not self.has_bias:
+            return gx, gw
+        if self.needs_grad[2]:
             gb = g.sum(axis=1)                                                  # (OC,)
-        return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
+        return gx, gw, gb
 
 
 def conv2d(x, weight, bias=None, stride=1, padding="same"):

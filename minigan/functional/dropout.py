@@ -3,7 +3,8 @@ same fused with a LeakyReLU before it (one pass over memory instead of two, forw
 import numpy as np
 
 from minigan import backend, kernels
-from minigan.autograd import Function, float_tensor
+from minigan.autograd import Function, Tensor, float_tensor
+from minigan.functional.activation import leaky_relu
 
 
 class Dropout(Function):
@@ -34,7 +35,7 @@ class Dropout(Function):
 
 
 def _mask_for(x, mask):
-    mask = mask.data if hasattr(mask, "_ctx") else mask
+    mask = mask.data if isinstance(mask, Tensor) else mask
     mask = mask if hasattr(mask, "shape") else np.asarray(mask)  # a list
     if mask.dtype != bool:  # a float mask would be cast (0.5 -> keep): refuse it
         raise TypeError(f"dropout: mask must be a bool array (True = keep), got {mask.dtype}; "
@@ -67,7 +68,6 @@ def dropout(x, rate, training=True, *, mask=None):
 def leaky_relu_dropout(x, alpha, rate, training=True, *, mask=None):
     """dropout(leaky_relu(x, alpha), rate, training) in one kernel pass: the same values, the
     same gradients and the same random stream as the two ops one after the other."""
-    from minigan.functional.activation import leaky_relu
     _check_rate(rate)
     x = float_tensor("leaky_relu_dropout", x)
     if not training or rate == 0.0:

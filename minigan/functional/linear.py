@@ -4,7 +4,7 @@ from minigan.autograd import Function, layer_operands
 
 
 class Dense(Function):
-    """y = x @ W.T + b.    x: (N, in), W: (out, in), b: (out,) -> y: (N, out).
+    """y = x @ W.T + b.    x: (N, in), W: (out, in), b: (out,) or None -> y: (N, out).
 
     dx = gy @ W,  dW = gy.T @ x,  db = gy summed over N. Only the gradients an input needs are
     computed, so a frozen layer (W without requires_grad) costs one GEMM in backward, not two.
@@ -12,15 +12,16 @@ class Dense(Function):
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
+        self.has_bias = bias is not None  # backward returns one gradient per input given
         y = x @ weight.T  # (N, out)
-        if bias is not None:
+        if self.has_bias:
             y += bias
         return y
 
     def backward(self, gy):
         gx = backend.matmul(gy, self.weight) if self.needs_grad[0] else None  # (N, in)
         gw = gy.T @ self.x if self.needs_grad[1] else None           # (out, in)
-        if len(self.needs_grad) == 2:
+        if not self.has_bias:
             return gx, gw
         gb = gy.sum(axis=0) if self.needs_grad[2] else None          # (out,)
         return gx, gw, gb
@@ -33,6 +34,4 @@ def dense(x, weight, bias=None):
         raise ValueError(f"dense: x must be (N, in_features) and weight (out_features, "
                          f"in_features) with matching in_features; got x {tuple(x.shape)} and "
                          f"weight {tuple(weight.shape)} (flatten images first, e.g. nn.Flatten())")
-    if bias is None:
-        return Dense()(x, weight)
-    return Dense()(x, weight, bias)
+    return Dense()(x, weight) if bias is None else Dense()(x, weight, bias)

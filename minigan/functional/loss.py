@@ -3,7 +3,7 @@ softmax cross-entropy. Inputs outside a loss's domain raise DomainError (on the 
 import numpy as np
 
 from minigan import backend, kernels
-from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
+from minigan.autograd import Function, Tensor, as_tensor, check_same_dtype, float_tensor
 from minigan.functional.activation import stable_sigmoid
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -135,7 +135,8 @@ class CrossEntropy(Function):
 def cross_entropy(logits, labels):
     """Softmax cross-entropy of logits (N, K) against integer class labels (N,), mean over N."""
     logits = float_tensor("cross_entropy", logits)
-    labels = backend.xp(logits.device).asarray(labels.data if hasattr(labels, "_ctx") else labels)
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    labels = backend.xp(logits.device).asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must have an integer dtype (class indices), got "
                         f"{labels.dtype}; convert them with .astype('int64') (float labels "

@@ -1,6 +1,10 @@
 """Hot loops. One file per op family, each with four functions per kernel, in this order:
 *_reference (plain NumPy, the definition the tests use as oracle), *_cpu (Numba), *_gpu (CuPy),
-and the dispatcher, the only place that branches on the device."""
+and the dispatcher, the only place that branches on the device. Two exceptions: where the NumPy
+expression is already the fastest CPU path (sigmoid_tanh) it is the CPU path, so the kernel has
+three functions; a kernel for one device only (adam.step_many on the GPU, bce's
+first_outside_domain on the CPU) has that twin and the dispatcher, which says what runs on the
+other device. cpu.py and cuda.py hold what the *_cpu and *_gpu functions of every file share."""
 from minigan.kernels import adam, bce, dropout, im2col, layout, leaky_relu, sigmoid_tanh
 
 __all__ = ["adam", "bce", "dropout", "im2col", "layout", "leaky_relu", "sigmoid_tanh"]

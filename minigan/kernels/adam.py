@@ -11,8 +11,8 @@ that is most of an optimizer step.
 On the GPU, `step_many` updates all parameters of an optimizer in one launch (PyTorch's
 "multi-tensor apply"): a table of the tensors' addresses and their offsets in the concatenation
 goes to the device with one small copy, and each thread finds its tensor by binary search. At
-batch 64 a training step is bound by launches, and one per parameter (16 for the generator)
-was the largest single group of them.
+batch 64 a training step is bound by launches, so the optimizer must not spend one per parameter
+(16 for the generator: more than any other part of the step).
 """
 import math
 
@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels import cuda
+from minigan.kernels import cpu, cuda
 
 CUDA_SOURCE = r"""
 // Element i of one tensor: reads p, g, m, v once and writes p, m, v (the loop body of step_cpu).
@@ -149,5 +149,5 @@ def step(p, g, m, v, lr, b1, b2, eps, t):
         return step_gpu(p, g, m, v, lr, b1, b2, eps, t)
     if not all(a.flags.c_contiguous for a in (p, m, v)):
         return step_reference(p, g, m, v, lr, b1, b2, eps, t)
-    flat = [a.reshape(-1) for a in (p, np.ascontiguousarray(g), m, v)]
-    step_cpu(*flat, lr / (1 - b1 ** t), 1 - b1, b2, 1 - b2, math.sqrt(1 - b2 ** t), eps)
+    cpu.run_flat(step_cpu, p.shape, (p, g, m, v), lr / (1 - b1 ** t), 1 - b1, b2, 1 - b2,
+                 math.sqrt(1 - b2 ** t), eps)

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels import cuda
+from minigan.kernels import cpu, cuda
 
 LOG_FLOOR = -100.0
 EPS = 1e-12
@@ -85,8 +85,7 @@ def forward(p, t):
     """Elementwise losses, p's shape."""
     if backend.on_gpu(p):
         return forward_gpu(p, t)
-    flat_t = np.ascontiguousarray(t).reshape(-1)
-    return forward_cpu(np.ascontiguousarray(p).reshape(-1), flat_t).reshape(p.shape)
+    return cpu.run_flat(forward_cpu, p.shape, (p, t))
 
 
 def backward_reference(p, t, gy):
@@ -118,9 +117,8 @@ def backward(p, t, gy):
     """dloss/dp * gy, with gy broadcast to p's shape (a scalar for mean/sum reductions)."""
     if backend.on_gpu(p):
         return backward_gpu(p, t, gy)
-    gy = np.ascontiguousarray(np.broadcast_to(gy, p.shape), dtype=p.dtype).reshape(-1)
-    flat_p, flat_t = np.ascontiguousarray(p).reshape(-1), np.ascontiguousarray(t).reshape(-1)
-    return backward_cpu(flat_p, flat_t, gy).reshape(p.shape)
+    gy = np.broadcast_to(np.asarray(gy, dtype=p.dtype), p.shape)
+    return cpu.run_flat(backward_cpu, p.shape, (p, t, gy))
 
 
 @numba.njit(cache=True)

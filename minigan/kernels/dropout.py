@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels import cuda
+from minigan.kernels import cpu, cuda
 
 MIX1, MIX2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
 S16, S15, S8 = np.uint32(16), np.uint32(15), np.uint32(8)
@@ -138,9 +138,7 @@ def forward(x, seed, threshold, scale, alpha=1.0):
     s0, s1 = split_seed(seed)
     if backend.on_gpu(x):
         return forward_gpu(x, s0, s1, threshold, scale, alpha)
-    flat = np.ascontiguousarray(x).reshape(-1)
-    y, keep = forward_cpu(flat, s0, s1, threshold, float(scale), float(alpha))
-    return y.reshape(x.shape), keep.reshape(x.shape)
+    return cpu.run_flat(forward_cpu, x.shape, (x,), s0, s1, threshold, float(scale), float(alpha))
 
 
 def apply_reference(g, x, keep, scale, alpha=1.0):
@@ -174,5 +172,4 @@ def apply(g, keep, scale, x=None, alpha=1.0):
         x, alpha = g, 1.0  # no slope: any x will do
     if backend.on_gpu(g):
         return apply_gpu(g, x, keep, scale, alpha)
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in (g, x, keep)]
-    return apply_cpu(*flat, float(scale), float(alpha)).reshape(g.shape)
+    return cpu.run_flat(apply_cpu, g.shape, (g, x, keep), float(scale), float(alpha))

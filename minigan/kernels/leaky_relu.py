@@ -3,7 +3,7 @@ import numba
 import numpy as np
 
 from minigan import backend
-from minigan.kernels import cuda
+from minigan.kernels import cpu, cuda
 
 CUDA_SOURCE = r"""
 extern "C" __global__ void minigan_leaky_relu_forward_SUFFIX(const scalar_t* x, scalar_t* y,
@@ -44,7 +44,7 @@ def forward_gpu(x, alpha):
 def forward(x, alpha):
     if backend.on_gpu(x):
         return forward_gpu(x, alpha)
-    return forward_cpu(np.ascontiguousarray(x).reshape(-1), alpha).reshape(x.shape)
+    return cpu.run_flat(forward_cpu, x.shape, (x,), alpha)
 
 
 def backward_reference(x, gy, alpha):
@@ -72,5 +72,4 @@ def backward_gpu(x, gy, alpha):
 def backward(x, gy, alpha):
     if backend.on_gpu(x):
         return backward_gpu(x, gy, alpha)
-    flat = np.ascontiguousarray(x).reshape(-1)
-    return backward_cpu(flat, np.ascontiguousarray(gy).reshape(-1), alpha).reshape(x.shape)
+    return cpu.run_flat(backward_cpu, x.shape, (x, gy), alpha)
