@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import visualize
-from minigan.gan import generate, load_generator  # noqa: F401  (digit_shares.py imports both)
+from minigan.gan import generate, load_generator
 
 MAX_SAMPLES = 100_000  # as .npy: 314 MB of float32
 MAX_GRID = 10_000      # as .png: a 100 x 100 grid, about 9,000 pixels on a side

@@ -1,162 +1,16 @@
-"""Modules: objects that own parameters and compose ops: Module, Parameter, Sequential and the
-layers (Dense, Conv2D, activations, Dropout, Flatten, Reshape, the BCE losses).
-
-A Module finds its parameters and sub-modules by walking its attributes (`vars(self)`) in
-assignment order, so `self.weight = Parameter(...)` is all it takes to register one.
+"""The layers: Sequential, Dense, Conv2D, BatchNorm1d, the activations, Dropout,
+LeakyReLUDropout, Flatten, Reshape and the BCE losses, all Modules (minigan.module), and so
+`mg.nn.Module`, `mg.nn.Parameter` are here too.
 """
-import functools
-from collections.abc import Mapping
-
 import numpy as np
 
-from minigan import backend, init
 from minigan import functional as F
-from minigan.autograd import Tensor
+from minigan import backend, init
+from minigan.module import Buffer, Module, Parameter, StateDictError
 
-
-class Parameter(Tensor):
-    """A tensor that a module learns: requires_grad=True unless told otherwise."""
-
-    __slots__ = ()
-
-    def __init__(self, data, requires_grad=True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad)
-
-
-class Buffer(Tensor):
-    """A tensor a module keeps and saves but does not learn (e.g. running statistics)."""
-
-    __slots__ = ()
-
-    def __init__(self, data):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=False)
-
-
-class StateDictError(ValueError):
-    """A state dict does not fit the module it is loaded into."""
-
-
-class Module:
-    """Base class: subclasses set parameters and sub-modules as attributes and write forward()."""
-
-    training = True
-
-    def forward(self, *args):
-        raise NotImplementedError(f"{type(self).__name__} must define forward()")
-
-    def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
-
-    def named_children(self):
-        return [(name, v) for name, v in vars(self).items() if isinstance(v, Module)]
-
-    def named_tensors(self, prefix=""):
-        """(name, tensor) of every Parameter and Buffer, sub-modules' as 'child.name'."""
-        for name, value in vars(self).items():
-            if isinstance(value, (Parameter, Buffer)):
-                yield prefix + name, value
-            elif isinstance(value, Module):
-                yield from value.named_tensors(prefix + name + ".")
-
-    def named_parameters(self):
-        return [(name, t) for name, t in self.named_tensors() if isinstance(t, Parameter)]
-
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
-
-    def train(self, mode=True):
-        """Training mode (dropout active, batch statistics); returns self."""
-        self.training = mode
-        for _, child in self.named_children():
-            child.train(mode)
-        return self
-
-    def eval(self):
-        """Evaluation mode: the same as train(False)."""
-        return self.train(False)
-
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = None
-
-    def requires_grad_(self, requires_grad=True):
-        """Set requires_grad on every parameter; False freezes the module (no weight gradients)."""
-        for p in self.parameters():
-            p.requires_grad = requires_grad
-        return self
-
-    @property
-    def device(self):
-        for _, t in self.named_tensors():
-            return t.device
-        return backend.get_device()
-
-    def to(self, device):
-        """Move every parameter and buffer (and gradient) to `device`, in place; returns self."""
-        device = backend.check_device(device)
-        for _, t in self.named_tensors():
-            t.data = backend.to_device(t.data, device)
-            if t.grad is not None:
-                t.grad = Tensor._wrap(backend.to_device(t.grad.data, device))
-        return self
-
-    def state_dict(self):
-        """{name: host NumPy copy} of every parameter and buffer; keys as in PyTorch."""
-        return {name: t.numpy() for name, t in self.named_tensors()}
-
-    def load_state_dict(self, state):
-        """Copy arrays from `state` into this module's tensors, all or nothing. Strict: the same
-        names, and each value a NumPy/CuPy array (a 0-d one for a scalar buffer) with exactly
-        the tensor's dtype (nothing is cast) and shape, finite, and >= 0 in integer buffers
-        (counters). StateDictError names every key that fails and why."""
-        if not isinstance(state, Mapping):
-            raise StateDictError(f"cannot load state dict into {type(self).__name__}: expected "
-                                 f"a dict of arrays, got a {type(state).__name__}")
-        own = dict(self.named_tensors())
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        bad = [f"{k}: {problem}" for k, t in own.items() if k in state
-               for problem in [_value_problem(state[k], t)] if problem]
-        if missing or unexpected or bad:
-            problems = [f"missing keys {missing}" if missing else "",
-                        f"unexpected keys {unexpected}" if unexpected else "",
-                        "; ".join(bad)]
-            raise StateDictError(f"cannot load state dict into {type(self).__name__}: "
-                                 + ", ".join(p for p in problems if p)
-                                 + " (was it saved from the same architecture?)")
-        for name, t in own.items():
-            value = state[name]
-            value = value.data if isinstance(value, Tensor) else value
-            moved = backend.to_device(value, t.device)
-            t.data = moved.copy() if moved is value else moved  # the dict stays independent
-
-    def __repr__(self):
-        children = self.named_children()
-        if not children:
-            return f"{type(self).__name__}({self.extra_repr()})"
-        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
-        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
-
-    def extra_repr(self):
-        return ""
-
-
-def _value_problem(value, t):
-    """Why array `value` cannot replace tensor t's data (None when it can)."""
-    value = value.data if isinstance(value, Tensor) else value
-    if not (isinstance(value, np.ndarray) or backend.on_gpu(value)):
-        return f"got {type(value).__name__}, expected an array of {t.dtype} and shape {t.shape}"
-    if value.shape != t.shape:
-        return f"expected {t.shape}, got {value.shape}"
-    if value.dtype != t.dtype:
-        return (f"dtype {value.dtype}, expected {t.dtype} (nothing is cast; convert with "
-                f".astype('{t.dtype}') if that is meant)")
-    xp = backend.xp_of(value)
-    if value.dtype.kind == "f" and not bool(xp.isfinite(value).all()):
-        return "holds NaN or infinite values"
-    if value.dtype.kind == "i" and value.size and bool((value < 0).any()):
-        return f"holds a negative count ({value.min()})"
-    return None
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Buffer", "Conv2D", "Dense", "Dropout",
+           "Flatten", "LeakyReLU", "LeakyReLUDropout", "Module", "Parameter", "ReLU", "Reshape",
+           "Sequential", "Sigmoid", "StateDictError", "Tanh"]
 
 
 def _positive_int(layer, name, value):
@@ -185,27 +39,9 @@ class Sequential(Module):
     def __iter__(self):
         return iter(child for _, child in self.named_children())
 
-    def stages(self):
-        """The modules in order as (modules, fn) stages: each module alone, except that a
-        LeakyReLU directly followed by a Dropout in training mode is one stage running the fused
-        op (F.leaky_relu_dropout: the same result and random stream as the two in turn, with
-        one pass over memory instead of two, forward and backward)."""
-        modules = [module for _, module in self.named_children()]
-        stages, i = [], 0
-        while i < len(modules):
-            module, after = modules[i], modules[i + 1] if i + 1 < len(modules) else None
-            if type(module) is LeakyReLU and type(after) is Dropout and after.training:
-                stages.append(((module, after), functools.partial(
-                    F.leaky_relu_dropout, alpha=module.alpha, rate=after.rate)))
-                i += 2
-            else:
-                stages.append(((module,), module))
-                i += 1
-        return stages
-
     def forward(self, x):
-        for _, fn in self.stages():
-            x = fn(x)
+        for module in self:
+            x = module(x)
         return x
 
 
@@ -260,8 +96,8 @@ class Conv2D(Module):
 class BatchNorm1d(Module):
     """Normalize each of num_features over the batch: y = weight * xhat + bias (PyTorch's
     BatchNorm1d on (N, F)). Training uses batch statistics and updates the running ones;
-    eval() uses the running ones. momentum and eps are keyword-only (a positional 0.8 once set
-    eps, not momentum, in a well-known GAN script)."""
+    eval() uses the running ones. momentum and eps are keyword-only: Keras takes momentum
+    second and PyTorch eps, so BatchNorm1d(n, 0.8) would mean either."""
 
     def __init__(self, num_features, *, momentum=0.1, eps=1e-5):
         num_features = _positive_int("BatchNorm1d", "num_features", num_features)
@@ -293,6 +129,23 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"{self.alpha}"
+
+
+class LeakyReLUDropout(Module):
+    """LeakyReLU(alpha) then Dropout(rate), fused into one pass over memory forward and backward
+    (F.leaky_relu_dropout: the same values, gradients and random stream as the two in turn).
+    After eval() it is LeakyReLU alone."""
+
+    def __init__(self, alpha, rate):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"LeakyReLUDropout: rate must be in [0, 1), got {rate}")
+        self.alpha, self.rate = alpha, rate
+
+    def forward(self, x):
+        return F.leaky_relu_dropout(x, self.alpha, self.rate, training=self.training)
+
+    def extra_repr(self):
+        return f"{self.alpha}, rate={self.rate}"
 
 
 class ReLU(Module):

@@ -7,11 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigan as mg
+import minigan.functional as F
+from conftest import quiet, randn, tiny_images
 from minigan import gan, nn, train
-
-
-def tiny_images(n=48, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, 784)).astype(np.float32)
+from minigan.recipes import SEED_SCHEDULE
 
 
 def config(tmp_path, **overrides):
@@ -20,12 +19,8 @@ def config(tmp_path, **overrides):
     return train.TrainConfig(**settings)
 
 
-def quiet(line):
-    pass
-
-
 def test_seed_configuration_matches_the_original():
-    assert train.SEED_SCHEDULE == {"epochs": 100, "batch_size": 64, "iterations": 64,
+    assert SEED_SCHEDULE == {"epochs": 100, "batch_size": 64, "iterations": 64,
                                    "sample_every": 10, "grid": 4}
     r = gan.RECIPES["seed"]
     assert (r.generator, r.minibatch_std, r.lr_d, r.lr_g, r.beta1, r.real_label,
@@ -37,12 +32,14 @@ def test_seed_configuration_matches_the_original():
     assert [type(m).__name__ for m in G][-2:] == ["Dense", "Tanh"]
     assert sum(isinstance(m, nn.ReLU) for m in G) == 4
     D = gan.build_discriminator("seed")
-    assert [type(m).__name__ for m in D] == [
-        "Pack", "Conv2D", "LeakyReLU", "Dropout", "Conv2D", "LeakyReLU", "Dropout", "Flatten",
-        "Dense", "Sigmoid"]
-    assert (D[1].out_channels, D[4].out_channels, D[2].alpha, D[3].rate) == (32, 64, 0.01, 0.3)
-    assert D[1].padding == "same" and D[1].kernel_size == (3, 3)
-    assert D[0].m == 1 and D[1].in_channels == 1   # one image per input: the plain (N, 1, 28, 28)
+    assert [type(m).__name__ for m in D.features] == [
+        "Pack", "Conv2D", "LeakyReLUDropout", "Conv2D", "LeakyReLUDropout"]
+    assert [type(m).__name__ for m in D.head] == ["Flatten", "Dense", "Sigmoid"]
+    f = D.features
+    assert (f[1].out_channels, f[3].out_channels, f[2].alpha, f[2].rate) == (32, 64, 0.01, 0.3)
+    assert f[1].padding == "same" and f[1].kernel_size == (3, 3)
+    assert f[0].m == 1 and f[1].in_channels == 1   # one image per input: the plain (N, 1, 28, 28)
+    assert (D.head[1].in_features, D.head[1].out_features) == (28 * 28 * 64, 1)
     opt_d, opt_g = gan.make_optimizers(G, D, r)
     assert opt_d.hyper["lr"] == opt_g.hyper["lr"] == 1e-4
     assert opt_d.params == D.parameters() and opt_g.params == G.parameters()
@@ -53,7 +50,7 @@ def test_generator_step_leaves_the_discriminator_frozen():
     opt_d, opt_g = gan.make_optimizers(G, D, gan.RECIPES["seed"])
     before = D.state_dict()
     g_before = G.state_dict()
-    gan.generator_step(G, D, opt_g, 4)
+    gan.generator_step(G, D, opt_g, gan.RECIPES["seed"], tiny_images(4))
     for name, value in D.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
     assert all(p.grad is None for p in D.parameters())  # no weight gradients were computed
@@ -68,7 +65,7 @@ def test_discriminator_step_moves_only_the_discriminator():
     g_before = {k: v for k, v in G.state_dict().items() if "running" not in k
                 and "num_batches" not in k}
     d_before = D.state_dict()
-    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, mg.tensor(tiny_images(4)), r, 0.1)
+    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, r, tiny_images(4), 0.1)
     assert np.isfinite(float(loss)) and 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
     for k, v in g_before.items():
         np.testing.assert_array_equal(G.state_dict()[k], v)
@@ -149,7 +146,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer.train()
     good = (tmp_path / "run" / "checkpoint.npz").read_bytes()
     trainer.config.epochs = 3
-    trainer.D[-2].weight.data[...] = np.nan  # the final Dense: D's output becomes NaN
+    trainer.D.head[-2].weight.data[...] = np.nan  # the final Dense: D's output becomes NaN
     with pytest.raises(train.TrainingDiverged, match=r"epoch 2.*nan.*checkpoint.npz"):
         trainer.train()
     assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == good
@@ -165,7 +162,6 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
 
 
 def test_minibatch_std_gradcheck_and_value():
-    from conftest import randn
     for shape in ((5, 4), (3, 2, 2, 3)):
         x = randn(shape)
         mg.gradcheck(lambda x: gan.MinibatchStd()(x), x)
@@ -176,7 +172,6 @@ def test_minibatch_std_gradcheck_and_value():
 
 
 def test_minibatch_discrimination_gradcheck_and_value():
-    from conftest import randn
     layer = gan.MinibatchDiscrimination(6, kernels=3, kernel_dim=2)
     layer.weight.data = layer.weight.data.astype(np.float64)
     x = randn((5, 6))
@@ -199,14 +194,13 @@ def test_minibatch_discrimination_gradcheck_and_value():
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 5), kernels=st.integers(1, 3),
        kernel_dim=st.integers(1, 3))
 def test_batch_closeness_gradcheck_over_shapes(seed, n, kernels, kernel_dim):
-    from conftest import randn
     m = randn((n, kernels, kernel_dim), seed=seed)
-    mg.gradcheck(lambda m: gan.BatchClosenessFunction()(m), m)
+    mg.gradcheck(F.batch_closeness, m)
 
 
 def test_discriminator_with_minibatch_discrimination():
     def layer(recipe):
-        found = [m for _, m in gan.build_discriminator(recipe).named_children()
+        found = [m for m in gan.build_discriminator(recipe).head
                  if isinstance(m, gan.MinibatchDiscrimination)]
         return found[0] if found else None
     assert layer("stable").kernels == 16 and layer("seed") is None
@@ -221,7 +215,6 @@ def test_pack_puts_consecutive_images_in_the_channels_of_one_input():
     assert y.shape == (3, 2, 28, 28)
     np.testing.assert_array_equal(y[1, 0], x[2].reshape(28, 28))
     np.testing.assert_array_equal(y[1, 1], x[3].reshape(28, 28))
-    from conftest import randn
     mg.gradcheck(lambda t: gan.Pack(3)(t) * gan.Pack(3)(t), randn((3, 784)))
     with pytest.raises(ValueError, match="5 images cannot be packed in groups of 2"):
         gan.Pack(2)(mg.tensor(x[:5]))
@@ -230,21 +223,19 @@ def test_pack_puts_consecutive_images_in_the_channels_of_one_input():
 
 
 def test_packed_discriminator_gives_one_probability_per_pack():
-    import dataclasses
     r = dataclasses.replace(gan.RECIPES["stable"], pack=2)
     G, D = gan.build_generator(r), gan.build_discriminator(r)
-    assert D[1].in_channels == 2
+    assert D.features[1].in_channels == 2
     opt_d, opt_g = gan.make_optimizers(G, D, r)
     real = mg.tensor(tiny_images(8))
     assert D(real).shape == (4, 1)
-    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, real, r, 0.1)
+    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, r, real, 0.1)
     assert np.isfinite(float(loss)) and 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
-    loss_g, _ = gan.generator_step(G, D, opt_g, 8, 0.1, real, r.feature_matching)
+    loss_g, _ = gan.generator_step(G, D, opt_g, r, real, 0.1)
     assert np.isfinite(float(loss_g))
 
 
 def test_a_batch_size_the_pack_does_not_divide_is_refused_before_training(tmp_path):
-    import dataclasses
     packed = dataclasses.replace(gan.RECIPES["stable"], pack=2)
     with pytest.raises(ValueError, match="batch size 7 is not a multiple of the recipe's pack"):
         train.Trainer(config(tmp_path, batch_size=7), tiny_images(), log=quiet, recipe=packed)
@@ -252,6 +243,7 @@ def test_a_batch_size_the_pack_does_not_divide_is_refused_before_training(tmp_pa
 
 def test_feature_matching_pulls_fake_features_towards_real():
     r = gan.Recipe("fm", feature_matching=1.0)
+    strong = dataclasses.replace(r, feature_matching=100.0)
     G, D = gan.build_generator(r), gan.build_discriminator(r)
     D.eval()  # no dropout: the features are a deterministic function of the images
     _, opt_g = gan.make_optimizers(G, D, r)
@@ -261,24 +253,23 @@ def test_feature_matching_pulls_fake_features_towards_real():
     def gap():
         with mg.no_grad():
             z = gan.sample_noise(16)
-            f_fake = gan.features_and_output(D, G(z))[0].numpy().mean(axis=0)
-            f_real = gan.features_and_output(D, real)[0].numpy().mean(axis=0)
+            f_fake = D.features(G(z)).numpy().mean(axis=0)
+            f_real = D.features(real).numpy().mean(axis=0)
         return float(((f_fake - f_real) ** 2).mean())
     before = gap()
     for _ in range(5):
-        gan.generator_step(G, D, opt_g, 16, real=real, feature_matching=100.0)
+        gan.generator_step(G, D, opt_g, strong, real)
     assert gap() < before
 
 
 def test_resume_a_variant_recipe(tmp_path):
     """A run of a recipe variant (here without the minibatch-std channel, so D has another
     shape) resumes with that variant, not with the named recipe's defaults."""
-    import dataclasses
     variant = dataclasses.replace(gan.RECIPES["stable"], minibatch_std=False)
     first = train.Trainer(config(tmp_path), tiny_images(), log=quiet, recipe=variant)
     first.train()
     resumed = train.resume(tmp_path / "run" / "checkpoint.npz", tiny_images(), epochs=2,
                            log=quiet)
-    assert resumed.recipe == variant and resumed.D[-2].in_features == 28 * 28 * 64 + 16
+    assert resumed.recipe == variant and resumed.D.head[-2].in_features == 28 * 28 * 64 + 16
     resumed.train()
     assert resumed.epoch == 2

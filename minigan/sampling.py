@@ -1,0 +1,90 @@
+"""A trained generator: read it back from a run folder (its generator.npz and recipe.json, both
+checked: files are data, never code) and draw images from it."""
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from minigan import backend, checkpoint, nn
+from minigan.autograd import no_grad
+from minigan.gan import build_generator, sample_noise
+from minigan.recipes import RECIPES, Recipe
+
+
+class GeneratorError(ValueError):
+    """A generator file cannot be used, or a generator draws non-finite images."""
+
+
+def read_recipe(path):
+    """The Recipe in a run's recipe.json (a JSON object of Recipe fields), checked."""
+    try:
+        fields = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GeneratorError(f"{path}: cannot read it as JSON ({exc}); it should be the "
+                             "recipe.json written by examples/mnist_gan.py") from None
+    if not isinstance(fields, dict):
+        raise GeneratorError(f"{path}: holds a JSON {type(fields).__name__}, not an object of "
+                             "recipe fields such as examples/mnist_gan.py writes")
+    known = [f.name for f in dataclasses.fields(Recipe)]
+    unknown = sorted(set(fields) - set(known))
+    if unknown or "name" not in fields:
+        problem = f"unknown fields {unknown}" if unknown else "no 'name' field"
+        raise GeneratorError(f"{path}: {problem}; a recipe has the fields {known}")
+    try:
+        return Recipe(**fields)
+    except ValueError as exc:
+        raise GeneratorError(f"{path}: {exc}") from None
+
+
+def read_arrays(path):
+    """{name: array} from an .npz of plain numeric arrays. Files we read are data, never code:
+    pickles (and .npz entries holding Python objects, which are pickles) are refused unread."""
+    expected = "a minigan generator file (.npz of arrays)"
+    arrays = checkpoint.read_npz(path, expected, GeneratorError)
+    for key, value in arrays.items():
+        if value.dtype.kind not in "biuf":
+            raise GeneratorError(f"{path} is not {expected}: entry {key!r} is not an array of "
+                                 "numbers")
+    return arrays
+
+
+def load_generator(path):
+    """A generator in eval mode from a run folder or a generator.npz (with recipe.json beside it;
+    without one, the default recipe's architecture). Every weight and running statistic must be
+    finite: a NaN there would only show as blank samples."""
+    path = Path(path)
+    npz = path / "generator.npz" if path.is_dir() else path
+    if not npz.is_file():
+        raise FileNotFoundError(f"no generator weights at {npz} (expected a run folder or a "
+                                "generator.npz written by examples/mnist_gan.py)")
+    recipe_file = npz.parent / "recipe.json"
+    recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES["stable"]
+    state = read_arrays(npz)
+    broken = [key for key, value in state.items() if not np.isfinite(value).all()]
+    if broken:
+        raise GeneratorError(f"{npz}: non-finite values (NaN or inf) in {broken}: the weights "
+                             "or running statistics are broken; use an earlier generator")
+    G = build_generator(recipe)
+    try:
+        G.load_state_dict(state)
+    except nn.StateDictError as exc:
+        raise GeneratorError(f"{npz} (recipe {recipe.name}): {exc}") from None
+    return G.eval()
+
+
+def generate(G, n, seed=0, batch_size=1000):
+    """n images (n, 28, 28) in [-1, 1] from G, with noise from seed (manual_seed(seed)).
+    Refuses to return non-finite images, which broken weights or running statistics draw."""
+    backend.manual_seed(seed)
+    out = []
+    with no_grad():
+        for start in range(0, n, batch_size):
+            z = sample_noise(min(batch_size, n - start), G.device)
+            images = G(z).numpy()                         # (batch, 784)
+            if not np.isfinite(images).all():
+                raise GeneratorError("the generator draws non-finite images (NaN or inf): its "
+                                     "weights or running statistics are broken; use an earlier "
+                                     "generator")
+            out.append(images)
+    return np.concatenate(out).reshape(n, 28, 28)
