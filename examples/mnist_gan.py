@@ -9,15 +9,16 @@ Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generato
 --overwrite is given.
 """
 import argparse
+import dataclasses
 import math
 import sys
 
 from minigan import backend, data, train
-from minigan.gan import RECIPES
+from minigan.recipes import RECIPES, get_recipe
 
-# Defaults of a new run. A resumed run keeps its checkpoint's values for the flags left out.
-NEW_RUN = {"schedule": "standard", "recipe": "stable", "batch_size": 64, "seed": 0,
-           "epochs": 10, "sample_every": 1, "log_every": 50, "eval_every": 0}
+# Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
+SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
+            "eval_every")
 # Flags a resumed run cannot change: each is checked against the checkpoint.
 FIXED_ON_RESUME = ("schedule", "recipe", "batch_size", "seed")
 
@@ -56,15 +57,16 @@ def parse_args(argv=None):
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
                    help="stable (default): changed to fight the collapse (see the README for "
                         "what it reaches); seed: the original's hyperparameters (collapses)")
-    p.add_argument("--epochs", type=whole_number(1), default=None,
+    p.add_argument("--epochs", type=whole_number(train.MINIMUMS["epochs"]), default=None,
                    help="epochs in all (default: 10, or 100 with --schedule seed; with --resume, "
                         "the run's planned total)")
-    p.add_argument("--batch-size", type=whole_number(1), default=None,
+    p.add_argument("--batch-size", type=whole_number(train.MINIMUMS["batch_size"]), default=None,
                    help="images per batch (default: 64)")
     p.add_argument("--lr", type=learning_rate, default=None,
                    help="learning rate of both Adam optimizers (default: the recipe's; with "
                         "--resume, it replaces the run's from then on)")
-    p.add_argument("--sample-every", type=whole_number(1), default=None,
+    p.add_argument("--sample-every", type=whole_number(train.MINIMUMS["sample_every"]),
+                   default=None,
                    help="epochs between sample grids (default: 1, or 10 with --schedule seed)")
     p.add_argument("--out", default=None,
                    help="output folder (default: a new runs/<date-time>; with --resume, the "
@@ -74,14 +76,15 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None,
                    help="folder with the four MNIST .gz files (else $MINIGAN_DATA_DIR, then the "
                         "user cache, then a download)")
-    p.add_argument("--seed", type=whole_number(0), default=None,
+    p.add_argument("--seed", type=whole_number(train.MINIMUMS["seed"]), default=None,
                    help="random seed: the same seed, the same run (default: 0)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
                         "--schedule, --recipe, --batch-size and --seed must match the run's)")
-    p.add_argument("--log-every", type=whole_number(1), default=None,
+    p.add_argument("--log-every", type=whole_number(train.MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
-    p.add_argument("--eval-every", type=whole_number(0), default=None, metavar="N",
+    p.add_argument("--eval-every", type=whole_number(train.MINIMUMS["eval_every"]), default=None,
+                   metavar="N",
                    help="every N epochs, score 5,000 samples (FID on the digit classifier's "
                         "features, digits covered) into history.csv and losses.png (default: 0, "
                         "off; with --resume, the checkpoint's setting)")
@@ -94,13 +97,14 @@ def parse_args(argv=None):
 
 
 def new_run_config(args):
-    settings = {k: getattr(args, k) if getattr(args, k) is not None else v
-                for k, v in NEW_RUN.items()}
-    if settings["schedule"] == "seed":  # the original's length and grid interval
-        for key in ("epochs", "sample_every"):
-            if getattr(args, key) is None:
-                settings[key] = train.SEED_SCHEDULE[key]
-    return train.TrainConfig(lr=args.lr, out=args.out, device=args.device, **settings)
+    settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
+    return train.TrainConfig(out=args.out, device=args.device, **settings)
+
+
+def new_run_recipe(args, config):
+    """The named recipe, with both learning rates set to --lr when it is given."""
+    recipe = get_recipe(config.recipe)
+    return recipe if args.lr is None else dataclasses.replace(recipe, lr_d=args.lr, lr_g=args.lr)
 
 
 def check_fixed_flags(args, state):
@@ -143,8 +147,8 @@ def main(argv=None):
             images = load_images(args)
             eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
                 if config.eval_every else None
-            trainer = train.Trainer(config, images, log=log, eval_images=eval_images,
-                                    overwrite=args.overwrite)
+            trainer = train.Trainer(config, images, log=log, recipe=new_run_recipe(args, config),
+                                    eval_images=eval_images, overwrite=args.overwrite)
         last = trainer.train()
     except (backend.DeviceError, data.DataError, train.TrainingDiverged, ValueError,
             OSError) as error:

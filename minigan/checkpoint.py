@@ -154,3 +154,68 @@ def _read_member(npz, name, path, expected, error):
 
 def _first_line(exc):
     return (str(exc).splitlines() or [""])[0][:200]
+
+
+def flatten(state):
+    """(arrays, document) of a trainer's state: every array by a path-like name ("G/0.weight",
+    "opt_d/3/m", "points/loss_d", "frames", ...), and the rest as JSON-able values."""
+    arrays = {f"{net}/{k}": v for net in ("G", "D") for k, v in state[net].items()}
+    optimizers = {}
+    for name in ("opt_d", "opt_g"):
+        plain = []
+        for i, per_param in enumerate(state[name]["state"]):
+            plain.append({k: v for k, v in per_param.items() if not hasattr(v, "shape")})
+            arrays.update({f"{name}/{i}/{k}": v for k, v in per_param.items()
+                           if hasattr(v, "shape")})
+        optimizers[name] = {"hyper": state[name]["hyper"], "state": plain}
+    arrays["fixed_noise"] = state["fixed_noise"]
+    arrays.update({f"points/{k}": np.asarray(v, dtype=np.float64)
+                   for k, v in state["points"].items()})
+    frames = state["frames"]
+    arrays["frames"] = np.stack(frames) if frames else np.zeros((0, 0, 0), np.uint8)
+    document = {k: state[k] for k in ("config", "recipe", "epoch", "g_steps", "n_images", "rng",
+                                      "epochs")}
+    return arrays, dict(document, optimizers=optimizers)
+
+
+def unflatten(arrays, document):
+    """The trainer's state from what flatten gave; an unknown or malformed entry is refused
+    (ValueError, KeyError or TypeError)."""
+    state = {k: document[k] for k in ("config", "recipe", "rng", "epochs")}
+    for key in ("epoch", "g_steps", "n_images"):
+        if isinstance(document[key], bool) or not isinstance(document[key], int) or \
+                document[key] < 0:
+            raise ValueError(f"{key} must be a whole number >= 0, got {document[key]!r}")
+        state[key] = document[key]
+    if not isinstance(state["epochs"], list) or len(state["epochs"]) != state["epoch"] or \
+            not all(isinstance(row, dict) for row in state["epochs"]):
+        raise ValueError("the epoch history does not match the epoch count")
+    state["G"], state["D"] = {}, {}
+    state["points"] = {}
+    for prefix in ("opt_d", "opt_g"):
+        saved = document["optimizers"][prefix]
+        state[prefix] = {"hyper": {k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in saved["hyper"].items()},
+                         "state": [dict(per_param) for per_param in saved["state"]]}
+    for name, value in arrays.items():
+        head, _, rest = name.partition("/")
+        if head in ("G", "D") and rest:
+            state[head][rest] = value
+        elif head in ("opt_d", "opt_g") and rest.count("/") == 1 and rest[0].isdigit():
+            index, key = rest.split("/")
+            state[head]["state"][int(index)][key] = value
+        elif head == "points" and rest in ("iteration", "loss_d", "loss_g", "d_real", "d_fake"):
+            state["points"][rest] = [int(v) for v in value] if rest == "iteration" \
+                else value.tolist()
+        elif name == "fixed_noise":
+            state[name] = value
+        elif name == "frames" and value.dtype == np.uint8 and value.ndim == 3:
+            state["frames"] = list(value)
+        else:
+            raise ValueError(f"unexpected array {name!r} {value.dtype} {value.shape}")
+    if len(state["points"]) != 5 or len({len(v) for v in state["points"].values()}) != 1:
+        raise ValueError("the logged points are incomplete")
+    for key in ("fixed_noise", "frames"):
+        if key not in state:
+            raise ValueError(f"no {key!r} array")
+    return state

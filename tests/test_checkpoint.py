@@ -16,23 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import quiet, tiny_images
 from minigan import checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_images(n=48, seed=0):
-    return np.random.default_rng(seed).uniform(-1, 1, (n, 784)).astype(np.float32)
 
 
 def config(out, **overrides):
     settings = dict(epochs=1, batch_size=8, out=str(out), log_every=2, seed=3)
     settings.update(overrides)
     return train.TrainConfig(**settings)
-
-
-def quiet(line):
-    pass
 
 
 class Payload:

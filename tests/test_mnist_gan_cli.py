@@ -211,7 +211,7 @@ def test_a_nan_in_the_first_epoch_names_no_missing_checkpoint(tmp_path):
     config = train.TrainConfig(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2,
                                recipe="seed")
     trainer = train.Trainer(config, IMAGES, log=lambda line: None)
-    trainer.D[-2].weight.data[...] = np.nan
+    trainer.D.head[-2].weight.data[...] = np.nan
     with pytest.raises(train.TrainingDiverged, match="No checkpoint was written yet") as error:
         trainer.train()
     assert "checkpoint.npz" not in str(error.value)
@@ -231,7 +231,7 @@ def test_a_saturated_discriminator_is_warned_about(tmp_path):
     config = train.TrainConfig(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2,
                                recipe="seed")
     trainer = train.Trainer(config, IMAGES, log=lines.append)
-    trainer.D[-2].bias.data[...] = 60.0  # D says "real" to everything, and cannot unlearn it
+    trainer.D.head[-2].bias.data[...] = 60.0  # D says "real" to everything, and cannot unlearn it
     trainer.train()
     warnings = [line for line in lines if line.startswith("warning:")]
     assert warnings and "are both pinned at 1: the discriminator has saturated" in warnings[0]
@@ -256,10 +256,10 @@ def test_on_a_terminal_warnings_and_scores_get_lines_of_their_own():
             return True
     screen = Terminal()
     log = train.progress_printer(screen)
-    log("epoch 1/2 [##  ] 10/50  loss D 1.0  ETA 9s")
-    log("warning: epoch 1, iteration 10: the run has diverged")
-    log("epoch 1/2 [####] 50/50  loss D 1.0  ETA 0s")
-    log("epoch 1: FID 20.000, digits covered 10/10")
+    log.progress("epoch 1/2 [##  ] 10/50  loss D 1.0  ETA 9s", last=False)
+    log.line("warning: epoch 1, iteration 10: the run has diverged")
+    log.progress("epoch 1/2 [####] 50/50  loss D 1.0  ETA 0s", last=True)
+    log.line("epoch 1: FID 20.000, digits covered 10/10")
     lines = screen.getvalue().split("\n")
     assert lines[0].startswith("\repoch 1/2") and lines[1].startswith("warning: epoch 1")
     assert lines[2].startswith("\repoch 1/2") and lines[3].startswith("epoch 1: FID")
