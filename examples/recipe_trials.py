@@ -2,10 +2,11 @@
 
     python examples/recipe_trials.py --recipe stable --epochs 2 --set minibatch_std=False
 
-Each epoch: 5,000 samples from the generator (eval mode), classified by minigan.classifier (the
-MLP, with its own noise: "covered", "shares"), and the trainer's own `--eval-every 1` scores by
-the LeNet-style classifier of minigan.evaluate ("fid", "digits", "kl_uniform", "confidence",
-against the MNIST test set); they go to a JSON lines file (--out/trials.jsonl) and to stdout.
+Each epoch is judged by minigan.digits, the LeNet-style classifier of minigan.evaluate: the
+trainer's own `--eval-every 1` scores ("fid", "digits", "kl_uniform", "confidence", against the
+MNIST test set), and "covered" and "shares" of --samples images drawn from the same noise every
+epoch (so epochs compare sample for sample). They go to a JSON lines file (--out/trials.jsonl)
+and to stdout.
 This is how the default recipe was chosen (see README and benchmarks/recipe_search/RESULTS.md).
 """
 import argparse
@@ -18,46 +19,30 @@ from pathlib import Path
 import minigan  # noqa: F401  (first: it tunes OpenBLAS before NumPy loads it)
 import numpy as np
 
-from minigan import classifier, data, gan, train
+from minigan import data, digits, gan, metrics, train
 from minigan.autograd import tensor
-
-
-def parse_override(text):
-    key, _, value = text.partition("=")
-    fields = {f.name: f.type for f in dataclasses.fields(gan.Recipe)}
-    if key not in fields or key == "name":
-        raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of {sorted(fields)}")
-    kind = fields[key]
-    if kind is bool:
-        if value not in ("True", "False"):
-            raise argparse.ArgumentTypeError(f"{key} is True or False, got {value!r}")
-        return key, value == "True"
-    try:
-        value = kind(value)          # the field's declared type: str, int (pack) or float
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{key} must be of type {kind.__name__}, got {value!r}") from None
-    try:
-        dataclasses.replace(gan.RECIPES["stable"], **{key: value})  # the Recipe's range checks
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return key, value
+from minigan.recipes import RECIPES, parse_override
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipe", default="stable", choices=sorted(gan.RECIPES))
+    p.add_argument("--recipe", default="stable", choices=sorted(RECIPES),
+                   help="the recipe to start from (default: stable)")
     p.add_argument("--set", type=parse_override, action="append", default=[],
                    help="override a recipe field, e.g. minibatch_std=False or lr_g=4e-4")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, default=5000)
-    p.add_argument("--out", default="runs/trials")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--epochs", type=int, default=2, help="epochs to train (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    p.add_argument("--samples", type=int, default=5000,
+                   help="images judged for 'covered' and 'shares' each epoch (default: 5000)")
+    p.add_argument("--out", default="runs/trials",
+                   help="folder for trials.jsonl and one run folder per trial")
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     args = p.parse_args(argv)
+    if args.samples < 1:
+        p.error(f"--samples must be at least 1, got {args.samples}")
 
-    recipe = dataclasses.replace(gan.RECIPES[args.recipe], **dict(args.set))
+    recipe = dataclasses.replace(RECIPES[args.recipe], **dict(args.set))
     label = args.recipe + "".join(f" {k}={v}" for k, v in args.set)
     out = Path(args.out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{args.seed}")
     config = train.TrainConfig(epochs=args.epochs, recipe=args.recipe, seed=args.seed,
@@ -68,11 +53,11 @@ def main(argv=None):
         # Own noise, so that judging leaves the training's random stream (and run) unchanged
         noise = np.random.default_rng(1234).standard_normal((args.samples, gan.NOISE_DIM))
         samples = trainer.generate(tensor(noise.astype(np.float32)))
-        shares = classifier.digit_shares(classifier.predict(judge, samples)[0])
+        result = metrics.coverage(digits.run(judge, samples)[1])
         record = {"recipe": label, "seed": args.seed, "epoch": trainer.epoch,
                   "minutes": round((time.perf_counter() - start) / 60, 1),
-                  "covered": int((shares >= 0.05).sum()),
-                  "shares": [round(float(s), 3) for s in shares], **trainer.epochs[-1]}
+                  "covered": result["digits_covered"], "shares": result["shares"],
+                  **trainer.epochs[-1]}
         print(json.dumps(record), flush=True)
         with open(Path(args.out) / "trials.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -83,7 +68,7 @@ def main(argv=None):
         test_images, _ = data.load_mnist("test", args.data_dir)
         trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe,
                                 on_epoch_end=judge_epoch, eval_images=test_images)
-        judge = classifier.load_or_train(data_dir=args.data_dir)
+        judge = digits.load()
     except (OSError, ValueError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

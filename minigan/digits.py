@@ -69,7 +69,8 @@ def train(images, labels, epochs=6, batch_size=128, lr=2e-3, seed=0, log=print):
 
 
 def run(model, images, batch_size=1000):
-    """(features (N, 64), probabilities (N, 10)) of images (N, 784) or (N, 28, 28) in [-1, 1]."""
+    """(features (N, 64), probabilities (N, 10)) of images (N, 784) or (N, 28, 28) in [-1, 1];
+    probabilities = softmax(logits), p_k = exp(z_k) / sum_j exp(z_j)."""
     images = np.asarray(images, dtype=np.float32).reshape(len(images), 784)
     model.eval()
     feats, probs = [], []
@@ -77,7 +78,7 @@ def run(model, images, batch_size=1000):
         for start in range(0, len(images), batch_size):
             f = model[0](tensor(images[start:start + batch_size]))
             logits = model[1](f).numpy()
-            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))  # exp(<= 0) cannot overflow
             feats.append(f.numpy())
             probs.append(e / e.sum(axis=1, keepdims=True))
     return np.concatenate(feats), np.concatenate(probs)

@@ -52,7 +52,9 @@ def fid(features_a, features_b):
 
 
 def coverage(probabilities, threshold=0.05):
-    """Digit coverage of generated images from the classifier's probabilities (N, 10)."""
+    """Digit coverage of generated images from the classifier's probabilities p (N, 10):
+    share_d = #{n : argmax p_n = d} / N, covered = #{d : share_d >= threshold},
+    KL to uniform = sum_d share_d log(10 share_d), confidence = mean_n max p_n."""
     probs = np.asarray(probabilities, dtype=np.float64)
     shares = np.bincount(probs.argmax(axis=1), minlength=10) / len(probs)
     nonzero = shares[shares > 0]
@@ -80,11 +82,3 @@ def classifier_report(test_images, test_labels, model=None):
             "fid_floor_real_vs_real": fid(features[:half], features[half:2 * half]),
             "n_floor": half}
 
-
-def real_floor(test_images, model=None):
-    """FID between the two halves of the MNIST test set: the floor a perfect generator would
-    reach with 5,000 samples each."""
-    model = model or digits.load()
-    half = len(test_images) // 2
-    features, _ = digits.run(model, test_images)
-    return fid(features[:half], features[half:2 * half])
