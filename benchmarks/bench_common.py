@@ -1,11 +1,21 @@
-"""Helpers shared by the benchmark scripts: thread pinning, machine description, formatting.
+"""The harness the benchmark scripts share: thread pinning, the device, the interleaved timing
+loop, result checks, Markdown tables and the machine's description.
 
 Imports no NumPy at module level: the scripts read --threads and set the thread variables
 before NumPy (and its BLAS thread pool) starts.
 """
 import contextlib
 import ctypes
+import dataclasses
+import os
 import platform
+import sys
+from collections.abc import Callable
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BLAS_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_ENV_VARS = BLAS_ENV_VARS + ("NUMBA_NUM_THREADS",)
+TOLERANCE = 1e-4  # largest relative difference of two engines' results that counts as equal
 
 
 def threads_from_argv(argv, default):
@@ -16,6 +26,17 @@ def threads_from_argv(argv, default):
         if arg.startswith("--threads="):
             return arg.split("=", 1)[1]
     return str(default)
+
+
+def prepare_script(argv, default_threads, variables=THREAD_ENV_VARS):
+    """For a script run from the command line, before it imports NumPy or Numba: their thread
+    pools read these variables once, when they start."""
+    for var in variables:
+        os.environ[var] = threads_from_argv(argv, default_threads)
+    # what `import minigan` sets, which must happen before NumPy loads OpenBLAS (see
+    # minigan/__init__.py); torch does not use it
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    sys.path.insert(0, REPO_ROOT)  # import minigan from the checkout
 
 
 class OpenBLAS:
@@ -57,6 +78,187 @@ class OpenBLAS:
             setter(n)
 
 
+@contextlib.contextmanager
+def pinned_threads(torch, n, numba=None):
+    """torch, every loaded OpenBLAS and (when given) Numba on n threads inside the block, restored
+    after. Yields a note saying what NumPy's BLAS got (for the report)."""
+    blas = OpenBLAS()
+    previous = (torch.get_num_threads(), numba and numba.get_num_threads(), blas.get())
+    torch.set_num_threads(n)
+    if numba is not None:
+        try:
+            numba.set_num_threads(n)
+        except ValueError:  # above NUMBA_NUM_THREADS, fixed when Numba was imported
+            print(f"warning: Numba was started with {numba.config.NUMBA_NUM_THREADS} threads; "
+                  f"cannot use {n}", file=sys.stderr)
+    blas.set([n] * len(blas.libs))
+    note = (f"NumPy OpenBLAS {blas.get()[0]}" if blas.libs else "NumPy BLAS by environment "
+            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    try:
+        yield note
+    finally:
+        torch.set_num_threads(previous[0])
+        if numba is not None:
+            with contextlib.suppress(ValueError):
+                numba.set_num_threads(previous[1])
+        blas.set(previous[2])
+
+
+def missing_torch(script):
+    """Exits with status 2 and one line when torch is not installed; else returns torch."""
+    try:
+        import torch
+    except ImportError:
+        print(f"{script} needs torch: pip install -e \".[bench]\"", file=sys.stderr)
+        sys.exit(2)
+    return torch
+
+
+class Device:
+    """minigan's device name, PyTorch's, the array module, and how to wait for each engine."""
+
+    def __init__(self, name, torch):
+        import minigan as mg
+        self.name = name
+        if name == "gpu":
+            mg.set_device("gpu")  # raises mg.DeviceError saying what is missing (CuPy, a GPU)
+            if not torch.cuda.is_available():
+                raise mg.DeviceError(f"torch {torch.__version__} sees no CUDA GPU (a CPU-only "
+                                     "build, or no driver); --device gpu needs a CUDA build")
+            import cupy
+            self.minigan, self.torch, self.xp = "gpu", "cuda", cupy
+            # float32 on both sides: PyTorch lets cuDNN convolutions use TF32 tensor cores by
+            # default (10-bit mantissas), CuPy's cuBLAS calls do not
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+
+            def wait():
+                cupy.cuda.get_current_stream().synchronize()
+            self.sync = {"minigan": wait, "array": wait, "torch": torch.cuda.synchronize}
+            self.description = (f"GPU {torch.cuda.get_device_name()} | cupy {cupy.__version__}"
+                                f" | CUDA (torch) {torch.version.cuda} | TF32 off")
+        else:
+            import numpy
+            mg.set_device("cpu")
+            self.minigan, self.torch, self.xp = "cpu", "cpu", numpy
+            self.sync = {}
+            self.description = "CPU"
+
+
+@contextlib.contextmanager
+def on_device(name, torch):
+    """The Device called `name` inside the block, minigan's device restored after; exits with
+    status 2 and one line when the device is missing."""
+    import minigan as mg
+    previous = mg.get_device()
+    try:
+        try:
+            dev = Device(name, torch)
+        except mg.DeviceError as exc:
+            print(f"error: --device {name}: {exc}", file=sys.stderr)
+            sys.exit(2)
+        yield dev
+    finally:
+        mg.set_device(previous)
+
+
+def parse_checked(parser, argv, warmup=None):
+    """parser.parse_args(argv), refusing --threads or --repeats below 1; warmup: the default of
+    --warmup as (with --quick, without)."""
+    args = parser.parse_args(argv)
+    if args.threads < 1 or (args.repeats is not None and args.repeats < 1):
+        parser.error("--threads and --repeats must be at least 1")
+    if warmup and args.warmup is None:
+        args.warmup = warmup[0] if args.quick else warmup[1]
+    return args
+
+
+def copy_weights(module, twin):
+    """A minigan module's parameters and buffers into its PyTorch twin, in order, each shape
+    checked: the two name their layers differently, but both list a module's tensors in the
+    order its layers run (each layer's parameters, then its buffers)."""
+    import torch
+    ours, theirs = list(module.named_tensors()), twin.state_dict()
+    if len(ours) != len(theirs):
+        raise ValueError(f"{len(ours)} tensors in minigan's {type(module).__name__}, "
+                         f"{len(theirs)} in the PyTorch twin's")
+    state = {}
+    for (name, tensor), (twin_name, target) in zip(ours, theirs.items()):
+        if tuple(tensor.shape) != tuple(target.shape):
+            raise ValueError(f"minigan's {name} {tuple(tensor.shape)} does not fit the twin's "
+                             f"{twin_name} {tuple(target.shape)}")
+        state[twin_name] = torch.from_numpy(tensor.numpy())
+    twin.load_state_dict(state)
+
+
+def host(x):
+    """A NumPy copy of a minigan or torch tensor (torch's .numpy() would share the memory)."""
+    import numpy as np
+
+    import minigan
+    return x.numpy() if isinstance(x, minigan.Tensor) else np.array(x.detach().cpu().numpy(),
+                                                                     copy=True)
+
+
+def rel_diff(a, b):
+    """max |a - b| relative to max |b|, in float64."""
+    import numpy as np
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-12)
+
+
+def diff_check(pairs, tolerance=TOLERANCE):
+    """(text, ok) for the worst pair of [(minigan's array, the other engine's)]."""
+    worst = max(rel_diff(a, b) for a, b in pairs)
+    return f"max rel. diff {worst:.1e}", worst <= tolerance
+
+
+def _nothing():
+    pass
+
+
+@dataclasses.dataclass(kw_only=True)
+class Case:
+    """The same work in each engine. engines: {name: fn}, the one the ratios compare against
+    last; reset runs untimed before each call; check() -> (text, ok) compares the engines'
+    results before anything is timed; warmup_engines (default: engines) run in the warm-up."""
+
+    engines: dict
+    check: Callable
+    what: str = ""
+    reset: Callable = _nothing
+    warmup_engines: dict = None
+
+
+def measure(case, warmup, repeats, sync=None):
+    """Interleaved timings in seconds, {engine: [...]}: warm-up rounds, then rounds that call
+    every engine once, the one that goes first rotating. sync: {engine: fn} waiting for the
+    engine's queued GPU work, before the clock starts and before it is read."""
+    import gc
+    import time
+    engines = list(case.engines)
+    wait = {name: (sync or {}).get(name, _nothing) for name in engines}
+    warm = case.warmup_engines or case.engines
+    for _ in range(warmup):
+        for name in engines:
+            case.reset()
+            warm[name]()
+            wait[name]()
+    times = {name: [] for name in engines}
+    gc.collect()
+    for i in range(repeats):
+        k = i % len(engines)
+        for name in engines[k:] + engines[:k]:
+            case.reset()
+            wait[name]()
+            t0 = time.perf_counter()
+            case.engines[name]()
+            wait[name]()
+            times[name].append(time.perf_counter() - t0)
+    case.reset()
+    return times
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -66,6 +268,26 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine():
+    return (f"machine: {cpu_model()} ({os.cpu_count()} logical cores), {platform.system()} "
+            f"{platform.release()}")
+
+
+def versions(torch, numba):
+    import numpy as np
+
+    import minigan as mg
+    return (f"python {platform.python_version()} | numpy {np.__version__} | numba "
+            f"{numba.__version__} | torch {torch.__version__} | minigan {mg.__version__}")
+
+
+def load_average():
+    try:
+        return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "load average unknown"
 
 
 def fmt(seconds, unit=None):
@@ -82,29 +304,13 @@ def cell(samples):
     return f"{median} {unit} ({fmt(p25, unit)[0]}–{fmt(p75, unit)[0]})"
 
 
-@contextlib.contextmanager
-def pinned_threads(torch, numba, n):
-    """torch, Numba and every loaded OpenBLAS on n threads inside the block, restored after.
-    Yields a note saying what NumPy's BLAS got (for the report)."""
-    import os
-    import sys
-    blas = OpenBLAS()
-    previous = (torch.get_num_threads(), numba.get_num_threads(), blas.get())
-    torch.set_num_threads(n)
-    try:
-        numba.set_num_threads(n)
-    except ValueError:  # above NUMBA_NUM_THREADS, fixed when Numba was imported
-        print(f"warning: Numba was started with {numba.config.NUMBA_NUM_THREADS} threads; "
-              f"cannot use {n}", file=sys.stderr)
-    blas.set([n] * len(blas.libs))
-    note = (f"NumPy OpenBLAS {blas.get()[0]}" if blas.libs else "NumPy BLAS by environment "
-            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
-    try:
-        yield note
-    finally:
-        torch.set_num_threads(previous[0])
-        try:
-            numba.set_num_threads(previous[1])
-        except ValueError:
-            pass
-        blas.set(previous[2])
+def ratio(times, engine, other):
+    """median(engine) / median(other): above 1, `engine` is slower."""
+    import numpy as np
+    return float(np.median(times[engine]) / np.median(times[other]))
+
+
+def table(header, rows):
+    """A Markdown table, as a list of lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]

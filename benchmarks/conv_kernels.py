@@ -15,13 +15,12 @@ Everything runs at the shapes of the GAN's discriminator (batch 64, 28x28 images
            only: in the GAN the first layer's input is the image, which needs no gradient, so
            the 1->32 row runs with x.requires_grad=False on both sides). Weights require grad in
            the forward rows too, as in training (both engines record their graph).
-  disc     the discriminator, Reshape(1, 28, 28) - Conv2D(1, 32, 3) - LeakyReLU(0.01) -
-           Dropout(0.3) - Conv2D(32, 64, 3) - LeakyReLU(0.01) - Dropout(0.3) - Flatten -
-           Dense(50176, 1) - Sigmoid, with a BCE loss against 0/1 labels, forward + backward (no
+  disc     the seed recipe's discriminator (minigan.gan.build_discriminator: Conv2D(1, 32, 3) -
+           LeakyReLU(0.01) + Dropout(0.3) - Conv2D(32, 64, 3) - LeakyReLU + Dropout - Flatten -
+           Dense(50176, 1) - Sigmoid), with a BCE loss against 0/1 labels, forward + backward (no
            optimizer) in eval mode and in train mode (dropout active), then one full training
-           step (forward, backward, Adam(lr=1e-4) step) in train mode. The torch model is the
-           same layers (Unflatten, Conv2d(padding=1), ..., Linear, Sigmoid) with minigan's
-           weights loaded through state_dict (the keys match).
+           step (forward, backward, Adam step as the recipe's) in train mode. The torch model is
+           its twin in benchmarks/torch_gan.py, with minigan's weights copied in.
 
 Checks before timing: im2col outputs must be identical; col2im, conv outputs and gradients and
 the eval-mode discriminator's gradients must agree within 1e-4 relative to the largest value;
@@ -57,24 +56,16 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import cell, cpu_model, fmt, pinned_threads, threads_from_argv  # noqa: E402
+from bench_common import prepare_script  # noqa: E402
 
 DEFAULT_THREADS = 2
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                   "NUMBA_NUM_THREADS")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-if __name__ == "__main__":  # run as a script: fix thread pools before NumPy and Numba start them
-    for _var in THREAD_ENV_VARS:
-        os.environ[_var] = threads_from_argv(sys.argv[1:], DEFAULT_THREADS)
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as `import minigan`, before NumPy
-    # let `python benchmarks/conv_kernels.py` import minigan from the checkout
-    sys.path.insert(0, REPO_ROOT)
+if __name__ == "__main__":  # thread pools read their variables once, when NumPy and Numba start
+    prepare_script(sys.argv[1:], DEFAULT_THREADS)
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -85,13 +76,16 @@ from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 import minigan as mg  # noqa: E402
 import minigan.functional as F  # noqa: E402
+from bench_common import (  # noqa: E402
+    REPO_ROOT, THREAD_ENV_VARS, Case, cell, copy_weights, diff_check, fmt, load_average, machine,
+    measure, missing_torch, parse_checked, pinned_threads, ratio, table, versions)
+from minigan import gan, recipes  # noqa: E402
 from minigan.functional.conv import conv_geometry  # noqa: E402
 from minigan.kernels import im2col as K  # noqa: E402
 
 BATCH, QUICK_BATCH = 64, 8
 SIDE, KERNEL = 28, 3
-DROPOUT, ALPHA, LR = 0.3, 0.01, 1e-4
-TOLERANCE = 1e-4
+SEED = recipes.RECIPES["seed"]  # the discriminator's recipe (its Adam's lr)
 DEFAULT_REPEATS = {"small": 50, "big": 20}  # small: the C=1 im2col/col2im cases
 QUICK_REPEATS = 2
 
@@ -127,16 +121,6 @@ class _OtherLoad:
         return f"{others:.0%}" + (f" +{steal:.0%} steal" if steal >= 0.005 else "")
 
 
-def _load():
-    try:
-        return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "load average unknown"
-
-
-# ----------------------------------------------------------------------------------------------
-# The NumPy im2col written here: sliding_window_view and one copy
-
 def im2col_sliding_window(x, KH, KW, S, PT, PL, OH, OW):
     """x (N, C, H, W) -> cols (C*KH*KW, N*OH*OW), the layout of minigan's im2col, in NumPy:
     a zero-padded copy, a (N, C, OH, OW, KH, KW) window view, and one copy into row order."""
@@ -149,19 +133,10 @@ def im2col_sliding_window(x, KH, KW, S, PT, PL, OH, OW):
     return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)  # the copy
 
 
-# ----------------------------------------------------------------------------------------------
-# The cases. Each is a dict: "engines" {name: fn} (minigan first), "reset" (untimed, before each
-# call), "check" (returns (max relative difference or None, text for the table, ok)),
-# "rows" [(label, what, other engine name)], "size" ("small" or "big").
-
-def _rel_diff(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-12)
-
-
-def _diff_check(pairs):
-    worst = max(_rel_diff(a, b) for a, b in pairs)
-    return f"max rel. diff {worst:.1e}", worst <= TOLERANCE
+@dataclasses.dataclass(kw_only=True)
+class ConvCase(Case):
+    rows: list            # [(label, what, the engine minigan is compared with)], one table row each
+    size: str = "big"     # "small": the C=1 im2col/col2im cases, timed more often
 
 
 def _geometry():
@@ -179,13 +154,14 @@ def _case_im2col(torch, N, C):
         return ("identical" if ok else "DIFFER"), ok
 
     what = f"x ({N}, {C}, {SIDE}, {SIDE}) -> cols ({C * KERNEL * KERNEL}, {N * SIDE * SIDE})"
-    return {"engines": {"minigan": lambda: K.im2col(x, *g),
-                        "im2col_reference": lambda: K.im2col_reference(x, *g),
-                        "sliding_window_view": lambda: im2col_sliding_window(x, *g)},
-            "reset": lambda: None, "check": check, "size": "small" if C == 1 else "big",
-            "rows": [(f"im2col C={C}", what + ", Numba vs NumPy reference", "im2col_reference"),
-                     (f"im2col C={C}", what + ", Numba vs sliding_window_view + copy",
-                      "sliding_window_view")]}
+    return ConvCase(engines={"minigan": lambda: K.im2col(x, *g),
+                             "im2col_reference": lambda: K.im2col_reference(x, *g),
+                             "sliding_window_view": lambda: im2col_sliding_window(x, *g)},
+                    check=check, size="small" if C == 1 else "big",
+                    rows=[(f"im2col C={C}", what + ", Numba vs NumPy reference",
+                           "im2col_reference"),
+                          (f"im2col C={C}", what + ", Numba vs sliding_window_view + copy",
+                           "sliding_window_view")])
 
 
 def _case_col2im(torch, N, C):
@@ -195,13 +171,14 @@ def _case_col2im(torch, N, C):
     args = (SIDE, SIDE, KH, KW, S, PT, PL, OH, OW)
 
     def check():
-        return _diff_check([(K.col2im(cols, *args), K.col2im_reference(cols, *args))])
+        return diff_check([(K.col2im(cols, *args), K.col2im_reference(cols, *args))])
 
     what = f"cols ({C * KERNEL * KERNEL}, {N * SIDE * SIDE}) -> x ({N}, {C}, {SIDE}, {SIDE})"
-    return {"engines": {"minigan": lambda: K.col2im(cols, *args),
-                        "col2im_reference": lambda: K.col2im_reference(cols, *args)},
-            "reset": lambda: None, "check": check, "size": "small" if C == 1 else "big",
-            "rows": [(f"col2im C={C}", what + ", Numba vs NumPy reference", "col2im_reference")]}
+    return ConvCase(engines={"minigan": lambda: K.col2im(cols, *args),
+                             "col2im_reference": lambda: K.col2im_reference(cols, *args)},
+                    check=check, size="small" if C == 1 else "big",
+                    rows=[(f"col2im C={C}", what + ", Numba vs NumPy reference",
+                           "col2im_reference")])
 
 
 def _case_conv(torch, N, C, OC, backward, x_grad):
@@ -244,44 +221,32 @@ def _case_conv(torch, N, C, OC, backward, x_grad):
             if x_grad:
                 pairs.append((xm.grad.numpy(), xt.grad.numpy()))
         reset()
-        return _diff_check(pairs)
+        return diff_check(pairs)
 
     grads = ("dx, dW, db" if x_grad else "dW, db; x.requires_grad=False") if backward else ""
     what = (f"x ({N}, {C}, {SIDE}, {SIDE}), {KERNEL}x{KERNEL}, pad same/{pad}: "
             + (f"forward + backward ({grads})" if backward else "forward (weights need grad)"))
     label = f"conv {C}->{OC} " + ("fwd+bwd" if backward else "fwd")
-    return {"engines": engines, "reset": reset, "check": check, "size": "big",
-            "rows": [(label, what, "torch")]}
+    return ConvCase(engines=engines, reset=reset, check=check, rows=[(label, what, "torch")])
 
 
-def _models(torch):
-    """The discriminator in both engines, with the same (minigan-initialised) weights."""
-    nn = mg.nn
-    mm = nn.Sequential(nn.Reshape(1, SIDE, SIDE), nn.Conv2D(1, 32, KERNEL, padding="same"),
-                       nn.LeakyReLU(ALPHA), nn.Dropout(DROPOUT),
-                       nn.Conv2D(32, 64, KERNEL, padding="same"), nn.LeakyReLU(ALPHA),
-                       nn.Dropout(DROPOUT), nn.Flatten(), nn.Dense(SIDE * SIDE * 64, 1),
-                       nn.Sigmoid())
-    tn = torch.nn
-    pad = (KERNEL - 1) // 2
-    tm = tn.Sequential(tn.Unflatten(1, (1, SIDE, SIDE)), tn.Conv2d(1, 32, KERNEL, padding=pad),
-                       tn.LeakyReLU(ALPHA), tn.Dropout(DROPOUT),
-                       tn.Conv2d(32, 64, KERNEL, padding=pad), tn.LeakyReLU(ALPHA),
-                       tn.Dropout(DROPOUT), tn.Flatten(), tn.Linear(SIDE * SIDE * 64, 1),
-                       tn.Sigmoid())
-    tm.load_state_dict({k: torch.from_numpy(v) for k, v in mm.state_dict().items()})  # strict
+def _models():
+    """The seed discriminator in minigan and its PyTorch twin, with the same weights."""
+    import torch_gan
+    mm, tm = gan.build_discriminator(SEED), torch_gan.Discriminator(SEED)
+    copy_weights(mm, tm)
     return mm, tm
 
 
 def _case_disc(torch, N, mode, step):
-    mm, tm = _models(torch)
+    mm, tm = _models()
     rng = np.random.default_rng(4)
     x0 = rng.uniform(-1, 1, (N, SIDE * SIDE)).astype(np.float32)  # images scaled to [-1, 1]
     y0 = rng.integers(0, 2, (N, 1)).astype(np.float32)             # real / fake labels
     xm, ym = mg.tensor(x0), mg.tensor(y0)
     xt, yt = torch.from_numpy(x0), torch.from_numpy(y0)
-    om = mg.optim.Adam(mm.parameters(), lr=LR) if step else None
-    ot = torch.optim.Adam(tm.parameters(), lr=LR) if step else None
+    om = mg.optim.Adam(mm.parameters(), lr=SEED.lr_d) if step else None
+    ot = torch.optim.Adam(tm.parameters(), lr=SEED.lr_d) if step else None
 
     def run_m():
         mg.functional.binary_cross_entropy(mm(xm), ym).backward()
@@ -297,26 +262,23 @@ def _case_disc(torch, N, mode, step):
         mm.zero_grad()
         tm.zero_grad(set_to_none=True)
 
-    tparams = dict(tm.named_parameters())
+    pairs = list(zip(mm.parameters(), tm.parameters()))  # in order; copy_weights checked shapes
 
     def check():
         mm.eval()
         tm.eval()
         reset()
         if step:  # one Adam step from the same weights: compare the updates, in units of lr
-            before_m = {k: p.numpy() for k, p in mm.named_parameters()}
-            before_t = {k: p.detach().numpy().copy() for k, p in tparams.items()}
+            before = [(p.numpy(), tp.detach().numpy().copy()) for p, tp in pairs]
             run_m()
             run_t()
-            worst = max(float(np.abs((p.numpy() - before_m[k])
-                                     - (tparams[k].detach().numpy() - before_t[k])).max()) / LR
-                        for k, p in mm.named_parameters())
+            worst = max(float(np.abs((p.numpy() - b) - (tp.detach().numpy() - tb)).max())
+                        for (p, tp), (b, tb) in zip(pairs, before)) / SEED.lr_d
             text, ok = f"eval-mode Adam update diff {worst:.1e} lr", worst <= 1e-2
         else:
             run_m()
             run_t()
-            text, ok = _diff_check([(p.grad.numpy(), tparams[k].grad.numpy())
-                                    for k, p in mm.named_parameters()])
+            text, ok = diff_check([(p.grad.numpy(), tp.grad.numpy()) for p, tp in pairs])
         reset()
         mm.train(mode == "train")
         tm.train(mode == "train")
@@ -328,12 +290,13 @@ def _case_disc(torch, N, mode, step):
     mm.train(mode == "train")
     tm.train(mode == "train")
     if step:
-        label, what = "disc train step", "forward, BCE, backward, Adam(lr=1e-4) step, train mode"
+        label, what = "disc train step", (f"forward, BCE, backward, Adam(lr={SEED.lr_d}) step, "
+                                          "train mode")
     else:
         label, what = f"disc fwd+bwd {mode}", f"forward, BCE, backward (no optimizer), {mode} mode"
         what += " (dropout active)" if mode == "train" else " (dropout off)"
-    return {"engines": {"minigan": run_m, "torch": run_t}, "reset": reset, "check": check,
-            "size": "big", "rows": [(label, f"batch {N}: {what}", "torch")]}
+    return ConvCase(engines={"minigan": run_m, "torch": run_t}, reset=reset, check=check,
+                    rows=[(label, f"batch {N}: {what}", "torch")])
 
 
 def _cases(N):
@@ -350,36 +313,6 @@ def _cases(N):
     ]
 
 
-# ----------------------------------------------------------------------------------------------
-# Timing and report
-
-def _measure(case, warmup, repeats):
-    """Interleaved timings in seconds, {engine: [...]}; the engine that goes first rotates."""
-    engines = list(case["engines"])
-    for _ in range(warmup):
-        for name in engines:
-            case["reset"]()
-            case["engines"][name]()
-    times = {name: [] for name in engines}
-    gc.collect()
-    for i in range(repeats):
-        k = i % len(engines)
-        for name in engines[k:] + engines[:k]:
-            fn = case["engines"][name]
-            case["reset"]()
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    case["reset"]()
-    return times
-
-
-def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-
-
-# ----------------------------------------------------------------------------------------------
 # First-call (JIT) time of the Numba kernels, in fresh subprocesses
 
 JIT_CHILD = r"""
@@ -469,7 +402,7 @@ def _jit_report(threads, N):
              f"{cold['numba_threads']} threads. Cold: NUMBA_CACHE_DIR a new empty directory "
              "(compile + write the cache); warm: a second process with that cache (load only). "
              "The first kernel's cold time includes Numba's one-time set-up (LLVM, parfors).\n"]
-    lines += _table(("kernel", "signature", "cold first call", "warm-cache first call",
+    lines += table(("kernel", "signature", "cold first call", "warm-cache first call",
                      "second call", "cache misses/hits cold → warm"), rows)
     lines.append(f"\n`import minigan` (NumPy, Numba, kernels; no compile): cold "
                  f"{cold['import_s']:.2f} s, warm {warm['import_s']:.2f} s; whole subprocess "
@@ -478,8 +411,6 @@ def _jit_report(threads, N):
                     "all-miss (cold) / all-hit (warm)."))
     return lines
 
-
-# ----------------------------------------------------------------------------------------------
 
 def _parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -493,23 +424,14 @@ def _parse(argv):
                    "smoke test")
     p.add_argument("--no-jit", action="store_true", help="skip the JIT-time subprocesses")
     p.add_argument("--output", default=None, help="also write the report to this file")
-    args = p.parse_args(argv)
-    if args.threads < 1 or (args.repeats is not None and args.repeats < 1):
-        p.error("--threads and --repeats must be at least 1")
-    if args.warmup is None:
-        args.warmup = 1 if args.quick else 3
-    return args
+    return parse_checked(p, argv, warmup=(1, 3))
 
 
 def main(argv=None):
     """Run every case and print the report. Returns 0, or 1 when a check fails; exits with
     status 2 when torch is missing."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    try:
-        import torch
-    except ImportError:
-        print("conv_kernels needs torch: pip install -e \".[bench]\"", file=sys.stderr)
-        sys.exit(2)
+    torch = missing_torch("conv_kernels")
 
     started = time.perf_counter()
     report = []
@@ -518,45 +440,43 @@ def main(argv=None):
         print(line, flush=True)
         report.append(line)
 
-    with pinned_threads(torch, numba, args.threads) as blas_note:
+    with pinned_threads(torch, args.threads, numba) as blas_note:
         N = QUICK_BATCH if args.quick else BATCH
         mg.manual_seed(0)
         torch.manual_seed(0)
 
         emit(f"threads: torch {torch.get_num_threads()}, Numba {numba.get_num_threads()}, "
-             f"{blas_note} | python {platform.python_version()} | numpy {np.__version__} | "
-             f"numba {numba.__version__} | torch {torch.__version__} | minigan {mg.__version__}")
-        emit(f"machine: {cpu_model()} ({os.cpu_count()} logical cores), {platform.system()} "
-             f"{platform.release()} | {_load()} at start")
+             f"{blas_note} | {versions(torch, numba)}")
+        emit(f"{machine()} | {load_average()} at start")
 
         results, status = [], 0
         for build in _cases(N):
             case = build(torch)
-            check_text, ok = case["check"]()  # first: the Adam check needs untouched weights
+            check_text, ok = case.check()  # first: the Adam check needs untouched weights
             if not ok:
-                print(f"error: {case['rows'][0][0]}: results differ ({check_text}); the timings "
+                print(f"error: {case.rows[0][0]}: results differ ({check_text}); the timings "
                       "would compare different work", file=sys.stderr)
                 status = 1
             repeats = args.repeats or (QUICK_REPEATS if args.quick
-                                       else DEFAULT_REPEATS[case["size"]])
+                                       else DEFAULT_REPEATS[case.size])
             load = _OtherLoad()
-            times = _measure(case, args.warmup, repeats)
+            times = measure(case, args.warmup, repeats)
             load = load.text()
-            for label, what, other in case["rows"]:
-                ratio = np.median(times["minigan"]) / np.median(times[other])
+            for label, what, other in case.rows:
                 results.append((label, what, repeats, cell(times["minigan"]), other,
-                                cell(times[other]), f"{ratio:.2f}x", check_text, load))
+                                cell(times[other]), f"{ratio(times, 'minigan', other):.2f}x",
+                                check_text, load))
             del case
             gc.collect()
 
         emit(f"\nwarm-up {args.warmup} rounds; timed rounds interleaved (order rotating); "
              "median (p25–p75); the last column is the CPU time other processes took while the "
              "case ran, as a share of all cores (the machine may be shared)\n")
-        for line in _table(("case", "what", "rounds", "minigan", "other", "other's time",
+        for line in table(("case", "what", "rounds", "minigan", "other", "other's time",
                             "minigan / other", "check", "other processes' CPU"), results):
             emit(line)
         elapsed = time.perf_counter() - started
-        emit(f"\ncases (checks, warm-up, timing): {elapsed:.0f} s | {_load()} at the end")
+        emit(f"\ncases (checks, warm-up, timing): {elapsed:.0f} s | {load_average()} at the end")
 
         if not args.no_jit:
             emit()

@@ -48,13 +48,14 @@ def main(argv=None):
     import torch
 
     import gan_bench
+    import torch_gan
     dev = gan_bench.Device("gpu", torch)
-    (G, D, opt_d, opt_g, recipe), (tG, tD, t_opt_d, t_opt_g) = gan_bench._models(torch, dev)
+    (G, D, opt_d, opt_g), (tG, tD, t_opt_d, t_opt_g) = gan_bench.both_models(torch, dev)
     real = np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)).astype(np.float32)
     m_d, m_g = gan_bench.minigan_steps(G, D, opt_d, opt_g,
-                                       gan_bench.mg.tensor(real, device="gpu"), recipe)
-    t_d, t_g = gan_bench.torch_steps(torch, tG, tD, t_opt_d, t_opt_g,
-                                     torch.from_numpy(real).to("cuda"))
+                                       gan_bench.mg.tensor(real, device="gpu"))
+    t_d, t_g = torch_gan.seed_steps(tG, tD, t_opt_d, t_opt_g, gan_bench.SEED,
+                                    torch.from_numpy(real).to("cuda"))
     sync_cupy, sync_torch = dev.sync["minigan"], dev.sync["torch"]
     print(f"launches per step, batch {args.batch} (CUPTI via torch.profiler)\n")
     print("| step | engine | kernels | memcpy | memset |")

@@ -1,22 +1,18 @@
-"""The MNIST GAN in PyTorch: a twin of minigan's trainer, for comparisons and fast recipe trials.
+"""The MNIST GAN in PyTorch: the twin of minigan.gan, for comparisons and fast recipe trials.
 
     python benchmarks/torch_gan.py --epochs 10 --device cuda --out runs/torch/stable_seed0
     python benchmarks/torch_gan.py --set feature_matching=2000 --set lr_d=1e-4
 
-Same architecture as minigan.gan (the seed's discriminator; the recipe's generator), the same
-Keras-style initialisation (Glorot-uniform weights, zero biases), the same recipe fields with the
-same meaning (minibatch-std channel, one-sided label smoothing, annealed instance noise, feature
-matching on the features D's Flatten receives, PacGAN packs), the standard schedule (per batch:
-one D step on real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000
-images from G (eval mode) and classifies them with minigan's MLP digit classifier (its weights
-loaded from the .npz that minigan.classifier caches: "covered", "shares") and with the LeNet-style
-classifier that minigan.evaluate uses ("lenet_covered", "lenet_shares", and "lenet_fid" against
-5,000 real test images when the test files are in the data folder), and appends them to
---out/trials.jsonl.
+The models are minigan.gan's, layer for layer, with the same Keras-style initialisation
+(Glorot-uniform weights, zero biases); they read minigan's Recipe fields with the same meaning.
+gan_bench.py times them against minigan's. Trained here on the standard schedule (per batch: one
+D step on real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000 images
+from G (eval mode), classifies them with minigan.digits, the LeNet behind minigan.evaluate
+("covered", "shares", and "fid" against 5,000 real test images when the test files are in the
+data folder), and appends them to --out/trials.jsonl.
 
-Two fields exist only here, to try ideas before porting them: mode_seeking (the MSGAN term,
-Mao et al. 2019: G also minimises 1 / (mean|G(z1) - G(z2)| / mean|z1 - z2|)) and adversarial
-(the weight of G's BCE term; 0 = feature matching alone).
+Imports minigan only inside functions: gan_bench's PyTorch memory child builds these models in a
+process without minigan.
 """
 import argparse
 import copy
@@ -34,28 +30,30 @@ from torch import nn
 from torch.nn import functional as F
 
 
-@dataclasses.dataclass
-class Recipe:
-    """minigan.gan.Recipe's fields and defaults ("stable"), plus trial-only fields.
-    tests/test_benchmarks.py checks the shared fields against minigan.gan.RECIPES."""
-    generator: str = "batchnorm"
-    minibatch_std: bool = True
-    lr_d: float = 2e-4
-    lr_g: float = 2e-4
-    beta1: float = 0.5
-    real_label: float = 0.9
-    instance_noise: float = 0.3
-    feature_matching: float = 2000.0
-    pack: int = 1                 # D judges packs of this many images (PacGAN)
-    minibatch_kernels: int = 16   # > 0: minibatch discrimination with this many kernels
-    mode_seeking: float = 0.0
-    adversarial: float = 1.0
-    ema: float = 0.0              # > 0: also keep an exponential moving average of G's weights
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """Terms tried here before they are ported to minigan's Recipe; --set takes them too."""
+
+    mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): G also minimises 1 / ratio, ratio =
+                               # mean|G(z1) - G(z2)| / mean|z1 - z2|
+    adversarial: float = 1.0   # the weight of G's BCE term; 0 = feature matching alone
+    ema: float = 0.0           # > 0: also keep an exponential moving average of G's weights
 
 
-SEED_RECIPE = dict(generator="seed", minibatch_std=False, lr_d=1e-4, lr_g=1e-4, beta1=0.9,
-                   real_label=1.0, instance_noise=0.0, feature_matching=0.0, pack=1,
-                   minibatch_kernels=0)
+TRIAL_FIELDS = tuple(f.name for f in dataclasses.fields(Trial))
+
+
+def parse_setting(text):
+    """'field=value' -> (field, value): a Trial field (a number), or a Recipe field typed and
+    range-checked by minigan.recipes.parse_override; argparse.ArgumentTypeError otherwise."""
+    key, _, value = text.partition("=")
+    if key not in TRIAL_FIELDS:
+        from minigan.recipes import parse_override
+        return parse_override(text)
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key} must be a number, got {value!r}") from None
 
 
 def keras_init(module):
@@ -64,9 +62,11 @@ def keras_init(module):
         nn.init.zeros_(module.bias)
 
 
-def build_generator(recipe):
-    sizes, layers = [100, 128, 256, 512, 1024], []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+def build_generator(recipe, sizes):
+    """minigan.gan.build_generator: z (N, sizes[0]) -> images (N, sizes[-1]) in [-1, 1]; sizes is
+    minigan.gan.GENERATOR_SIZES."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
         layers.append(nn.Linear(n_in, n_out))
         if recipe.generator == "seed":
             layers.append(nn.ReLU())
@@ -74,7 +74,7 @@ def build_generator(recipe):
             if i > 0:
                 layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers, nn.Linear(1024, 784), nn.Tanh()).apply(keras_init)
+    return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]), nn.Tanh()).apply(keras_init)
 
 
 class MinibatchStd(nn.Module):
@@ -113,26 +113,67 @@ class Pack(nn.Module):
         return x.reshape(-1, self.m, 28, 28)
 
 
-def build_discriminator(recipe):
-    extra = [MinibatchStd()] if recipe.minibatch_std else []
-    features = 28 * 28 * (64 + len(extra))
-    closeness = [MinibatchDiscrimination(features, recipe.minibatch_kernels)] \
-        if recipe.minibatch_kernels else []
-    return nn.Sequential(
-        Pack(recipe.pack),
-        nn.Conv2d(recipe.pack, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-        nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-        *extra, nn.Flatten(), *closeness,
-        nn.Linear(features + recipe.minibatch_kernels, 1), nn.Sigmoid()).apply(keras_init)
+class Discriminator(nn.Module):
+    """minigan.gan.Discriminator: images (N, 784) -> P(real) (N / pack, 1), as `features` (the
+    convolutional feature maps, what feature matching compares) and `head`."""
+
+    def __init__(self, recipe):
+        super().__init__()
+        width = 28 * 28 * (64 + recipe.minibatch_std)
+        self.features = nn.Sequential(
+            Pack(recipe.pack),
+            nn.Conv2d(recipe.pack, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+            nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+            *([MinibatchStd()] if recipe.minibatch_std else []))
+        closeness = [MinibatchDiscrimination(width, recipe.minibatch_kernels)] \
+            if recipe.minibatch_kernels else []
+        self.head = nn.Sequential(nn.Flatten(), *closeness,
+                                  nn.Linear(width + recipe.minibatch_kernels, 1), nn.Sigmoid())
+        self.apply(keras_init)
+
+    def forward(self, x):
+        return self.head(self.features(x))
 
 
-def features_and_output(D, x):
-    features = None
-    for layer in D:
-        if isinstance(layer, nn.Flatten):
-            features = x
-        x = layer(x)
-    return features, x
+def make_optimizers(G, D, recipe):
+    """minigan.gan.make_optimizers: (D's Adam, G's Adam)."""
+    betas = (recipe.beta1, 0.999)
+    return (torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=betas),
+            torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas))
+
+
+def seed_steps(G, D, opt_d, opt_g, recipe, real):
+    """(D step, G step) of the seed schedule, as minigan.gan's discriminator_step and
+    generator_step: D on the batch `real`, then on as many fresh fakes; G through frozen D."""
+    n, device = real.shape[0], real.device
+    noise_dim = G[0].in_features
+
+    def d_on(x, label):
+        p = D(x)
+        loss = F.binary_cross_entropy(p, torch.full(p.shape, label, device=device))
+        opt_d.zero_grad()
+        loss.backward()
+        opt_d.step()
+
+    def d_step():
+        d_on(real, recipe.real_label)                           # maximise log D(x) ...
+        with torch.no_grad():
+            fake = G(torch.randn(n, noise_dim, device=device))  # (N, 784); no graph into G
+        d_on(fake, 0.0)                                         # ... + log(1 - D(G(z)))
+
+    def g_step():                                               # maximise log D(G(z))
+        z = torch.randn(n, noise_dim, device=device)
+        D.requires_grad_(False)                                 # frozen: no weight gradients
+        try:
+            p = D(G(z))
+            loss = F.binary_cross_entropy(p, torch.full(p.shape, 1.0, device=device))
+            opt_g.zero_grad()
+            loss.backward()
+            opt_g.step()
+        finally:
+            D.requires_grad_(True)
+
+    return d_step, g_step
 
 
 def standing_stats(G, batches=10, n=500):
@@ -147,7 +188,7 @@ def standing_stats(G, batches=10, n=500):
     G.train()
     with torch.no_grad():
         for _ in range(batches):
-            G(torch.randn(n, 100, device=device))
+            G(torch.randn(n, G[0].in_features, device=device))
     for m in norms:
         m.momentum = 0.1
     G.eval()
@@ -160,56 +201,45 @@ def load_mnist_train(data_dir):
 
 
 class Judge:
-    """minigan.classifier's MLP (784 -> 256 ReLU -> 10) with its cached weights."""
-
-    def __init__(self, path, device):
-        w = {k: torch.from_numpy(v).to(device) for k, v in np.load(path).items()}
-        self.w = w
-
-    def shares(self, images):
-        w = self.w
-        logits = F.relu(images @ w["0.weight"].T + w["0.bias"]) @ w["2.weight"].T + w["2.bias"]
-        counts = torch.bincount(logits.argmax(dim=1), minlength=10).double()
-        return (counts / len(images)).cpu().numpy()
-
-
-class LeNetJudge:
-    """minigan.digits (the classifier behind minigan.evaluate): coverage, and FID when real test
-    images are given. Runs on the CPU with minigan (5,000 images: a few seconds)."""
+    """minigan.digits (the LeNet behind minigan.evaluate) scoring generated images: digits
+    covered, shares, and FID when real test images are given. Runs on the CPU with minigan
+    (5,000 images: a few seconds)."""
 
     def __init__(self, real_images=None):
         from minigan import digits
         self.model, self.real = digits.load(), real_images
 
-    def scores(self, images):
-        from minigan import metrics
+    def scores(self, images, suffix=""):
+        """{"covered", "shares"[, "fid"]}, each key + suffix; images a torch tensor (N, 784)."""
+        from minigan import digits, metrics
+        images = images.detach().cpu().numpy()
         if self.real is None:
-            from minigan import digits
             result = metrics.coverage(digits.run(self.model, images)[1])
         else:
             result = metrics.evaluate_images(images, self.real[:len(images)], self.model)
-        out = {"lenet_covered": result["digits_covered"], "lenet_shares": result["shares"]}
+        out = {"covered": result["digits_covered"], "shares": result["shares"]}
         if "fid" in result:
-            out["lenet_fid"] = round(result["fid"], 3)
-        return out
+            out["fid"] = round(result["fid"], 3)
+        return {key + suffix: value for key, value in out.items()}
 
 
 def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=5000, log=print,
-          lenet=None):
+          trial=Trial()):
+    """Trains the twin on `images` (N, 784); one record (a dict) per epoch, also logged."""
+    from minigan.gan import GENERATOR_SIZES
     torch.manual_seed(seed)
-    G, D = build_generator(recipe).to(device), build_discriminator(recipe).to(device)
-    betas = (recipe.beta1, 0.999)
-    opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d, betas=betas)
-    opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas)
+    G, D = build_generator(recipe, GENERATOR_SIZES).to(device), Discriminator(recipe).to(device)
+    opt_d, opt_g = make_optimizers(G, D, recipe)
+    noise_dim = GENERATOR_SIZES[0]
     data = torch.from_numpy(images).to(device)
     if batch % recipe.pack:
         raise ValueError(f"batch {batch} is not a multiple of pack {recipe.pack}")
     packs = batch // recipe.pack                       # D's outputs per batch
     real_t = torch.full((packs, 1), recipe.real_label, device=device)
     ones, zeros = torch.ones(packs, 1, device=device), torch.zeros(packs, 1, device=device)
-    eval_noise = torch.randn(samples, 100, generator=torch.Generator().manual_seed(1234))
+    eval_noise = torch.randn(samples, noise_dim, generator=torch.Generator().manual_seed(1234))
     eval_noise = eval_noise.to(device)
-    ema = copy.deepcopy(G) if recipe.ema > 0 else None
+    ema = copy.deepcopy(G) if trial.ema > 0 else None
     if ema is not None:  # weights and BatchNorm running statistics, averaged alike
         ema_tensors, live_tensors = ([t for t in [*m.parameters(), *m.buffers()]
                                       if t.is_floating_point()] for m in (ema, G))
@@ -227,7 +257,7 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
             real = data[order[i * batch:(i + 1) * batch]]
             p_real = D(noisy(real))
             with torch.no_grad():
-                fake = G(torch.randn(batch, 100, device=device))
+                fake = G(torch.randn(batch, noise_dim, device=device))
             p_fake = D(noisy(fake))
             loss_d = F.binary_cross_entropy(p_real, real_t) + F.binary_cross_entropy(p_fake, zeros)
             opt_d.zero_grad(set_to_none=True)
@@ -235,58 +265,52 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=50
             opt_d.step()
 
             D.requires_grad_(False)
-            z = torch.randn(batch, 100, device=device)
+            z = torch.randn(batch, noise_dim, device=device)
             images_g = G(z)
-            features, p = features_and_output(D, noisy(images_g))
-            loss_g = recipe.adversarial * F.binary_cross_entropy(p, ones)
+            features = D.features(noisy(images_g))
+            p = D.head(features)
+            loss_g = trial.adversarial * F.binary_cross_entropy(p, ones)
             if recipe.feature_matching > 0:
                 with torch.no_grad():
-                    target = features_and_output(D, noisy(real))[0].mean(dim=0)
+                    target = D.features(noisy(real)).mean(dim=0)
                 gap = features.mean(dim=0) - target
                 loss_g = loss_g + recipe.feature_matching * (gap * gap).mean()
-            if recipe.mode_seeking > 0:
+            if trial.mode_seeking > 0:
                 h = batch // 2
                 ratio = ((images_g[:h] - images_g[h:2 * h]).abs().mean()
                          / (z[:h] - z[h:2 * h]).abs().mean())
-                loss_g = loss_g + recipe.mode_seeking / (ratio + 1e-5)
+                loss_g = loss_g + trial.mode_seeking / (ratio + 1e-5)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
             D.requires_grad_(True)
             if ema is not None:
                 with torch.no_grad():
-                    torch._foreach_lerp_(ema_tensors, live_tensors, 1 - recipe.ema)
+                    torch._foreach_lerp_(ema_tensors, live_tensors, 1 - trial.ema)
             sums += torch.stack([loss_d.detach(), loss_g.detach(),
                                  p_real.detach().mean(), p_fake.detach().mean()])
         G.eval()
         with torch.no_grad():
             generated = G(eval_noise)
-            shares = judge.shares(generated)
+            scores = judge.scores(generated)
             grid = generated[:64].cpu().numpy()
-            lenet_scores = lenet.scores(generated.cpu().numpy()) if lenet is not None else {}
         G.train()
-        extra = {}
         if ema is not None:
             ema.eval()
             with torch.no_grad():
-                shares_ema = judge.shares(ema(eval_noise))
+                scores.update(judge.scores(ema(eval_noise), "_ema"))
                 standing = copy.deepcopy(ema)
                 standing_stats(standing)
                 generated = standing(eval_noise)
-                shares_st = judge.shares(generated)
+                scores.update(judge.scores(generated, "_ema_standing"))
                 grid = generated[:64].cpu().numpy()
-            extra = {"covered_ema": int((shares_ema >= 0.05).sum()),
-                     "shares_ema": [round(float(s), 3) for s in shares_ema],
-                     "covered_ema_standing": int((shares_st >= 0.05).sum()),
-                     "shares_ema_standing": [round(float(s), 3) for s in shares_st]}
         means = (sums / steps).tolist()
-        record = {"recipe": {k: v for k, v in dataclasses.asdict(recipe).items()},
+        fields = {**dataclasses.asdict(recipe), **dataclasses.asdict(trial)}
+        record = {"recipe": {k: v for k, v in fields.items() if k != "name"},
                   "seed": seed, "epoch": epoch + 1,
                   "minutes": round((time.perf_counter() - start) / 60, 2),
-                  "covered": int((shares >= 0.05).sum()),
-                  "shares": [round(float(s), 3) for s in shares],
                   "loss_d": means[0], "loss_g": means[1], "d_real": means[2], "d_fake": means[3],
-                  **lenet_scores, **extra}
+                  **scores}
         records.append(record)
         log(json.dumps(record))
         if out:
@@ -305,39 +329,21 @@ def save_generator(G, recipe, out, epoch):
     state = {k: v.detach().cpu().numpy() for k, v in G.state_dict().items()}
     np.savez(out / f"generator_epoch{epoch:03d}.npz", **state)
     np.savez(out / "generator.npz", **state)
-    fields = ("generator", "minibatch_std", "lr_d", "lr_g", "beta1", "real_label",
-              "instance_noise", "feature_matching", "pack", "minibatch_kernels")
     (out / "recipe.json").write_text(json.dumps(
-        {"name": "torch_twin", **{f: getattr(recipe, f) for f in fields}}, indent=2))
-
-
-def parse_override(text):
-    key, _, value = text.partition("=")
-    fields = {f.name: f.type for f in dataclasses.fields(Recipe)}
-    if key not in fields:
-        raise argparse.ArgumentTypeError(f"unknown recipe field {key!r}: one of {sorted(fields)}")
-    kind = fields[key]
-    if kind is bool:
-        if value not in ("True", "False"):
-            raise argparse.ArgumentTypeError(f"{key} is True or False, got {value!r}")
-        return key, value == "True"
-    try:
-        return key, kind(value)      # the field's declared type: str, int (pack) or float
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{key} must be of type {kind.__name__}, got {value!r}") from None
+        dataclasses.asdict(dataclasses.replace(recipe, name="torch_twin")), indent=2))
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipe", choices=["stable", "seed"], default="stable")
-    p.add_argument("--set", type=parse_override, action="append", default=[])
+    p.add_argument("--recipe", default="stable", help="the minigan recipe to start from")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a Recipe field, or set a trial-only one: "
+                        + ", ".join(TRIAL_FIELDS))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--data-dir", default=os.environ.get("MINIGAN_DATA_DIR"))
-    p.add_argument("--judge", default=str(Path.home() / ".cache/minigan/digit_classifier_mlp.npz"))
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -348,21 +354,26 @@ def main(argv=None):
         # The judges run minigan's Numba kernels, whose OpenMP layer shares PyTorch's libgomp: cap
         # its pool too, or after the first judging an extra OpenMP worker (Numba's default count)
         # spins in a barrier beside PyTorch's thread (seen: a third of a core per run, 2-core VM).
-        # Numba reads the variable when it is imported, so only a fresh process can take it.
+        # Numba reads the variable when it is imported, so only a fresh process can take it: so
+        # minigan is imported only after this.
         if "numba" not in sys.modules:
             os.environ.setdefault("NUMBA_NUM_THREADS", str(args.threads))
-    recipe = Recipe(**(SEED_RECIPE if args.recipe == "seed" else {}))
-    recipe = dataclasses.replace(recipe, **dict(args.set))
+    from minigan import data, recipes
+    try:
+        settings = dict(parse_setting(text) for text in args.set)
+        recipe = dataclasses.replace(recipes.get_recipe(args.recipe), **{
+            k: v for k, v in settings.items() if k not in TRIAL_FIELDS})
+    except (argparse.ArgumentTypeError, ValueError) as error:
+        p.error(str(error))
+    trial = Trial(**{k: v for k, v in settings.items() if k in TRIAL_FIELDS})
     images = load_mnist_train(args.data_dir)[:args.limit]
-    judge = Judge(args.judge, args.device)
-    from minigan import data
     try:
         real = data.load_mnist("test", args.data_dir, download=False)[0]
     except (FileNotFoundError, data.DataError):
-        print("no MNIST test files in the data folder: LeNet coverage only, no FID")
+        print("no MNIST test files in the data folder: digit coverage only, no FID")
         real = None
-    train(recipe, images, judge, args.epochs, args.seed, args.device,
-          Path(args.out) if args.out else None, lenet=LeNetJudge(real))
+    train(recipe, images, Judge(real), args.epochs, args.seed, args.device,
+          Path(args.out) if args.out else None, trial=trial)
 
 
 if __name__ == "__main__":

@@ -28,67 +28,97 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     monkeypatch.delenv("MINIGAN_DATA_DIR", raising=False)   # only the folder given below:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no test files anywhere
+    import dataclasses
+
     import numpy as np
 
     import minigan as mg
-    from minigan import classifier, data, gan
-    judge = tmp_path / "judge.npz"
-    np.savez(judge, **classifier.build_classifier().state_dict())  # untrained is enough here
+    from minigan import data, gan, recipes
     pixels = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
     data.save_idx(tmp_path / "train-images-idx3-ubyte.gz", pixels)
     main = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))["main"]
-    main(["--epochs", "1", "--device", "cpu", "--threads", "1", "--judge", str(judge),
-          "--data-dir", str(tmp_path), "--set", "ema=0.9",
+    main(["--epochs", "1", "--device", "cpu", "--threads", "1",
+          "--data-dir", str(tmp_path), "--set", "ema=0.9", "--set", "pack=2",
           "--out", str(tmp_path / "run")])
     record = __import__("json").loads((tmp_path / "run" / "trials.jsonl").read_text())
     assert record["epoch"] == 1 and sum(record["shares"]) == pytest.approx(1, abs=0.01)
-    assert 0 <= record["covered_ema_standing"] <= 10
-    assert 0 <= record["lenet_covered"] <= 10 and len(record["lenet_shares"]) == 10
-    assert "lenet_fid" not in record                  # no test files in this data folder
+    assert record["covered"] == sum(share >= 0.05 for share in record["shares"])
+    assert 0 <= record["covered_ema_standing"] <= 10 and len(record["shares_ema"]) == 10
+    assert "fid" not in record                        # no test files in this data folder
+    stable = dataclasses.asdict(recipes.RECIPES["stable"])   # the twin trains minigan's recipe
+    assert record["recipe"] == {**{k: v for k, v in stable.items() if k != "name"}, "pack": 2,
+                                "mode_seeking": 0.0, "adversarial": 1.0, "ema": 0.9}
     G = gan.load_generator(tmp_path / "run")  # minigan reads the twin's generator (same keys)
     assert G(mg.tensor(np.zeros((2, 100)))).shape == (2, 784)
+    assert gan.read_recipe(tmp_path / "run" / "recipe.json").pack == 2
     assert (tmp_path / "run" / "generator_epoch001.npz").is_file()
 
 
-def test_torch_gan_twin_defaults_are_minigans_stable_recipe():
-    """The PyTorch comparison is only fair if the twin trains minigan's default recipe."""
-    import dataclasses
-
-    from minigan import gan
-    twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
-    ours = dataclasses.asdict(gan.RECIPES["stable"])
-    theirs = dataclasses.asdict(twin["Recipe"]())
-    assert {k: theirs[k] for k in ours if k != "name"} == {k: v for k, v in ours.items()
-                                                          if k != "name"}
-    seed = dataclasses.asdict(dataclasses.replace(twin["Recipe"](), **twin["SEED_RECIPE"]))
-    assert {k: seed[k] for k in ours if k != "name"} == {
-        k: v for k, v in dataclasses.asdict(gan.RECIPES["seed"]).items() if k != "name"}
-
-
-@pytest.mark.parametrize("pack, kernels", [(1, 0), (2, 0), (1, 4)])
-def test_torch_gan_twin_discriminator_is_minigans(pack, kernels):
-    """Same weights, same images: the twin's D (packed or not, with minibatch discrimination or
-    not) gives minigan's features and P(real), so the comparison trains one model in two
-    engines."""
+@pytest.mark.parametrize("generator", ["seed", "batchnorm"])
+@pytest.mark.parametrize("pack, kernels, std", [(1, 0, False), (2, 0, True), (1, 4, True)])
+def test_torch_gan_twin_is_minigans_gan(pack, kernels, std, generator):
+    """Same weights, same inputs: the twin's G and D (packed or not, with the minibatch-std
+    channel and minibatch discrimination or not) give minigan's images, features and P(real),
+    so the comparisons train one model in two engines."""
     torch = pytest.importorskip("torch")
     import dataclasses
 
     import numpy as np
 
     import minigan as mg
-    from minigan import gan
+    from minigan import gan, recipes
     twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
-    D = gan.build_discriminator(dataclasses.replace(gan.RECIPES["stable"], pack=pack,
-                                                    minibatch_kernels=kernels)).eval()
-    Dt = twin["build_discriminator"](twin["Recipe"](pack=pack, minibatch_kernels=kernels)).eval()
-    Dt.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in D.state_dict().items()})
+    copy_weights = runpy.run_path(str(BENCHMARKS / "bench_common.py"))["copy_weights"]
+    recipe = dataclasses.replace(recipes.RECIPES["stable"], pack=pack, minibatch_kernels=kernels,
+                                 minibatch_std=std, generator=generator)
+    G, D = gan.build_generator(recipe), gan.build_discriminator(recipe)
+    for _ in range(2):  # BatchNorm's running statistics move away from their start
+        G(mg.tensor(np.random.default_rng(1).standard_normal((8, 100)).astype(np.float32)))
+    Gt, Dt = twin["build_generator"](recipe, gan.GENERATOR_SIZES), twin["Discriminator"](recipe)
+    copy_weights(G, Gt)
+    copy_weights(D, Dt)
+    for model in (G, D, Gt, Dt):
+        model.eval()
+    z = np.random.default_rng(2).standard_normal((8, 100)).astype(np.float32)
     x = np.random.default_rng(0).uniform(-1, 1, (8, 784)).astype(np.float32)
-    features, p = gan.features_and_output(D, mg.tensor(x))
+    features, p = D.features(mg.tensor(x)), D(mg.tensor(x))
     with torch.no_grad():
-        features_t, p_t = twin["features_and_output"](Dt, torch.from_numpy(x))
+        images_t, features_t, p_t = Gt(torch.from_numpy(z)), Dt.features(torch.from_numpy(x)), \
+            Dt(torch.from_numpy(x))
+    np.testing.assert_allclose(G(mg.tensor(z)).numpy(), images_t.numpy(), rtol=1e-4, atol=1e-5)
     assert p.shape == tuple(p_t.shape) == (8 // pack, 1)
     np.testing.assert_allclose(features.numpy(), features_t.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(p.numpy(), p_t.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_copy_weights_refuses_a_twin_of_another_shape():
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from minigan import gan, recipes
+    twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
+    copy_weights = runpy.run_path(str(BENCHMARKS / "bench_common.py"))["copy_weights"]
+    recipe = recipes.RECIPES["seed"]
+    with pytest.raises(ValueError, match="does not fit"):  # 1 input channel, the twin has 2
+        copy_weights(gan.build_discriminator(recipe),
+                     twin["Discriminator"](dataclasses.replace(recipe, pack=2)))
+    with pytest.raises(ValueError, match="tensors"):       # minibatch discrimination's T
+        copy_weights(gan.build_discriminator(recipe),
+                     twin["Discriminator"](dataclasses.replace(recipe, minibatch_kernels=4)))
+
+
+def test_gan_memory_measures_each_engine_alone():
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from minigan import gan, recipes
+    memory = runpy.run_path(str(BENCHMARKS / "gan_memory.py"))
+    spec = {"recipe": dataclasses.asdict(recipes.RECIPES["seed"]), "sizes": gan.GENERATOR_SIZES}
+    result = memory["measure_both"]("cpu", 1, 4, 0, spec, ("OMP_NUM_THREADS",))
+    assert "error" not in result, result
+    for engine in ("minigan", "torch"):  # each child refuses to run with the other engine loaded
+        assert 0 < result[engine]["rss_import_mib"] < result[engine]["rss_peak_mib"]
+    assert (result["batch"], result["steps"]) == (4, 0)
 
 
 def test_gan_bench_quick(tmp_path, capsys):
@@ -163,16 +193,19 @@ def test_compare_quality_scores_both_engines_and_states_the_spread(tmp_path, cap
         main(["--minigan", str(tmp_path / "missing")])
 
 
-@pytest.mark.parametrize("script", ["benchmarks/torch_gan.py", "examples/recipe_trials.py"])
-def test_recipe_overrides_take_each_fields_declared_type(script):
+def test_torch_gan_settings_are_recipe_fields_or_trial_terms():
+    """--set: a Recipe field typed and range-checked by minigan.recipes, or a trial-only term."""
     import argparse
-    parse = runpy.run_path(str(BENCHMARKS.parent / script))["parse_override"]
+    parse = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))["parse_setting"]
     assert parse("pack=2") == ("pack", 2) and isinstance(parse("pack=2")[1], int)
     assert parse("lr_d=1e-4") == ("lr_d", 1e-4)
     assert parse("minibatch_std=False") == ("minibatch_std", False)
     assert parse("generator=seed") == ("generator", "seed")
+    assert parse("ema=0.999") == ("ema", 0.999) and parse("adversarial=0") == ("adversarial", 0.0)
     for bad, message in (("pack=2.5", "pack must be of type int"),
+                         ("pack=0", "pack must be"),
                          ("minibatch_std=yes", "True or False"),
+                         ("mode_seeking=much", "mode_seeking must be a number"),
                          ("nope=1", "unknown recipe field")):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse(bad)
