@@ -1,9 +1,10 @@
 """MNIST: find (or download) the four IDX files, check them, and serve float32 images in [-1, 1].
 
 Lookup order: an explicit data_dir (the trainer's --data-dir), then $MINIGAN_DATA_DIR, then the
-user cache ($XDG_CACHE_HOME or ~/.cache, under minigan/mnist). When the files are in none of them,
-they are downloaded into the cache from public mirrors. Every file, gzip-compressed or not, must
-match the canonical MD5 and MNIST's shape.
+user cache ($XDG_CACHE_HOME or ~/.cache, under minigan/mnist), then the copy shipped in the
+repository (data/mnist/ beside the package, with its license; absent from a wheel install). When
+the files are in none of them, they are downloaded into the cache from public mirrors. Every file,
+gzip-compressed or not, must match the canonical MD5 and MNIST's shape.
 """
 import gzip
 import hashlib
@@ -92,11 +93,17 @@ def cache_dir():
     return Path(base) / "minigan" / "mnist"
 
 
+# The four files as committed to the repository: a fresh clone trains offline.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+
+
 def candidate_dirs(data_dir=None):
     dirs = [Path(data_dir)] if data_dir else []
     if os.environ.get("MINIGAN_DATA_DIR"):
         dirs.append(Path(os.environ["MINIGAN_DATA_DIR"]))
     dirs.append(cache_dir())
+    if SHIPPED_DIR.is_dir():
+        dirs.append(SHIPPED_DIR)
     return dirs
 
 

@@ -46,6 +46,13 @@ def _reset_state():
     mg.set_device("cpu")
 
 
+@pytest.fixture
+def no_shipped_mnist(monkeypatch, tmp_path):
+    """Hide the MNIST copy shipped in data/mnist: only the folders a test names hold files."""
+    from minigan import data
+    monkeypatch.setattr(data, "SHIPPED_DIR", tmp_path / "no-shipped-mnist")
+
+
 # Inputs: NumPy arrays (float32 unless asked), and float64 tensors that require grad for
 # gradient checks (gradcheck promotes anyway; float64 keeps parity exact). The same seed gives the
 # same values in either form.

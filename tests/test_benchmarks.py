@@ -24,7 +24,7 @@ def test_conv_kernels_quick(capsys):
     assert "| im2col C=32 |" in out and "| disc train step |" in out
 
 
-def test_torch_gan_twin_trains_and_judges(tmp_path, capsys, monkeypatch):
+def test_torch_gan_twin_trains_and_judges(tmp_path, capsys, monkeypatch, no_shipped_mnist):
     pytest.importorskip("torch")
     monkeypatch.delenv("MINIGAN_DATA_DIR", raising=False)   # only the folder given below:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no test files anywhere

@@ -61,7 +61,7 @@ def test_checksum_mismatch_names_the_file(tmp_path, monkeypatch):
         data.find_file("test-labels", data_dir=tmp_path, download=False)
 
 
-def test_missing_data_offline_says_where_it_looked(tmp_path, monkeypatch):
+def test_missing_data_offline_says_where_it_looked(tmp_path, monkeypatch, no_shipped_mnist):
     monkeypatch.setenv("MINIGAN_DATA_DIR", str(tmp_path / "env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
@@ -77,7 +77,7 @@ def test_missing_data_offline_says_where_it_looked(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").rglob("*.part*"))  # no half-written download left
 
 
-def test_download_is_verified_and_atomic(tmp_path, monkeypatch):
+def test_download_is_verified_and_atomic(tmp_path, monkeypatch, no_shipped_mnist):
     """A mirror serving the wrong bytes: the file is rejected and nothing is left behind."""
     import io
     monkeypatch.delenv("MINIGAN_DATA_DIR", raising=False)
@@ -95,6 +95,27 @@ def test_download_is_verified_and_atomic(tmp_path, monkeypatch):
     with pytest.raises(data.DataError, match="does not match the canonical"):
         data.find_file("test-labels")
     assert not [p for p in (tmp_path / "minigan" / "mnist").iterdir()]
+
+
+def test_the_shipped_copy_is_the_last_place_looked_before_a_download(tmp_path, monkeypatch):
+    """A fresh clone trains offline: with no folder given, no MINIGAN_DATA_DIR and an empty
+    cache, the files come from data/mnist (checksummed like any other copy), never the network."""
+    monkeypatch.delenv("MINIGAN_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):
+        raise AssertionError("tried to download")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    assert data.candidate_dirs(tmp_path / "given")[-1] == data.SHIPPED_DIR
+    for name, (filename, md5, _, _shape) in data.FILES.items():
+        path = data.find_file(name)
+        assert path == data.SHIPPED_DIR / filename and data.md5_of(path) == md5
+    images, labels = data.load_mnist("test")
+    assert images.shape == (10000, 784) and labels[:5].tolist() == [7, 2, 1, 0, 4]
+    (tmp_path / "given").mkdir()                     # a folder that has the files comes first
+    data.save_idx(tmp_path / "given" / "t10k-labels-idx1-ubyte.gz", np.zeros(10000, np.uint8))
+    with pytest.raises(data.DataError, match="does not match the canonical"):
+        data.find_file("test-labels", data_dir=tmp_path / "given")
 
 
 def test_load_mnist_scales_to_minus_one_one(tmp_path, monkeypatch):

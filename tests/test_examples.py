@@ -110,3 +110,19 @@ def test_train_classifier_trains_and_saves_the_lenet(tmp_path, capsys):
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("test accuracy ") and float(line.split()[2]) > 0.3
     assert digits.load(out).state_dict().keys() == digits.build().state_dict().keys()
+
+
+def test_mnist_gan_trains_offline_with_no_data_folder(tmp_path):
+    """A fresh clone's main command: no MINIGAN_DATA_DIR, an empty cache and no network (a proxy
+    that refuses every connection), and it trains on the MNIST copy shipped in data/mnist."""
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "MINIGAN_DATA_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), https_proxy="http://127.0.0.1:9",
+               http_proxy="http://127.0.0.1:9", MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, str(EXAMPLES / "mnist_gan.py"), "--epochs", "1",
+                           "--limit", "64", "--batch-size", "32", "--out", str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "downloading" not in done.stderr and (tmp_path / "run" / "generator.npz").is_file()
+    assert not (tmp_path / "cache" / "minigan").exists()    # nothing fetched into the cache
