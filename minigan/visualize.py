@@ -1,4 +1,5 @@
-"""Pictures of training: sample grids (PNG), the grids over time (GIF), loss curves (PNG)."""
+"""Pictures of training: sample grids (PNG), the grids over time (GIF), loss curves (PNG).
+The picture of an autograd graph, draw_graph, lives in minigan.graph_picture."""
 import numpy as np
 
 

@@ -1,0 +1,304 @@
+"""Regenerate the figures in docs/figures/ from minigan's own code and a run folder's files.
+
+    python docs/make_figures.py [--run runs/pretrained] [--out docs/figures]
+
+Prints each file it writes, and one line for each figure it skips (no run folder, no GIF yet).
+"""
+import argparse
+import csv
+import math
+import shutil
+import textwrap
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import minigan as mg
+import minigan.functional as F
+from minigan import gan
+from minigan.functional.conv import conv_geometry
+from minigan.graph_picture import draw_graph
+from minigan.kernels.im2col import im2col
+
+DOCS = Path(__file__).resolve().parent
+DPI = 110
+TRICKS = ("Pack", "MinibatchStd", "MinibatchDiscrimination")  # the recipe's GAN layers
+
+
+class Skipped(Exception):
+    """A figure that cannot be made from what is there; the message says why."""
+
+
+def layer_table(layers, x):
+    """Run x through `layers` in turn: [(repr, output shape, parameter count)] and the result."""
+    rows = []
+    for layer in layers:
+        x = layer(x)
+        rows.append((repr(layer), tuple(x.shape), sum(p.size for p in layer.parameters())))
+    return rows, x
+
+
+def architecture_tables(recipe="stable", n=4):
+    """The real G and D of `recipe` on a batch of n: {panel title: rows}; a row with shape None
+    is a heading (D's two Sequentials)."""
+    mg.manual_seed(0)
+    G, D = gan.build_generator(recipe).eval(), gan.build_discriminator(recipe).eval()
+    with mg.no_grad():
+        z = gan.sample_noise(n)
+        g_rows, images = layer_table(G, z)
+        f_rows, features = layer_table(D.features, images)
+        h_rows, _ = layer_table(D.head, features)
+    return {"generator G": [("noise z", tuple(z.shape), 0)] + g_rows,
+            "discriminator D": [("images", tuple(images.shape), 0), ("D.features", None, 0)]
+            + f_rows + [("D.head", None, 0)] + h_rows}
+
+
+def architecture(path):
+    """The default ('stable') recipe's generator and discriminator as layer stacks: each layer
+    as print(model) shows it, the tensor shape after it (a batch of 4, by running the real
+    modules of minigan.gan) and its parameter count."""
+    tables = architecture_tables()
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6.2))
+    for ax, (title, rows) in zip(axes, tables.items()):
+        ax.set(xlim=(0, 1), ylim=(len(rows) + 0.2, -1.2))
+        ax.axis("off")
+        total = sum(r[2] for r in rows)
+        ax.set_title(f"{title}: {total:,} parameters", fontsize=12, fontweight="bold")
+        for x, text in ((0.02, "layer"), (0.70, "output shape"), (0.98, "parameters")):
+            ax.text(x, -0.6, text, ha="right" if x > 0.9 else "left", fontsize=9, color="0.4")
+        for k, (label, shape, count) in enumerate(rows):
+            if shape is None:
+                ax.text(0.0, k, label, va="center", fontsize=10, fontweight="bold")
+                continue
+            name = label.split("(")[0]
+            colour = ("#f6d6a8" if name in TRICKS else "#c4dbf5" if count else
+                      "white" if k == 0 else "#e9e9e9")
+            ax.add_patch(plt.Rectangle((0, k - 0.42), 1, 0.84, facecolor=colour,
+                                       edgecolor="#888888"))
+            ax.text(0.02, k, label, va="center", family="monospace", fontsize=8.5)
+            ax.text(0.70, k, str(shape), va="center", family="monospace", fontsize=8.5)
+            ax.text(0.98, k, f"{count:,}" if count else "", va="center", ha="right",
+                    family="monospace", fontsize=8.5)
+    fig.text(0.5, 0.01, "blue: learned layers; orange: the stable recipe's GAN layers (Pack, "
+             "minibatch std, minibatch discrimination); grey: no parameters.\nShapes: a batch of "
+             "4 run through gan.build_generator() and gan.build_discriminator(), layer by layer.",
+             ha="center", fontsize=9.5)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save(fig, path)
+
+
+def graph_sigmoid_dense(path):
+    """draw_graph of loss = F.sigmoid(F.dense(x, w, b)).sum(): x a constant (2, 3) batch, w and
+    b Parameters; the graph backward() walks, drawn before backward() frees it."""
+    x = mg.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 6)
+    w, b = mg.nn.Parameter(mg.tensor(np.ones((4, 3)) * 0.1)), mg.nn.Parameter(mg.tensor([0.0] * 4))
+    loss = F.sigmoid(F.dense(x, w, b)).sum()
+    fig = draw_graph(loss, names={"x": x, "w": w, "b": b, "loss": loss})
+    fig.text(0.5, 0.04, "loss = F.sigmoid(F.dense(x, w, b)).sum()", ha="center",
+             family="monospace", fontsize=11)
+    return save(fig, path)
+
+
+def im2col_example(size=5):
+    """A size x size single-channel image (pixels 1, 2, ...), a 3x3 kernel, stride 1, padding
+    "same" (one pixel of zeros all round): the image and minigan's im2col of it."""
+    x = np.arange(1, size * size + 1, dtype=np.float32).reshape(1, 1, size, size)
+    PT, PL, OH, OW = conv_geometry(size, size, 3, 3, 1, "same")
+    return x[0, 0], im2col(x, 3, 3, 1, PT, PL, OH, OW), (PT, PL, OH, OW)  # cols (9, OH*OW)
+
+
+def im2col_figure(path):
+    """im2col on a 5x5 image with a 3x3 kernel and padding "same": two patches (one reaching
+    into the zero padding) and the columns of minigan's cols matrix they become, in the same
+    colours; the convolution is then one GEMM, W (OC, C*KH*KW) @ cols."""
+    image, cols, (PT, PL, OH, OW) = im2col_example()
+    patches = {(0, 0): "#e8862a", (2, 3): "#3a7dd8"}  # (oh, ow) -> colour
+    padded = np.pad(image, ((PT, PT), (PL, PL)))
+    fig, (ax_img, ax_cols) = plt.subplots(1, 2, figsize=(14, 5.2),
+                                          gridspec_kw={"width_ratios": [1, 3.2]})
+    for ax, values in ((ax_img, padded), (ax_cols, cols)):
+        ax.set(xlim=(-0.5, values.shape[1] - 0.5), ylim=(values.shape[0] - 0.5, -0.5),
+               aspect="equal", xticks=[], yticks=[])
+        for (r, c), v in np.ndenumerate(values):
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=9,
+                    color="0.55" if v == 0 else "black")
+    ax_img.add_patch(plt.Rectangle((PL - 0.5, PT - 0.5), image.shape[1], image.shape[0],
+                                   fill=False, lw=1.5))
+    ax_img.set_title('x: a 5x5 image (pixels 1-25), one channel;\npadding "same" adds a ring '
+                     'of zeros (grey)', fontsize=10)
+    for k, ((oh, ow), colour) in enumerate(patches.items()):
+        ax_img.add_patch(plt.Rectangle((ow - 0.45, oh - 0.45), 2.9, 2.9, fill=False, lw=3,
+                                       edgecolor=colour))
+        ax_img.text(0.5, -0.05 - 0.08 * k, f"patch of output pixel ({oh}, {ow}) = column "
+                    f"{oh * OW + ow} of cols", transform=ax_img.transAxes,
+                    ha="center", va="top", color=colour, fontsize=9, fontweight="bold")
+        ax_cols.add_patch(plt.Rectangle((oh * OW + ow - 0.45, -0.45), 0.9, cols.shape[0] - 0.1,
+                                        facecolor=colour, alpha=0.35))
+    ax_cols.set_yticks(range(9), [f"c0 i{i} j{j}" for i in range(3) for j in range(3)],
+                      fontsize=8)
+    ax_cols.set_xticks(range(OH * OW), [f"{oh},{ow}" for oh in range(OH) for ow in range(OW)],
+                       fontsize=7, rotation=90)
+    ax_cols.set_xlabel("column (n·OH + oh)·OW + ow, labelled oh,ow (n = 0: one image)")
+    ax_cols.set_title("cols = kernels.im2col.im2col(x, 3, 3, 1, 1, 1, 5, 5): "
+                      "(C·KH·KW, N·OH·OW) = (9, 25); row (c, i, j) holds x[c, oh+i-1, ow+j-1]",
+                      fontsize=10)
+    fig.text(0.5, 0.03, "conv2d = one GEMM:  W.reshape(OC, C·KH·KW) @ cols  =  (OC, 9) @ (9, 25)"
+             "  ->  (OC, N·OH·OW), reshaped to (N, OC, OH, OW).  Each output pixel is a row of W "
+             "times one column.", ha="center", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save(fig, path)
+
+
+def nonsaturating(path):
+    """Why G maximises log D(G(z)). With D = sigmoid(a), a = D's logit on a fake:
+    saturating loss      log(1 - D):  d/da = -D        (vanishes as D -> 0),
+    non-saturating loss  -log D:      d/da = -(1 - D)  (largest as D -> 0).
+    Early in training D confidently rejects the fakes (D(G(z)) near 0): there the saturating
+    loss gives G almost no gradient; the non-saturating one gives nearly the most it can."""
+    d = np.linspace(0.0, 1.0, 501)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.axvspan(0, 0.1, color="#f3c6c6", alpha=0.6)
+    ax.text(0.012, 0.55, "D confidently\nrejects the fakes\n(where training\nstarts)", fontsize=9)
+    ax.plot(d, d, lw=2.5, label="saturating: G minimises log(1 - D),  |d/da| = D")
+    ax.plot(d, 1 - d, lw=2.5, label="non-saturating: G minimises -log D,  |d/da| = 1 - D")
+    for value, colour in ((0.02, "C0"), (0.98, "C1")):
+        ax.plot([0.02], [value], "o", color=colour)
+    ax.annotate("at D(G(z)) = 0.02: the saturating loss passes back 0.02,\n"
+                "the non-saturating one 0.98, 49 times more", xy=(0.025, 0.025),
+                xytext=(0.3, 0.07), fontsize=9, arrowprops=dict(arrowstyle="->"))
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="D(G(z)) = sigmoid(a), a = D's logit on a fake",
+           ylabel="|gradient of G's loss w.r.t. a|",
+           title="The generator's loss: gradient reaching D's logit")
+    ax.legend(loc="upper center", fontsize=9)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def read_history(run):
+    """history.csv of a run folder as {column: list}, numbers as floats (blank: NaN)."""
+    path = Path(run) / "history.csv"
+    if not path.is_file():
+        raise Skipped(f"no {path} (the run has not finished an epoch, or --run is wrong)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise Skipped(f"{path} has no rows yet")
+    keys = [k for k in rows[0] if k != "warning"]
+    return {k: [float(row[k]) if row[k] else math.nan for row in rows] for k in keys}
+
+
+def loss_notes(h, recipe):
+    """How to read the curves, for the stable recipe, quoting the run's own epoch means."""
+    first, last = {k: v[0] for k, v in h.items()}, {k: v[-1] for k, v in h.items()}
+    n = f"{last['epoch']:.0f}"
+    rise = f", {last['loss_g']:.2f} in epoch {n}" if len(h["epoch"]) > 1 else ""
+    notes = [f"G loss: {first['loss_g']:.2f} in epoch {first['epoch']:.0f}{rise}. It "
+             f"is -log D(G(z)) plus feature matching (weight {recipe.feature_matching:g}); -log "
+             f"of the mean D(G(z)), {last['d_fake']:.3f}, is {-math.log(last['d_fake']):.2f}. A "
+             "G loss that climbs while D wins says how sure D is, not that the samples got worse.",
+             f"Epoch {n}: D(G(z)) = {last['d_fake']:.3f}, D(x) = {last['d_real']:.3f}. Minibatch "
+             f"discrimination ({recipe.minibatch_kernels} kernels) lets D spot a batch whose "
+             "samples crowd together, so D rejects nearly every fake: a low D(G(z)) is this "
+             f"recipe's normal state. D aims at {recipe.real_label} for real images, not 1 "
+             "(one-sided label smoothing)."]
+    scores = [(e, f, d) for e, f, d in zip(h["epoch"], h.get("fid", []), h.get("digits", []))
+              if not math.isnan(f)]  # epochs the run scored (--eval-every)
+    if scores:
+        (e0, fid0, _), (e1, fid1, digits) = scores[0], scores[-1]
+        better = fid1 < fid0 and last["loss_g"] > first["loss_g"]
+        notes.append(f"FID {fid0:.1f} after epoch {e0:.0f}, {fid1:.1f} after epoch {e1:.0f}"
+                     + (": the samples improved while the G loss rose. " if better else ". ")
+                     + f"Digits with at least 5% of the samples: {digits:.0f} of 10.")
+    return [textwrap.fill(note, 62) for note in notes]
+
+
+def losses_annotated(path, run):
+    """A run's per-epoch means from history.csv against iterations (generator steps): the D and
+    G losses, D(x) and D(G(z)), and FID and digits when the run scored them, with notes on how
+    to read them for the stable recipe, quoting the run's own numbers."""
+    h, recipe = read_history(run), gan.RECIPES["stable"]
+    steps, notes = h["g_steps"], loss_notes(h, recipe)
+    fig, axes = plt.subplots(1, len(notes), figsize=(5.6 * len(notes), 6.2))
+    axes[0].plot(steps, h["loss_d"], "o-", label="D loss")
+    axes[0].plot(steps, h["loss_g"], "o-", label="G loss")
+    axes[0].set(ylabel="loss (epoch mean)", ylim=(0, None))
+    axes[1].plot(steps, h["d_real"], "o-", color="C2", label="D(x), real")
+    axes[1].plot(steps, h["d_fake"], "o-", color="C3", label="D(G(z)), fake")
+    axes[1].axhline(recipe.real_label, ls=":", color="0.5", label="real label (smoothed)")
+    axes[1].set(ylabel="D's mean output (epoch mean)", ylim=(0, 1))
+    handles = [None, None]
+    if len(notes) == 3:
+        line = axes[2].plot(steps, h["fid"], "o-", color="C4", label="FID")
+        axes[2].set(ylabel="FID (LeNet features; lower is better)", ylim=(0, None))
+        twin = axes[2].twinx()
+        line += twin.plot(steps, h["digits"], "s--", color="C5", label="digits with >= 5%")
+        twin.set(ylim=(0, 10.5), ylabel="digits covered")
+        handles.append(line)
+    for ax, note, lines in zip(axes, notes, handles):
+        ax.set(xlabel="iteration (generator step); a point per epoch",
+               xlim=(0, max(steps) * 1.05))
+        ax.legend(handles=lines, loc="center right", fontsize=9)
+        ax.text(0, -0.14, note, transform=ax.transAxes, va="top", fontsize=9).set_in_layout(False)
+    fig.suptitle(f"{Path(run).name}: epoch means from history.csv (stable recipe)")
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
+    return save(fig, path)
+
+
+def collapse_vs_stable(path):
+    """The two real-run grids of docs/ side by side: the seed recipe after one epoch (mode
+    collapse: every sample the same digit) and the default recipe after 10 epochs."""
+    panels = ((DOCS / "grid_seed_recipe_epoch1.png",
+               "seed recipe (the original's hyperparameters),\nstandard schedule, after 1 epoch:\n"
+               "collapsed: every sample the same shape,\na '3' to the digit classifier (1 digit)"),
+              (DOCS / "grid_default_epoch10.png",
+               "default recipe ('stable'), 10 epochs, seed 0:\nall ten digits (6.9-14.4% of "
+               "samples each),\nFID 15.7 (the real-vs-real floor is 16.3)\n"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6.6))
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.84, wspace=0.05)
+    for ax, (grid, title) in zip(axes, panels):
+        ax.imshow(plt.imread(grid), cmap="gray")
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    return save(fig, path)
+
+
+def training_gif(path, run):
+    """The run's progress.gif (one frame of the fixed-noise grid per sample epoch), copied."""
+    source = Path(run) / "progress.gif"
+    if not source.is_file():
+        raise Skipped(f"no {source} (a run writes it when it finishes)")
+    return shutil.copyfile(source, path)
+
+
+def save(fig, path):
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=DOCS.parent / "runs" / "pretrained",
+                        help="run folder for the losses and the GIF (default: runs/pretrained)")
+    parser.add_argument("--out", type=Path, default=DOCS / "figures",
+                        help="where the figures go (default: docs/figures)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    figures = {"architecture.png": architecture, "graph_sigmoid_dense.png": graph_sigmoid_dense,
+               "im2col.png": im2col_figure, "nonsaturating.png": nonsaturating,
+               "losses_annotated.png": lambda path: losses_annotated(path, args.run),
+               "collapse_vs_stable.png": collapse_vs_stable,
+               "training.gif": lambda path: training_gif(path, args.run)}
+    for name, make in figures.items():
+        try:
+            written.append(Path(make(args.out / name)))
+            print(f"wrote {written[-1]}")
+        except Skipped as why:
+            print(f"skipped {name}: {why}")
+    return written
+
+
+if __name__ == "__main__":
+    main()

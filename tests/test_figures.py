@@ -1,0 +1,124 @@
+"""graph_picture: the graph it finds, the picture, its errors; docs/make_figures.py's figures."""
+import importlib.util
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+import minigan as mg
+import minigan.functional as F
+from minigan import visualize
+from minigan.graph_picture import draw_graph, graph_nodes
+from minigan.run_writer import RunWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_make_figures():
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "docs" / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_png(path):
+    assert path.stat().st_size > 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        image.verify()
+
+
+def sigmoid_dense():
+    x = mg.tensor([[1.0, -2.0, 3.0]])                       # a constant: no requires_grad
+    w = mg.nn.Parameter(mg.tensor([[0.5, 0.1, -0.3]]))
+    return F.sigmoid(F.dense(x, w)), x, w
+
+
+def first_line(node):
+    return node.label.split("\n")[0]
+
+
+def test_graph_nodes_of_sigmoid_dense():
+    y, x, w = sigmoid_dense()
+    nodes, edges = graph_nodes(y, names={"x": x, "w": w})
+    assert len(nodes) == 6 and len(edges) == 5              # x, w, Dense, h, Sigmoid, y
+    functions = sorted((n for n in nodes if n.kind == "function"), key=lambda n: n.column)
+    assert [n.label for n in functions] == ["Dense", "Sigmoid"]
+    assert {first_line(n): n.role for n in nodes if n.kind == "leaf"} == \
+        {"x": "constant", "w": "Parameter"}
+    flow = {(first_line(nodes[e.source]), first_line(nodes[e.target])) for e in edges}
+    assert flow == {("x", "Dense"), ("w", "Dense"), ("Dense", "shape (1, 1)"),
+                    ("shape (1, 1)", "Sigmoid"), ("Sigmoid", "output")}
+    assert all(nodes[e.source].column < nodes[e.target].column for e in edges)  # data flows right
+    assert [first_line(n) for n in nodes if n.kind == "leaf"] == ["x", "w"]
+
+
+def test_graph_nodes_default_names_twice_used_input_and_long_edges():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    nodes, edges = graph_nodes((a * a + a.exp()).sum())
+    assert [first_line(n) for n in nodes if n.kind == "leaf"] == ["x0"]
+    mul = next(i for i, n in enumerate(nodes) if n.label == "Mul")
+    sources = [e.source for e in edges if e.target == mul]  # a * a: one edge per operand
+    assert len(sources) == 2 and sources[0] == sources[1] and nodes[sources[0]].kind == "leaf"
+    for e in edges:                                          # one waypoint per column crossed
+        assert len(e.via) == nodes[e.target].column - nodes[e.source].column - 1
+
+
+def test_draw_graph_writes_a_png(tmp_path):
+    y, x, w = sigmoid_dense()
+    fig = draw_graph(y, tmp_path / "graph.png", names={"x": x, "w": w})
+    assert_png(tmp_path / "graph.png")
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"Dense", "Sigmoid"} <= texts
+    plt.close(fig)
+
+
+def test_draw_graph_after_backward_raises_one_line():
+    y, _, _ = sigmoid_dense()
+    loss = y.sum()
+    loss.backward()
+    with pytest.raises(ValueError, match="freed by backward") as error:
+        draw_graph(loss)
+    assert "\n" not in str(error.value) and "retain_graph=True" in str(error.value)
+    kept = sigmoid_dense()[0].sum()
+    kept.backward(retain_graph=True)
+    plt.close(draw_graph(kept))                              # a retained graph still draws
+
+
+def test_draw_graph_without_a_graph():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    with mg.no_grad():
+        b = a * 2
+    with pytest.raises(ValueError, match="no recorded graph"):
+        draw_graph(b)
+    nodes, edges = graph_nodes(a)                            # a lone leaf: one box
+    assert len(nodes) == 1 and edges == [] and nodes[0].role == "requires_grad"
+
+
+def test_make_figures_without_a_run(tmp_path, capsys):
+    written = load_make_figures().main(["--out", str(tmp_path), "--run", str(tmp_path / "none")])
+    assert sorted(p.name for p in written) == [
+        "architecture.png", "collapse_vs_stable.png", "graph_sigmoid_dense.png", "im2col.png",
+        "nonsaturating.png"]
+    for path in written:
+        assert_png(path)
+    out = capsys.readouterr().out
+    assert "skipped losses_annotated.png" in out and "skipped training.gif" in out
+
+
+def test_make_figures_from_a_run_folder(tmp_path):
+    run = tmp_path / "run"
+    writer = RunWriter(run, 8)
+    writer.prepare()
+    epochs = [{"epoch": e, "g_steps": 937 * e, "seconds": 360.0, "loss_d": 0.5, "loss_g": 3 + e,
+               "d_real": 0.8, "d_fake": 0.03 / e} for e in (1, 2)]
+    epochs[1].update(fid=20.0, digits=10, kl_uniform=0.02, confidence=0.9)  # scored: epoch 2
+    points = {"iteration": [937, 1874], "loss_d": [0.5, 0.5], "loss_g": [4.0, 5.0],
+              "d_real": [0.8, 0.8], "d_fake": [0.03, 0.015]}
+    writer.history(epochs, points, "tiny")                  # history.csv as a run writes it
+    visualize.save_gif(run / "progress.gif", [np.zeros((8, 8), np.uint8)] * 2)
+    figures = load_make_figures()
+    assert_png(figures.losses_annotated(tmp_path / "losses.png", run))
+    assert figures.training_gif(tmp_path / "training.gif", run).read_bytes()[:3] == b"GIF"
