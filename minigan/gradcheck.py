@@ -50,7 +50,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 numeric.flat[i] = (f_plus - f_minus) / (2 * eps)
             excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
             if excess.size and excess.max() > 0:
-                worst = np.unravel_index(int(excess.argmax()), t.shape)
+                worst = tuple(int(i) for i in np.unravel_index(int(excess.argmax()), t.shape))
                 raise GradcheckError(
                     f"gradcheck: input {position} (shape {t.shape}) at index {worst}: autograd "
                     f"gives {analytic[worst]:.8g}, finite differences {numeric[worst]:.8g} "
