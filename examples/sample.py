@@ -1,6 +1,7 @@
 """Draw samples from a trained generator.
 
     python examples/sample.py runs/RUN --n 64 --out grid.png       # a grid picture
+    python examples/sample.py --pretrained --n 64 --out grid.png   # the shipped generator
     python examples/sample.py runs/RUN/generator.npz --n 5000 --out samples.npy
           # N images as float32 in [-1, 1], shape (N, 28, 28), to evaluate elsewhere
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import visualize
-from minigan.gan import generate, load_generator
+from minigan.gan import generate, load_generator, load_pretrained
 
 MAX_SAMPLES = 100_000  # as .npy: 314 MB of float32
 MAX_GRID = 10_000      # as .png: a 100 x 100 grid, about 9,000 pixels on a side
@@ -38,13 +39,18 @@ def write_atomically(out, write):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Draw samples from a trained minigan generator.")
-    p.add_argument("source", help="a run folder or its generator.npz")
+    p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
+    p.add_argument("--pretrained", action="store_true",
+                   help="use the pretrained generator shipped in the package (no training, no "
+                        "MNIST files needed) instead of a run")
     p.add_argument("--n", type=int, default=64,
                    help=f"how many images (at most {MAX_SAMPLES:,}; {MAX_GRID:,} in a .png grid)")
     p.add_argument("--out", required=True,
                    help="a .png (grid) or .npy (float32 (N, 28, 28)) in an existing folder")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     args = p.parse_args(argv)
+    if (args.source is not None) == args.pretrained:
+        p.error("give a run folder (or generator.npz), or --pretrained, not both")
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):
         p.error("--out must end in .png or .npy")
@@ -61,7 +67,8 @@ def main(argv=None):
               "another --out", file=sys.stderr)
         return 1
     try:
-        images = generate(load_generator(args.source), args.n, args.seed)
+        G = load_pretrained() if args.pretrained else load_generator(args.source)
+        images = generate(G, args.n, args.seed)
         if out.suffix == ".npy":
             write_atomically(out, lambda tmp: np.save(tmp, images.astype(np.float32)))
         else:

@@ -2,6 +2,7 @@
 
     python -m minigan.evaluate runs/RUN            (or runs/RUN/generator.npz)
     python -m minigan.evaluate runs/RUN --n 5000 --seed 0 --json
+    python -m minigan.evaluate --pretrained        (the pretrained generator in the package)
     python -m minigan.evaluate --classifier        (the classifier alone: accuracy, floor)
 
 Generates N images (default 5,000), compares their features with N real MNIST test images, and
@@ -22,10 +23,14 @@ FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N valu
 
 def evaluate(source, n=5000, seed=0, data_dir=None):
     """Scores of the generator at `source` (None: the classifier's report alone)."""
-    if source is not None and not 2 <= n <= TEST_IMAGES:
+    return score(gan.load_generator(source) if source is not None else None, n, seed, data_dir)
+
+
+def score(G, n=5000, seed=0, data_dir=None):
+    """Scores of the generator G (None: the classifier's report alone)."""
+    if G is not None and not 2 <= n <= TEST_IMAGES:
         raise ValueError(f"n must be between 2 and {TEST_IMAGES} (the MNIST test images the "
                          f"samples are compared with), got {n}")
-    G = gan.load_generator(source) if source is not None else None
     model = digits.load()
     test_images, test_labels = data.load_mnist("test", data_dir)
     result = metrics.classifier_report(test_images, test_labels, model)
@@ -39,6 +44,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m minigan.evaluate",
                                 description=__doc__.splitlines()[0])
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
+    p.add_argument("--pretrained", action="store_true",
+                   help="score the pretrained generator shipped in the package")
     p.add_argument("--classifier", action="store_true",
                    help="no generator: print the classifier's test accuracy and the FID floor")
     p.add_argument("--n", type=int, default=5000,
@@ -51,13 +58,17 @@ def main(argv=None):
     if not 2 <= args.n <= TEST_IMAGES:
         p.error(f"--n must be between 2 and {TEST_IMAGES} (the MNIST test images the samples "
                 f"are compared with), got {args.n}")
-    if (args.source is None) != args.classifier:
-        p.error("give a run folder (or generator.npz) to score, or --classifier, not both")
-    if args.source is not None and args.n < FEW_SAMPLES:
+    if (args.source is not None) + args.pretrained + args.classifier != 1:
+        p.error("give one of: a run folder (or generator.npz) to score, --pretrained, or "
+                "--classifier")
+    if not args.classifier and args.n < FEW_SAMPLES:
         print(f"warning: FID from {args.n} samples is biased upwards and noisy; use --n "
               f"{FEW_SAMPLES} or more (default 5000) to compare generators", file=sys.stderr)
     try:
-        result = evaluate(args.source, args.n, args.seed, args.data_dir)
+        if args.pretrained:
+            result = score(gan.load_pretrained(), args.n, args.seed, args.data_dir)
+        else:
+            result = evaluate(args.source, args.n, args.seed, args.data_dir)
     except (OSError, ValueError, data.DataError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1

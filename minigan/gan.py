@@ -152,12 +152,14 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0):
     return loss.data, p_fake.data.mean()
 
 
-_IN_SAMPLING = ("GeneratorError", "generate", "load_generator", "read_arrays", "read_recipe")
+_IN_SAMPLING = ("GeneratorError", "generate", "load_generator", "load_pretrained",
+                "pretrained_info", "read_arrays", "read_recipe")
 
 
 def __getattr__(name):
     """Reading and sampling a trained generator live in minigan.sampling (which imports this
-    module, so they cannot be imported here); gan.load_generator and the others still work."""
+    module, so they cannot be imported here); gan.load_generator, gan.load_pretrained and the
+    others work as if they were defined here."""
     if name in _IN_SAMPLING:
         from minigan import sampling
         return getattr(sampling, name)

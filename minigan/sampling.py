@@ -1,5 +1,6 @@
 """A trained generator: read it back from a run folder (its generator.npz and recipe.json, both
-checked: files are data, never code) and draw images from it."""
+checked: files are data, never code), or the pretrained one shipped in the package, and draw
+images from it."""
 import dataclasses
 import json
 from pathlib import Path
@@ -10,6 +11,11 @@ from minigan import backend, checkpoint, nn
 from minigan.autograd import no_grad
 from minigan.gan import build_generator, sample_noise
 from minigan.recipes import RECIPES, Recipe
+
+
+# The default recipe's generator, shipped as float16 arrays with a JSON of its recipe and
+# provenance (command, seed, commit, scores): minigan/weights/README.md.
+PRETRAINED = Path(__file__).with_name("weights") / "generator_pretrained.npz"
 
 
 class GeneratorError(ValueError):
@@ -71,6 +77,45 @@ def load_generator(path):
     except nn.StateDictError as exc:
         raise GeneratorError(f"{npz} (recipe {recipe.name}): {exc}") from None
     return G.eval()
+
+
+def load_pretrained(path=PRETRAINED):
+    """The pretrained generator shipped with minigan, in eval mode: no training, no MNIST files.
+    Its weights are stored as float16 (half the size) and widened to float32 here; the JSON
+    beside them holds the recipe and where they came from (`pretrained_info()`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no pretrained generator at {path}: the package was installed "
+                                "without its data files; reinstall minigan (pip install -e .)")
+    info = pretrained_info(path)
+    state = {key: value.astype(np.float32) if value.dtype == np.float16 else value
+             for key, value in read_arrays(path).items()}
+    G = build_generator(_recipe_of(info, path))
+    try:
+        G.load_state_dict(state)
+    except nn.StateDictError as exc:
+        raise GeneratorError(f"{path}: {exc}") from None
+    return G.eval()
+
+
+def pretrained_info(path=PRETRAINED):
+    """The JSON beside the pretrained weights: {"recipe": {...}, "provenance": {...}}."""
+    json_path = Path(path).with_suffix(".json")
+    try:
+        info = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GeneratorError(f"{json_path}: cannot read it as JSON ({exc}); it should hold the "
+                             "pretrained generator's recipe and provenance") from None
+    if not isinstance(info, dict) or not isinstance(info.get("recipe"), dict):
+        raise GeneratorError(f"{json_path}: expected an object with a 'recipe' object")
+    return info
+
+
+def _recipe_of(info, path):
+    try:
+        return Recipe(**info["recipe"])
+    except (TypeError, ValueError) as exc:
+        raise GeneratorError(f"{Path(path).with_suffix('.json')}: bad recipe ({exc})") from None
 
 
 def generate(G, n, seed=0, batch_size=1000):
