@@ -16,7 +16,7 @@ import numpy as np
 
 import minigan as mg
 import minigan.functional as F
-from minigan import gan
+from minigan import gan, train, visualize
 from minigan.functional.conv import conv_geometry
 from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
@@ -213,6 +213,13 @@ def loss_notes(h, recipe):
     return [textwrap.fill(note, 62) for note in notes]
 
 
+def logged_points(run):
+    """The means logged every --log-every steps ({iteration, loss_d, loss_g, d_real, d_fake}),
+    from the run's checkpoint; None when it has none."""
+    path = Path(run) / "checkpoint.npz"
+    return train.load_checkpoint(path)["points"] if path.is_file() else None
+
+
 def losses_annotated(path, run):
     """A run's per-epoch means from history.csv against iterations (generator steps): the D and
     G losses, D(x) and D(G(z)), and FID and digits when the run scored them, with notes on how
@@ -227,6 +234,11 @@ def losses_annotated(path, run):
     axes[1].plot(steps, h["d_fake"], "o-", color="C3", label="D(G(z)), fake")
     axes[1].axhline(recipe.real_label, ls=":", color="0.5", label="real label (smoothed)")
     axes[1].set(ylabel="D's mean output (epoch mean)", ylim=(0, 1))
+    points = logged_points(run)
+    if points:  # the finer curve under the epoch means, as losses.png draws it
+        for ax, key, colour in ((axes[0], "loss_d", "C0"), (axes[0], "loss_g", "C1"),
+                                (axes[1], "d_real", "C2"), (axes[1], "d_fake", "C3")):
+            ax.plot(points["iteration"], points[key], color=colour, lw=0.7, alpha=0.5)
     handles = [None, None]
     if len(notes) == 3:
         line = axes[2].plot(steps, h["fid"], "o-", color="C4", label="FID")
@@ -236,11 +248,13 @@ def losses_annotated(path, run):
         twin.set(ylim=(0, 10.5), ylabel="digits covered")
         handles.append(line)
     for ax, note, lines in zip(axes, notes, handles):
-        ax.set(xlabel="iteration (generator step); a point per epoch",
+        ax.set(xlabel="iteration (generator step); a point per epoch"
+               + (", thin: every --log-every steps" if points else ""),
                xlim=(0, max(steps) * 1.05))
         ax.legend(handles=lines, loc="center right", fontsize=9)
         ax.text(0, -0.14, note, transform=ax.transAxes, va="top", fontsize=9).set_in_layout(False)
-    fig.suptitle(f"{Path(run).name}: epoch means from history.csv (stable recipe)")
+    fig.suptitle(f"{Path(run).name}: epoch means from history.csv (stable recipe)"
+                 + (", and the logged points from checkpoint.npz" if points else ""))
     fig.tight_layout(rect=(0, 0.2, 1, 1))
     return save(fig, path)
 
@@ -264,11 +278,15 @@ def collapse_vs_stable(path):
 
 
 def training_gif(path, run):
-    """The run's progress.gif (one frame of the fixed-noise grid per sample epoch), copied."""
+    """The run's progress.gif (one frame of the fixed-noise grid per sample epoch), copied; for
+    a run that has not finished, the same GIF made from the frames in its checkpoint."""
     source = Path(run) / "progress.gif"
-    if not source.is_file():
-        raise Skipped(f"no {source} (a run writes it when it finishes)")
-    return shutil.copyfile(source, path)
+    if source.is_file():
+        return shutil.copyfile(source, path)
+    if not (Path(run) / "checkpoint.npz").is_file():
+        raise Skipped(f"no {source} or checkpoint.npz (the run has not finished an epoch)")
+    visualize.save_gif(path, list(train.load_checkpoint(Path(run) / "checkpoint.npz")["frames"]))
+    return path
 
 
 def save(fig, path):

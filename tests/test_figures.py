@@ -122,3 +122,22 @@ def test_make_figures_from_a_run_folder(tmp_path):
     figures = load_make_figures()
     assert_png(figures.losses_annotated(tmp_path / "losses.png", run))
     assert figures.training_gif(tmp_path / "training.gif", run).read_bytes()[:3] == b"GIF"
+
+
+def test_an_unfinished_run_gives_its_curves_and_gif_from_the_checkpoint(tmp_path):
+    """A run still training has checkpoint.npz but no progress.gif: the GIF is made from the
+    checkpoint's frames, and the annotated plot draws the checkpoint's logged points."""
+    from conftest import quiet, tiny_images
+    from minigan import train
+    config = train.TrainConfig(epochs=2, batch_size=8, out=str(tmp_path / "run"), log_every=2,
+                               seed=3, recipe="seed")              # the small D: a quick run
+    train.Trainer(config, tiny_images(), log=quiet).train()
+    (tmp_path / "run" / "progress.gif").unlink()
+    figures = load_make_figures()
+    points = figures.logged_points(tmp_path / "run")
+    assert len(points["iteration"]) == len(points["loss_g"]) > 2
+    gif = figures.training_gif(tmp_path / "training.gif", tmp_path / "run")
+    from PIL import Image
+    with Image.open(gif) as picture:
+        assert picture.format == "GIF" and picture.n_frames == 2    # one frame per epoch
+    assert_png(figures.losses_annotated(tmp_path / "losses.png", tmp_path / "run"))
