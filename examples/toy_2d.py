@@ -71,17 +71,8 @@ def build_generator(recipe):
     """z (N, 100) -> points (N, 2), hidden layers as gan.build_generator makes them: "seed" is
     Dense+ReLU, "batchnorm" Dense+BatchNorm1d+LeakyReLU(0.2) (no BatchNorm on the first). The
     output is linear: the ring reaches radius 2, beyond tanh's [-1, 1]."""
-    sizes = (gan.NOISE_DIM,) + (WIDTH,) * HIDDEN_LAYERS
-    layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Dense(n_in, n_out))
-        if recipe.generator == "seed":
-            layers.append(nn.ReLU())
-        else:
-            if i > 0:
-                layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
-            layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers, nn.Dense(WIDTH, 2))
+    return gan.build_generator(recipe, sizes=(gan.NOISE_DIM,) + (WIDTH,) * HIDDEN_LAYERS + (2,),
+                               output=None)
 
 
 class Discriminator(nn.Module):

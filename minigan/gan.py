@@ -18,11 +18,12 @@ IMAGE_SIZE = 28 * 28
 GENERATOR_SIZES = (NOISE_DIM, 128, 256, 512, 1024, IMAGE_SIZE)  # the seed's MLP, layer by layer
 
 
-def build_generator(recipe="stable"):
-    """z (N, 100) -> images (N, 784) in [-1, 1]."""
+def build_generator(recipe="stable", sizes=GENERATOR_SIZES, output=nn.Tanh):
+    """z (N, 100) -> images (N, 784) in [-1, 1]: Dense layers of `sizes`, the hidden ones as the
+    recipe says, and `output` (a layer class; None: a linear output, as the 2-D toy's points)."""
     recipe = get_recipe(recipe)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(GENERATOR_SIZES[:-2], GENERATOR_SIZES[1:-1])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
         layers.append(nn.Dense(n_in, n_out))
         if recipe.generator == "seed":
             layers.append(nn.ReLU())
@@ -30,8 +31,8 @@ def build_generator(recipe="stable"):
             if i > 0:
                 layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
-    layers += [nn.Dense(GENERATOR_SIZES[-2], IMAGE_SIZE), nn.Tanh()]
-    return nn.Sequential(*layers)
+    layers.append(nn.Dense(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers, *([output()] if output is not None else []))
 
 
 class Discriminator(nn.Module):

@@ -66,16 +66,21 @@ def load_generator(path):
                                 "generator.npz written by examples/mnist_gan.py)")
     recipe_file = npz.parent / "recipe.json"
     recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES["stable"]
-    state = read_arrays(npz)
+    return generator_from(recipe, read_arrays(npz), npz)
+
+
+def generator_from(recipe, state, where):
+    """The recipe's generator holding `state`, in eval mode. Every weight and running statistic
+    must be finite: a NaN there would only show as blank samples."""
     broken = [key for key, value in state.items() if not np.isfinite(value).all()]
     if broken:
-        raise GeneratorError(f"{npz}: non-finite values (NaN or inf) in {broken}: the weights "
+        raise GeneratorError(f"{where}: non-finite values (NaN or inf) in {broken}: the weights "
                              "or running statistics are broken; use an earlier generator")
     G = build_generator(recipe)
     try:
         G.load_state_dict(state)
     except nn.StateDictError as exc:
-        raise GeneratorError(f"{npz} (recipe {recipe.name}): {exc}") from None
+        raise GeneratorError(f"{where} (recipe {recipe.name}): {exc}") from None
     return G.eval()
 
 
@@ -87,15 +92,9 @@ def load_pretrained(path=PRETRAINED):
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained generator at {path}: the package was installed "
                                 "without its data files; reinstall minigan (pip install -e .)")
-    info = pretrained_info(path)
     state = {key: value.astype(np.float32) if value.dtype == np.float16 else value
              for key, value in read_arrays(path).items()}
-    G = build_generator(_recipe_of(info, path))
-    try:
-        G.load_state_dict(state)
-    except nn.StateDictError as exc:
-        raise GeneratorError(f"{path}: {exc}") from None
-    return G.eval()
+    return generator_from(_recipe_of(pretrained_info(path), path), state, path)
 
 
 def pretrained_info(path=PRETRAINED):
