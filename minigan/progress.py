@@ -33,7 +33,8 @@ class TerminalLog(Log):
     """On a terminal the progress lines of an epoch overwrite each other; elsewhere they stack up
     (a log file keeps them all). A line of its own always starts on a fresh line."""
 
-    def __init__(self, stream=sys.stdout):
+    def __init__(self, stream=None):
+        stream = sys.stdout if stream is None else stream  # the one current now, not at import
         self.stream, self.interactive, self.open_line = stream, stream.isatty(), False
 
     def write(self, text):

@@ -7,7 +7,6 @@ Progress lines come from minigan.progress, files from minigan.run_writer.
 """
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -333,6 +332,7 @@ def resume(source, images, *, epochs=None, device=None, out=None, log=print, eva
     return trainer
 
 
-def progress_printer(stream=sys.stdout):
-    """The log for a script: progress lines redrawn in place on a terminal, stacked elsewhere."""
+def progress_printer(stream=None):
+    """The log for a script (on sys.stdout by default): progress lines redrawn in place on a
+    terminal, stacked elsewhere."""
     return TerminalLog(stream)
