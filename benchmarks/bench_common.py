@@ -5,7 +5,6 @@ Imports no NumPy at module level: the scripts read --threads and set the thread 
 before NumPy (and its BLAS thread pool) starts.
 """
 import contextlib
-import ctypes
 import dataclasses
 import os
 import platform
@@ -39,49 +38,11 @@ def prepare_script(argv, default_threads, variables=THREAD_ENV_VARS):
     sys.path.insert(0, REPO_ROOT)  # import minigan from the checkout
 
 
-class OpenBLAS:
-    """Every loaded OpenBLAS's thread count through ctypes (what threadpoolctl does).
-
-    Environment variables only act if set before NumPy is imported; when main() is called from a
-    process that already imported NumPy (a test), this is what still fixes the thread count.
-    NumPy's own copy is listed first (other packages, e.g. SciPy, may load a second one).
-    """
-
-    NAMES = ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
-             "openblas_{}_num_threads64_", "openblas_{}_num_threads")
-
-    def __init__(self):
-        self.libs = []  # (path, get, set)
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-        except OSError:  # not Linux
-            return
-        for path in sorted(paths, key=lambda p: ("numpy" not in p, p)):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for name in self.NAMES:
-                get, set_ = name.format("get"), name.format("set")
-                if hasattr(lib, get) and hasattr(lib, set_):
-                    getter, setter = getattr(lib, get), getattr(lib, set_)
-                    getter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
-                    self.libs.append((path, getter, setter))
-                    break
-
-    def get(self):
-        return [getter() for _, getter, _ in self.libs]
-
-    def set(self, counts):
-        for (_, _, setter), n in zip(self.libs, counts):
-            setter(n)
-
-
 @contextlib.contextmanager
 def pinned_threads(torch, n, numba=None):
     """torch, every loaded OpenBLAS and (when given) Numba on n threads inside the block, restored
     after. Yields a note saying what NumPy's BLAS got (for the report)."""
+    from minigan.threads import OpenBLAS   # after prepare_script: it imports NumPy
     blas = OpenBLAS()
     previous = (torch.get_num_threads(), numba and numba.get_num_threads(), blas.get())
     torch.set_num_threads(n)

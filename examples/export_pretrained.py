@@ -47,8 +47,7 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     state = saved["G"]
-    G = gan.build_generator(recipe)
-    G.load_state_dict(state)
+    G = sampling.generator_from(recipe, state, run / "checkpoint.npz")
     half = {k: v.astype(np.float16) if v.dtype.kind == "f" else v for k, v in state.items()}
     worst = max(float(np.abs(half[k].astype(np.float32) - v).max())
                 for k, v in state.items() if v.dtype.kind == "f")
@@ -56,17 +55,15 @@ def main(argv=None):
     provenance = {"command": args.command, "commit": args.commit, "machine": args.machine,
                   "epochs_trained": saved["epoch"], "epochs_planned": saved["config"]["epochs"],
                   "exported": datetime.date.today().isoformat(),
-                  "float16_max_abs_rounding": worst,
-                  "scores_float32": scores(G.eval())}
-    out.with_suffix(".json").write_text(json.dumps(
-        {"recipe": dataclasses.asdict(recipe), "provenance": provenance}, indent=1) + "\n")
-    scores_float16 = scores(sampling.load_pretrained(out))     # as shipped, widened back
-    provenance["scores_float16"] = scores_float16
+                  "float16_max_abs_rounding": worst, "scores_float32": scores(G),
+                  "scores_float16": scores(sampling.generator_from(   # as load_pretrained reads
+                      recipe, sampling.widened(half), out))}
     out.with_suffix(".json").write_text(json.dumps(
         {"recipe": dataclasses.asdict(recipe), "provenance": provenance}, indent=1) + "\n")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {out.with_suffix('.json')}: "
-          f"FID {scores_float16['fid']:.2f} as shipped (float32 original "
-          f"{provenance['scores_float32']['fid']:.2f}), {scores_float16['digits_covered']} digits")
+          f"FID {provenance['scores_float16']['fid']:.2f} as shipped (float32 original "
+          f"{provenance['scores_float32']['fid']:.2f}), "
+          f"{provenance['scores_float16']['digits_covered']} digits")
     return 0
 
 

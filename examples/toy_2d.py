@@ -16,18 +16,15 @@ discrimination's all-pairs closeness is half of it). Writes step_*.png and train
 examples/toy_2d_ablation.py removes the stable recipe's tricks one at a time.
 """
 import argparse
-import contextlib
-import ctypes
 import dataclasses
 import sys
 import time
 from pathlib import Path
 
 import minigan as mg  # first: it tunes OpenBLAS before NumPy loads it
-import numba
 import numpy as np
 
-from minigan import gan, nn
+from minigan import gan, nn, threads
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd
 from minigan.recipes import RECIPES, Recipe, get_recipe, parse_override
 
@@ -127,37 +124,6 @@ class ToyResult:
     seconds: float
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Numba and NumPy's OpenBLAS on one thread inside the block, restored after: the toy's
-    arrays are tiny, and waking a second thread costs more than it saves (500 steps of the seed
-    recipe: 4.1 s with two OpenBLAS threads, 1.5 s with one, while another job used one of the 2
-    cores). OpenBLAS is reached through ctypes, as benchmarks/bench_common.py does."""
-    blas = []
-    with contextlib.suppress(OSError):  # /proc exists on Linux only
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-        for path in paths:
-            lib = ctypes.CDLL(path)
-            for suffix in ("64_", ""):
-                prefix = next((p for p in ("scipy_openblas", "openblas")
-                               if hasattr(lib, f"{p}_get_num_threads{suffix}")), None)
-                if prefix:
-                    get = getattr(lib, f"{prefix}_get_num_threads{suffix}")
-                    blas.append((get(), getattr(lib, f"{prefix}_set_num_threads{suffix}")))
-                    break
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    for _, set_threads in blas:
-        set_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
-        for n, set_threads in blas:
-            set_threads(n)
-
-
 def draw(G, noise):
     G.eval()  # BatchNorm on its running statistics, as the MNIST trainer samples
     with mg.no_grad():
@@ -174,7 +140,7 @@ def train(recipe="stable", steps=STEPS, batch_size=BATCH_SIZE, seed=0, snapshot_
     recipe = get_recipe(recipe)
     trained = toy_recipe(recipe, lr_scale)
     snapshot_every = snapshot_every or max(1, steps // 10)
-    with one_thread():
+    with threads.limited(1):   # tiny arrays: a second thread costs more than it saves
         return _train(recipe, trained, steps, batch_size, seed, snapshot_every, progress)
 
 

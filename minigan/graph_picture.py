@@ -21,11 +21,16 @@ Edge = namedtuple("Edge", "source target via")  # via: the edge's y in each colu
 
 @dataclass
 class Node:
-    kind: str     # "function", "leaf" (nothing recorded behind it) or "tensor" (a Function made it)
     label: str    # the text drawn: a Function's class name; a tensor's name, shape and role
-    role: str     # "function", "Parameter", "requires_grad", "constant" or "tensor"
+    role: str     # "function", "tensor" (a Function made it), or a leaf's: "Parameter",
+                  # "requires_grad" or "constant"
     column: int = 0   # 0: the first inputs ... last: the output
     y: float = 0.0    # rows are ROW apart, centred on 0
+
+    @property
+    def kind(self):
+        """"function", "tensor", or "leaf" (a tensor with nothing recorded behind it)."""
+        return self.role if self.role in ("function", "tensor") else "leaf"
 
 
 def _walk(output):
@@ -52,13 +57,13 @@ def _walk(output):
 
 def _node(obj, name):
     if isinstance(obj, Function):
-        return Node("function", type(obj).__name__, "function")
+        return Node(type(obj).__name__, "function")
     shape = f"shape {tuple(obj.shape)}"
     if obj._ctx is not None:
-        return Node("tensor", f"{name}\n{shape}" if name else shape, "tensor")
+        return Node(f"{name}\n{shape}" if name else shape, "tensor")
     role = ("Parameter" if isinstance(obj, Parameter) else
             "requires_grad" if obj.requires_grad else "constant")
-    return Node("leaf", f"{name}\n{shape}\n{role}", role)
+    return Node(f"{name}\n{shape}\n{role}", role)
 
 
 def _columns(nodes, edges):

@@ -92,9 +92,14 @@ def load_pretrained(path=PRETRAINED):
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained generator at {path}: the package was installed "
                                 "without its data files; reinstall minigan (pip install -e .)")
-    state = {key: value.astype(np.float32) if value.dtype == np.float16 else value
-             for key, value in read_arrays(path).items()}
+    state = widened(read_arrays(path))
     return generator_from(_recipe_of(pretrained_info(path), path), state, path)
+
+
+def widened(arrays):
+    """float16 arrays as float32 (the generator's dtype); the others as they are."""
+    return {key: value.astype(np.float32) if value.dtype == np.float16 else value
+            for key, value in arrays.items()}
 
 
 def pretrained_info(path=PRETRAINED):

@@ -1,0 +1,59 @@
+"""Thread counts of the pools minigan runs on: Numba's, and every OpenBLAS loaded in the process
+(NumPy's first), set and restored at run time, when environment variables no longer act."""
+import contextlib
+import ctypes
+
+
+class OpenBLAS:
+    """Every loaded OpenBLAS's thread count through ctypes (what threadpoolctl does).
+
+    Environment variables only act if set before NumPy is imported; in a process that already
+    imported NumPy (a test, a notebook), this is what still changes the thread count. NumPy's own
+    copy is listed first (other packages, e.g. SciPy, may load a second one).
+    """
+
+    NAMES = ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
+             "openblas_{}_num_threads64_", "openblas_{}_num_threads")
+
+    def __init__(self):
+        self.libs = []  # (path, get, set)
+        try:
+            with open("/proc/self/maps") as maps:
+                paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        except OSError:  # not Linux
+            return
+        for path in sorted(paths, key=lambda p: ("numpy" not in p, p)):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for name in self.NAMES:
+                get, set_ = name.format("get"), name.format("set")
+                if hasattr(lib, get) and hasattr(lib, set_):
+                    getter, setter = getattr(lib, get), getattr(lib, set_)
+                    getter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
+                    self.libs.append((path, getter, setter))
+                    break
+
+    def get(self):
+        return [getter() for _, getter, _ in self.libs]
+
+    def set(self, counts):
+        for (_, _, setter), n in zip(self.libs, counts):
+            setter(n)
+
+
+@contextlib.contextmanager
+def limited(n):
+    """Numba and every loaded OpenBLAS on n threads inside the block, restored after: for tiny
+    arrays, waking a second thread costs more than it saves."""
+    import numba
+    blas = OpenBLAS()
+    previous = (numba.get_num_threads(), blas.get())
+    numba.set_num_threads(n)
+    blas.set([n] * len(blas.libs))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous[0])
+        blas.set(previous[1])
