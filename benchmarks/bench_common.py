@@ -1,8 +1,9 @@
 """The harness the benchmark scripts share: thread pinning, the device, the interleaved timing
 loop, result checks, Markdown tables and the machine's description.
 
-Imports no NumPy at module level: the scripts read --threads and set the thread variables
-before NumPy (and its BLAS thread pool) starts.
+Imports no NumPy at module level: `prepare_script` decides what is imported first. Thread counts
+are set at run time (`pinned_threads`), never through environment variables, as in a user's
+script.
 """
 import contextlib
 import dataclasses
@@ -17,32 +18,43 @@ THREAD_ENV_VARS = BLAS_ENV_VARS + ("NUMBA_NUM_THREADS",)
 TOLERANCE = 1e-4  # largest relative difference of two engines' results that counts as equal
 
 
-def threads_from_argv(argv, default):
-    """The --threads value, read before argparse runs (and before NumPy is imported)."""
+IMPORT_ORDERS = {"user": "NumPy and torch imported before minigan, as in a user's script",
+                 "minigan-first": "minigan imported before NumPy and torch"}
+
+
+def option_from_argv(argv, name, default):
+    """The value of option `name` (e.g. "--import-order"), read before argparse runs."""
     for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
+        if arg == name and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--threads="):
+        if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
-    return str(default)
+    return default
 
 
-def prepare_script(argv, default_threads, variables=THREAD_ENV_VARS):
-    """For a script run from the command line, before it imports NumPy or Numba: their thread
-    pools read these variables once, when they start."""
-    for var in variables:
-        os.environ[var] = threads_from_argv(argv, default_threads)
-    # what `import minigan` sets, which must happen before NumPy loads OpenBLAS (see
-    # minigan/__init__.py); torch does not use it
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+def add_import_order(parser):
+    parser.add_argument("--import-order", choices=tuple(IMPORT_ORDERS), default="user",
+                        help="user (default): import NumPy and torch before minigan, as a "
+                             "user's script does; minigan-first: the other way round")
+
+
+def prepare_script(argv):
+    """For a script run from the command line, before anything imports NumPy: imports NumPy and
+    torch (where installed) before minigan, or minigan first with --import-order minigan-first.
+    Sets no environment variable."""
     sys.path.insert(0, REPO_ROOT)  # import minigan from the checkout
+    if option_from_argv(argv, "--import-order", "user") == "minigan-first":
+        import minigan  # noqa: F401
+    import numpy  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import torch  # noqa: F401
 
 
 @contextlib.contextmanager
 def pinned_threads(torch, n, numba=None):
     """torch, every loaded OpenBLAS and (when given) Numba on n threads inside the block, restored
     after. Yields a note saying what NumPy's BLAS got (for the report)."""
-    from minigan.threads import OpenBLAS   # after prepare_script: it imports NumPy
+    from minigan.threads import OpenBLAS
     blas = OpenBLAS()
     previous = (torch.get_num_threads(), numba and numba.get_num_threads(), blas.get())
     torch.set_num_threads(n)

@@ -59,8 +59,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import prepare_script  # noqa: E402
 
 DEFAULT_THREADS = 2
-if __name__ == "__main__":  # thread pools read their variables once, when NumPy and Numba start
-    prepare_script(sys.argv[1:], DEFAULT_THREADS)
+if __name__ == "__main__":  # NumPy and torch first, as in a user's script (or --import-order)
+    prepare_script(sys.argv[1:])
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -77,8 +77,9 @@ from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 import minigan as mg  # noqa: E402
 import minigan.functional as F  # noqa: E402
 from bench_common import (  # noqa: E402
-    REPO_ROOT, THREAD_ENV_VARS, Case, cell, copy_weights, diff_check, fmt, load_average, machine,
-    measure, missing_torch, parse_checked, pinned_threads, ratio, table, versions)
+    IMPORT_ORDERS, REPO_ROOT, THREAD_ENV_VARS, Case, add_import_order, cell, copy_weights,
+    diff_check, fmt, load_average, machine, measure, missing_torch, parse_checked, pinned_threads,
+    ratio, table, versions)
 from minigan import gan, recipes  # noqa: E402
 from minigan.functional.conv import conv_geometry  # noqa: E402
 from minigan.kernels import im2col as K  # noqa: E402
@@ -424,6 +425,7 @@ def _parse(argv):
                    "smoke test")
     p.add_argument("--no-jit", action="store_true", help="skip the JIT-time subprocesses")
     p.add_argument("--output", default=None, help="also write the report to this file")
+    add_import_order(p)
     return parse_checked(p, argv, warmup=(1, 3))
 
 
@@ -446,7 +448,7 @@ def main(argv=None):
         torch.manual_seed(0)
 
         emit(f"threads: torch {torch.get_num_threads()}, Numba {numba.get_num_threads()}, "
-             f"{blas_note} | {versions(torch, numba)}")
+             f"{blas_note} | {IMPORT_ORDERS[args.import_order]} | {versions(torch, numba)}")
         emit(f"{machine()} | {load_average()} at start")
 
         results, status = [], 0

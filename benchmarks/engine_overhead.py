@@ -35,10 +35,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import BLAS_ENV_VARS, prepare_script  # noqa: E402
+from bench_common import prepare_script  # noqa: E402
 
-if __name__ == "__main__":  # BLAS thread pools read their variables once, when NumPy starts
-    prepare_script(sys.argv[1:], 1, BLAS_ENV_VARS)
+if __name__ == "__main__":  # NumPy and torch first, as in a user's script (or --import-order)
+    prepare_script(sys.argv[1:])
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -48,8 +48,8 @@ import numpy as np  # noqa: E402
 
 import minigan as mg  # noqa: E402
 from bench_common import (  # noqa: E402
-    Case, cell, copy_weights, cpu_model, diff_check, fmt, measure, missing_torch, on_device,
-    parse_checked, pinned_threads, ratio, table)
+    IMPORT_ORDERS, Case, add_import_order, cell, copy_weights, cpu_model, diff_check, fmt, measure,
+    missing_torch, on_device, parse_checked, pinned_threads, ratio, table)
 
 CHAIN_OPS = 100
 CHAIN_SHAPE = (8,)
@@ -151,6 +151,7 @@ def _parse(argv):
     p.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 10)")
     p.add_argument("--quick", action="store_true", help="a few rounds only: a smoke test")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    add_import_order(p)
     return parse_checked(p, argv, warmup=(2, 10))
 
 
@@ -160,7 +161,8 @@ def main(argv=None):
     args = _parse(sys.argv[1:] if argv is None else argv)
     torch = missing_torch("engine_overhead")
     with on_device(args.device, torch) as dev, pinned_threads(torch, args.threads) as blas_note:
-        print(f"threads: torch {torch.get_num_threads()}, {blas_note} | numpy {np.__version__} | "
+        print(f"threads: torch {torch.get_num_threads()}, {blas_note} | "
+              f"{IMPORT_ORDERS[args.import_order]} | numpy {np.__version__} | "
               f"torch {torch.__version__} | minigan {mg.__version__} | python "
               f"{platform.python_version()} | CPU: {cpu_model()} ({os.cpu_count()} logical "
               f"cores) | device: {dev.description}")

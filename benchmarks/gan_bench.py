@@ -17,12 +17,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import prepare_script  # noqa: E402
 
 DEFAULT_THREADS = 2
-if __name__ == "__main__":  # thread pools read their variables once, when NumPy and Numba start
-    prepare_script(sys.argv[1:], DEFAULT_THREADS)
+if __name__ == "__main__":  # NumPy and torch first, as in a user's script (or --import-order)
+    prepare_script(sys.argv[1:])
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import gc  # noqa: E402
+import json  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import NamedTuple  # noqa: E402
@@ -35,8 +36,9 @@ import gan_report  # noqa: E402
 import minigan as mg  # noqa: E402
 import minigan.functional as F  # noqa: E402
 from bench_common import (  # noqa: E402
-    THREAD_ENV_VARS, Case, copy_weights, diff_check, host, load_average, machine, measure,
-    missing_torch, on_device, parse_checked, pinned_threads, versions)
+    IMPORT_ORDERS, THREAD_ENV_VARS, Case, add_import_order, copy_weights, diff_check, host,
+    load_average, machine, measure, missing_torch, on_device, parse_checked, pinned_threads,
+    versions)
 from gan_flops import KERNEL, SIDE, d_step_flops, g_step_flops, gemm_rates, layer_flops  # noqa: E402
 from minigan import gan, recipes  # noqa: E402
 
@@ -401,6 +403,7 @@ def _parse(argv):
     p.add_argument("--quick", action="store_true",
                    help="batch 64 only, 1 warm-up and 1 timed round, 2-iteration epochs: a smoke "
                         "test")
+    add_import_order(p)
     p.add_argument("--output", default=os.path.join("runs", "bench", "gan_bench.md"),
                    help="the report's Markdown file; the chart goes beside it as .png "
                         "(default runs/bench/gan_bench.md)")
@@ -431,6 +434,15 @@ def _rounds(args, kind, batch):
     return warmup, REPEATS[kind]
 
 
+def write_medians(path, results, args):
+    """Each case's median seconds per engine, as JSON (what benchmarks/import_order.py reads)."""
+    cases = {r["name"]: {engine: float(np.median(t)) for engine, t in r["times"].items()}
+             for r in results}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"import_order": args.import_order, "threads": args.threads, "cases": cases},
+                  f, indent=1)
+
+
 def main(argv=None):
     """Run the selected cases and write the report. Returns 0, or 1 when a check fails; exits
     with status 2 when torch or the requested device is missing."""
@@ -446,7 +458,8 @@ def main(argv=None):
         torch.manual_seed(0)
         report = [f"# minigan vs PyTorch: the MNIST GAN ({args.device})", "",
                   f"threads: torch {torch.get_num_threads()}, Numba {numba.get_num_threads()}, "
-                  f"{blas_note} | {versions(torch, numba)}", "",
+                  f"{blas_note} | {IMPORT_ORDERS[args.import_order]} | "
+                  f"{versions(torch, numba)}", "",
                   f"{machine()} | device: {dev.description} | {load_average()} at start"]
         print("\n".join(report), flush=True)
         results, gemm, memory = run_all(cases, args, torch, dev)
@@ -464,7 +477,9 @@ def main(argv=None):
             report += ["", f"![minigan / PyTorch]({os.path.basename(chart)})"]
         with open(args.output, "w", encoding="utf-8") as f:
             f.write("\n".join(report) + "\n")
-        print(f"wrote {args.output} and {chart}", file=sys.stderr)
+        medians = os.path.splitext(args.output)[0] + ".json"
+        write_medians(medians, results, args)
+        print(f"wrote {args.output}, {chart} and {medians}", file=sys.stderr)
         return 0 if all(r["ok"] for r in results) else 1
 
 if __name__ == "__main__":

@@ -6,19 +6,15 @@ Wraps every autograd Function's forward and backward (and Adam's step) with a ti
 steps of the seed discriminator on random images, and prints each op's mean milliseconds per
 step, largest first. The timers add a little overhead; the step's total is printed beside them.
 """
-import os
+import argparse
+import time
+from collections import defaultdict
 
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as `import minigan`, before NumPy
+import numpy as np
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import minigan as mg  # noqa: E402
-from minigan import gan, optim  # noqa: E402
-from minigan.autograd import Function  # noqa: E402
+import minigan as mg
+from minigan import gan, optim
+from minigan.autograd import Function
 
 
 def install_timers(totals):

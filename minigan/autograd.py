@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, kernels
 
 _grad_enabled = True
 
@@ -500,10 +500,16 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
+        if a.ndim == 2 and b.ndim == 2:
+            return kernels.gemm.matmul(a, b)
         return a @ b
 
     def backward(self, gy):
         a, b = self.a, self.b
+        if a.ndim == 2 and b.ndim == 2:
+            ga = kernels.gemm.matmul(gy, b.T) if self.needs_grad[0] else None
+            gb = kernels.gemm.matmul(a.T, gy) if self.needs_grad[1] else None
+            return ga, gb
         xp = backend.xp_of(gy)
         # 1-D operands act as a row (a) or column (b) vector; give gy those unit axes back
         a2 = a[None, :] if a.ndim == 1 else a

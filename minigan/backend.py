@@ -43,12 +43,6 @@ def _keep_freed_memory_in_heap():
 
 _keep_freed_memory_in_heap()
 
-# Numba's OpenMP threads and OpenBLAS's threads take turns on the same cores, so idle Numba
-# threads must wait passively: with OpenMP's default (active) waiting they spin and slow the GEMM
-# that runs next (a GAN training step on 2 cores: 0.92 s spinning, 0.61 s passive). Set before
-# Numba starts its threads; an explicit setting by the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-
 
 def normalize_device(name):
     """'cpu' -> 'cpu'; 'gpu' and 'cuda' -> 'gpu'; anything else is a clear error."""
@@ -150,11 +144,3 @@ def rng(device=None):
         else:
             _rngs[device] = _cupy_or_error().random.default_rng(_seed)
     return _rngs[device]
-
-
-def matmul(a, b):
-    """a @ b for 2-D arrays; an outer product (inner dimension 1) as a broadcast multiply, which
-    OpenBLAS runs as a GEMM about 7x slower (e.g. a Dense layer with one output, backward)."""
-    if a.shape[1] == 1 and b.shape[0] == 1:
-        return a * b
-    return a @ b

@@ -1,7 +1,17 @@
-"""Thread counts of the pools minigan runs on: Numba's, and every OpenBLAS loaded in the process
-(NumPy's first), set and restored at run time, when environment variables no longer act."""
+"""The threads minigan computes on, controlled at run time, whatever was imported first.
+
+The rule: minigan computes on Numba's threads only, and no other pool's threads are left
+spinning on the cores those need. OpenBLAS's workers spin for about 0.1 s after each GEMM they
+share (OPENBLAS_THREAD_TIMEOUT only acts if set before NumPy loads OpenBLAS), so minigan's GEMMs
+(kernels/gemm.py) run OpenBLAS on one thread inside Numba's parallel loops, and OpenBLAS's
+workers never wake for minigan. minigan's thread count is Numba's (`numba.set_num_threads`, or
+NUMBA_NUM_THREADS). Nothing here depends on what was imported first: NumPy's OpenBLAS is found
+and set through ctypes at run time (what threadpoolctl does).
+"""
 import contextlib
 import ctypes
+
+import numba
 
 
 class OpenBLAS:
@@ -47,7 +57,6 @@ class OpenBLAS:
 def limited(n):
     """Numba and every loaded OpenBLAS on n threads inside the block, restored after: for tiny
     arrays, waking a second thread costs more than it saves."""
-    import numba
     blas = OpenBLAS()
     previous = (numba.get_num_threads(), blas.get())
     numba.set_num_threads(n)
@@ -57,3 +66,16 @@ def limited(n):
     finally:
         numba.set_num_threads(previous[0])
         blas.set(previous[1])
+
+
+_blas = None
+
+
+def blas():
+    """The OpenBLAS libraries of this process, looked up once (NumPy has loaded its own by the
+    time minigan is imported). Empty where NumPy uses another BLAS or the OS has no /proc."""
+    global _blas
+    if _blas is None:
+        _blas = OpenBLAS()
+    return _blas
+

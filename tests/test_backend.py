@@ -89,28 +89,6 @@ def test_to_numpy_is_a_copy():
     assert x.data[0] == 1.0
 
 
-@pytest.mark.parametrize("shapes", [((5, 1), (1, 7)), ((5, 3), (3, 7)), ((1, 1), (1, 1))])
-def test_matmul_equals_the_operator_also_for_outer_products(shapes):
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
-    got = backend.matmul(a, b)
-    np.testing.assert_allclose(got, a @ b, rtol=1e-6)
-    assert got.shape == (a @ b).shape and got.dtype == np.float32
-
-
-def test_import_sets_the_openblas_thread_timeout_unless_the_user_did():
-    import os
-    import subprocess
-    import sys
-    code = "import os, minigan; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "4"
-    env["OPENBLAS_THREAD_TIMEOUT"] = "9"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "9"
-
-
 def _top_level_imports(path):
     """The minigan modules a file imports when it loads (not inside functions)."""
     import ast
@@ -126,8 +104,9 @@ def _top_level_imports(path):
 
 LAYERS = {  # each layer of the engine imports only the layers below it
     "backend.py": set(),
-    "kernels": {"minigan.backend", "minigan.kernels"},
-    "autograd.py": {"minigan.backend"},
+    "threads.py": set(),
+    "kernels": {"minigan.backend", "minigan.threads", "minigan.kernels"},
+    "autograd.py": {"minigan.backend", "minigan.kernels"},
     "functional": {"minigan.backend", "minigan.kernels", "minigan.autograd",
                    "minigan.functional"},
 }

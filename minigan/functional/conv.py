@@ -52,7 +52,7 @@ class Conv2d(Function):
         self.weight = weight
         self.has_bias = bias is not None  # backward returns one gradient per input given
         self.cols = kernels.im2col.im2col(x, KH, KW, self.S, PT, PL, OH, OW)  # (C*KH*KW, N*OH*OW)
-        y = weight.reshape(OC, -1) @ self.cols                                 # (OC, N*OH*OW)
+        y = kernels.gemm.matmul(weight.reshape(OC, -1), self.cols)              # (OC, N*OH*OW)
         return kernels.layout.to_nchw(y, bias, N).reshape(N, OC, OH, OW)     # + bias, one pass
 
     def backward(self, gy):
@@ -62,10 +62,10 @@ class Conv2d(Function):
         w2 = self.weight.reshape(OC, -1)                                        # (OC, C*KH*KW)
         gx = gw = gb = None
         if self.needs_grad[0]:
-            gcols = w2.T @ g                                                    # (C*KH*KW, N*OH*OW)
+            gcols = kernels.gemm.matmul(w2.T, g)                                # (C*KH*KW, N*OH*OW)
             gx = kernels.im2col.col2im(gcols, H, W, KH, KW, S, PT, PL, OH, OW)  # (N, C, H, W)
         if self.needs_grad[1]:
-            gw = (g @ self.cols.T).reshape(self.weight.shape)                   # (OC, C, KH, KW)
+            gw = kernels.gemm.matmul(g, self.cols.T).reshape(self.weight.shape)  # (OC, C, KH, KW)
         if not self.has_bias:
             return gx, gw
         if self.needs_grad[2]:

@@ -1,5 +1,5 @@
 """Dense: y = x @ W.T + b."""
-from minigan import backend
+from minigan import kernels
 from minigan.autograd import Function, layer_operands
 
 
@@ -13,14 +13,14 @@ class Dense(Function):
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         self.has_bias = bias is not None  # backward returns one gradient per input given
-        y = x @ weight.T  # (N, out)
+        y = kernels.gemm.matmul(x, weight.T)  # (N, out)
         if self.has_bias:
             y += bias
         return y
 
     def backward(self, gy):
-        gx = backend.matmul(gy, self.weight) if self.needs_grad[0] else None  # (N, in)
-        gw = gy.T @ self.x if self.needs_grad[1] else None           # (out, in)
+        gx = kernels.gemm.matmul(gy, self.weight) if self.needs_grad[0] else None  # (N, in)
+        gw = kernels.gemm.matmul(gy.T, self.x) if self.needs_grad[1] else None     # (out, in)
         if not self.has_bias:
             return gx, gw
         gb = gy.sum(axis=0) if self.needs_grad[2] else None          # (out,)

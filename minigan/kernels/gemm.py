@@ -1,0 +1,195 @@
+"""GEMM, C = A @ B of 2-D arrays and of batches of them: every matrix product of minigan's layers
+goes through here.
+
+On the CPU, a float32 product runs on Numba's threads, the same threads as minigan's other
+kernels. It is split into column blocks of C (or row blocks, when C is taller than wide, or
+batch items), and a Numba parallel loop calls OpenBLAS's cblas_sgemm once per block:
+
+    C[:, j0:j1] = A @ B[:, j0:j1]        (each element is the same dot product over K as in
+                                          one cblas_sgemm of A @ B: bit-identical to it, except
+                                          where C is a single column or row, a matrix-vector
+                                          product whose rounding may depend on the block)
+
+with OpenBLAS set to one thread for the call and restored after. OpenBLAS's own worker threads
+therefore never run for minigan; if they did, each would spin for ~0.1 s after every product
+(OPENBLAS_THREAD_TIMEOUT only acts before NumPy loads OpenBLAS) on the cores that Numba's next
+kernel needs. cblas_sgemm is found in NumPy's OpenBLAS (the ILP64 build NumPy's wheels ship,
+`scipy_cblas_sgemm64_`); where it is not (NumPy on another BLAS) and for float64 (the gradient
+checks), the product is plain `A @ B`.
+"""
+import ctypes
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from minigan import backend, threads
+
+SPLIT_FLOPS = 4e6   # below this, waking a second thread costs more than it saves
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+SYMBOLS = ("scipy_cblas_sgemm64_", "cblas_sgemm64_")   # ILP64: 64-bit sizes
+
+
+@intrinsic
+def call_sgemm(typingctx, address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+               ldc):
+    """Calls the C function at `address` as cblas_sgemm(order, transA, transB, M, N, K, alpha,
+    A, lda, B, ldb, beta, C, ldc): ints and pointers as int32/int64, alpha and beta as float32.
+    The address is an argument, not a constant, so the kernels that call it can be cached."""
+    signature = types.void(address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, sig, args):
+        argument_types = [context.get_value_type(t) for t in sig.args[1:]]
+        function = ir.FunctionType(ir.VoidType(), argument_types)
+        builder.call(builder.inttoptr(args[0], function.as_pointer()), args[1:])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+_sgemm = None
+
+
+def sgemm():
+    """The address of NumPy's ILP64 cblas_sgemm, or 0 where it has none; looked up once."""
+    global _sgemm
+    if _sgemm is None:
+        _sgemm = 0
+        for path, _, _ in threads.blas().libs[:1]:   # NumPy's own OpenBLAS is listed first
+            lib = ctypes.CDLL(path)
+            for name in SYMBOLS:
+                if hasattr(lib, name):
+                    _sgemm = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                    break
+    return _sgemm
+
+
+def layout(m):
+    """(transposed flag, leading dimension) of the matrices of a 2-D or 3-D float32 array for
+    row-major cblas (rows contiguous: not transposed; columns contiguous: transposed), or None
+    when its matrices lie neither way."""
+    item, (rows, cols), (s_row, s_col) = m.itemsize, m.shape[-2:], m.strides[-2:]
+    if s_col == item and s_row % item == 0 and s_row >= cols * item:
+        return NO_TRANS, max(s_row // item, 1)
+    if s_row == item and s_col % item == 0 and s_col >= rows * item:
+        return TRANS, max(s_col // item, 1)
+    return None
+
+
+def operand(m):
+    """(m, or a contiguous copy of it, batch stride in elements (0 for one matrix), transposed
+    flag, leading dimension)."""
+    found = layout(m)
+    if found is None or (m.ndim == 3 and m.strides[0] % m.itemsize):
+        m = np.ascontiguousarray(m)
+        found = layout(m)
+    return (m, m.strides[0] // m.itemsize if m.ndim == 3 else 0) + found
+
+
+def matmul_reference(a, b):
+    return a @ b
+
+
+@numba.njit(parallel=True, cache=True)
+def matmul_cpu(fn, a, ta, lda, b, tb, ldb, out, split_columns, pieces):
+    """out (M, N) = a @ b, in `pieces` blocks of columns (or rows), one cblas_sgemm (at address
+    fn) each. ta, tb and lda, ldb say how a and b lie in memory (see `operand`)."""
+    M, N = out.shape
+    K = a.shape[1]
+    length = N if split_columns else M
+    a0, b0, c0 = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+    for k in numba.prange(pieces):
+        lo, hi = length * k // pieces, length * (k + 1) // pieces
+        if hi == lo:
+            continue
+        if split_columns:      # C[:, lo:hi] = A @ B[:, lo:hi]
+            rows, cols, pa = M, hi - lo, a0
+            pb = b0 + 4 * (lo if tb == NO_TRANS else lo * ldb)
+            pc = c0 + 4 * lo
+        else:                  # C[lo:hi] = A[lo:hi] @ B
+            rows, cols, pb = hi - lo, N, b0
+            pa = a0 + 4 * (lo * lda if ta == NO_TRANS else lo)
+            pc = c0 + 4 * lo * N
+        call_sgemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(rows),
+                   np.int64(cols), np.int64(K), np.float32(1), pa, np.int64(lda), pb,
+                   np.int64(ldb), np.float32(0), pc, np.int64(N))
+
+
+def matmul_gpu(a, b):
+    return a @ b  # cuBLAS
+
+
+def pieces_for(flops):
+    return numba.get_num_threads() if flops >= SPLIT_FLOPS else 1
+
+
+def on_one_blas_thread(compute, *args):
+    """compute(*args) with every OpenBLAS of the process on one thread, restored after."""
+    blas = threads.blas()
+    previous = blas.get()
+    blas.set([1] * len(previous))
+    try:
+        return compute(*args)
+    finally:
+        blas.set(previous)
+
+
+def matmul(a, b):
+    """a @ b for 2-D arrays a (M, K) and b (K, N). An outer product (K = 1) is a broadcast
+    multiply, which OpenBLAS would run as a GEMM about 7x slower."""
+    if a.shape[1] == 1 and b.shape[0] == 1:
+        return a * b
+    if backend.on_gpu(a):
+        return matmul_gpu(a, b)
+    fn = sgemm()
+    if not fn or a.dtype != np.float32 or b.dtype != np.float32 or 0 in a.shape + b.shape:
+        return a @ b
+    rows, K, cols = a.shape[0], a.shape[1], b.shape[1]
+    pieces = pieces_for(2.0 * rows * cols * K)
+    if pieces == 1:  # too small to split: NumPy's call, on one OpenBLAS thread
+        return on_one_blas_thread(np.matmul, a, b)
+    (a, _, ta, lda), (b, _, tb, ldb) = operand(a), operand(b)
+    out = np.empty((rows, cols), dtype=np.float32)
+    on_one_blas_thread(matmul_cpu, fn, a, ta, lda, b, tb, ldb, out, cols >= rows, pieces)
+    return out
+
+
+def batched_matmul_reference(a, b):
+    return np.matmul(a, b)
+
+
+@numba.njit(parallel=True, cache=True)
+def batched_matmul_cpu(fn, a, sa, ta, lda, b, sb, tb, ldb, out, M, N, K, pieces):
+    """out[i] = a[i] @ b[i] for i < out.shape[0], one cblas_sgemm each, the batch in `pieces`;
+    sa, sb: the elements from one matrix of a batch to the next (0: one matrix for all)."""
+    batch = out.shape[0]
+    a0, b0, c0 = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+    for k in numba.prange(pieces):
+        for i in range(batch * k // pieces, batch * (k + 1) // pieces):
+            call_sgemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(M),
+                       np.int64(N), np.int64(K), np.float32(1), a0 + 4 * i * sa, np.int64(lda),
+                       b0 + 4 * i * sb, np.int64(ldb), np.float32(0), c0 + 4 * i * M * N,
+                       np.int64(N))
+
+
+def batched_matmul_gpu(a, b):
+    return backend.xp_of(a).matmul(a, b)  # cuBLAS, batched
+
+
+def batched_matmul(a, b):
+    """np.matmul of a batch of matrices: a (B, M, K) or (M, K), b (B, K, N) or (K, N)."""
+    if backend.on_gpu(a) or backend.on_gpu(b):
+        return batched_matmul_gpu(a, b)
+    fn = sgemm()
+    if not fn or a.dtype != np.float32 or b.dtype != np.float32 or 0 in a.shape + b.shape:
+        return np.matmul(a, b)
+    batch = a.shape[0] if a.ndim == 3 else b.shape[0]
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    (a, sa, ta, lda), (b, sb, tb, ldb) = operand(a), operand(b)
+    out = np.empty((batch, M, N), dtype=np.float32)
+    pieces = min(pieces_for(2.0 * batch * M * N * K), batch)
+    on_one_blas_thread(batched_matmul_cpu, fn, a, sa, ta, lda, b, sb, tb, ldb, out, M, N, K,
+                       pieces)
+    return out
