@@ -64,10 +64,11 @@ class Dense(Module):
 
 class Conv2D(Module):
     """2-D convolution. x: (N, in_channels, H, W) -> y: (N, out_channels, OH, OW).
-    padding: "same" (Keras' rule), "valid" or an int. Glorot-uniform weights, zero bias."""
+    padding: "same" (Keras' rule), "valid" or an int. Glorot-uniform weights, zero bias.
+    algorithm: "auto", "im2col" or "winograd" (functional.conv2d says which runs where)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding="same",
-                 bias=True):
+                 bias=True, algorithm="auto"):
         in_channels = _positive_int("Conv2D", "in_channels", in_channels)
         out_channels = _positive_int("Conv2D", "out_channels", out_channels)
         sides = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
@@ -81,16 +82,22 @@ class Conv2D(Module):
             raise ValueError(f"Conv2D: padding must be 'same', 'valid' or an int >= 0, got "
                              f"{padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
+        if algorithm not in F.conv.ALGORITHMS:
+            raise ValueError(f"Conv2D: algorithm must be one of {F.conv.ALGORITHMS}, got "
+                             f"{algorithm!r}")
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
+        self.algorithm = algorithm
         self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, kh, kw)))
         self.bias = Parameter(init.zeros((out_channels,))) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                        algorithm=self.algorithm)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding!r}")
+                f"stride={self.stride}, padding={self.padding!r}"
+                + ("" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}"))
 
 
 class BatchNorm1d(Module):

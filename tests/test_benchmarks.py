@@ -154,7 +154,7 @@ def test_profile_step_lists_the_ops(capsys):
     main = runpy.run_path(str(BENCHMARKS / "profile_step.py"))["main"]
     main(["--batch", "2", "--rounds", "1"])
     out = capsys.readouterr().out
-    assert "| Conv2d | (2, 32, 28, 28) | backward |" in out and "D step on 2 images" in out
+    assert "| Conv2dWinograd | (2, 32, 28, 28) | backward |" in out and "D step on 2 images" in out
 
 
 @pytest.mark.skipif(not os.environ.get("MINIGAN_DATA_DIR"),

@@ -1,10 +1,18 @@
 """Conv2D on NCHW float32: im2col -> one GEMM for the whole batch -> NCHW; col2im for dx.
 
+This is the reference algorithm, for every shape. `conv2d` dispatches a 3x3 stride-1
+convolution with enough channels to Winograd's F(4x4, 3x3) (conv_winograd.py), which does a
+quarter of the multiplications.
+
 Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride,
 PT/PL top/left pad, OH/OW output size.
 """
-from minigan import kernels
+from minigan import backend, kernels
 from minigan.autograd import Function, layer_operands
+from minigan.functional.conv_winograd import Conv2dWinograd
+
+ALGORITHMS = ("auto", "im2col", "winograd")
+WINOGRAD_MIN_CHANNELS = 8   # below, the GEMMs of (OC x C) @ (C x P) are too thin to pay off
 
 
 def conv_geometry(H, W, KH, KW, S, padding):
@@ -73,9 +81,33 @@ class Conv2d(Function):
         return gx, gw, gb
 
 
-def conv2d(x, weight, bias=None, stride=1, padding="same"):
+def winograd_fits(weight_shape, stride, PT, PL, PB, PR):
+    """Whether F(4x4, 3x3) computes this convolution: a 3x3 kernel at stride 1, padding <= 2 on
+    every side (its input gradient is then a convolution padded by 2 - pad >= 0)."""
+    return (tuple(weight_shape[2:]) == (3, 3) and stride == 1
+            and max(PT, PL, PB, PR) <= 2)
+
+
+def choose_algorithm(algorithm, x, weight_shape, stride, geometry):
+    """The algorithm conv2d runs: Winograd where it fits, has the channels to pay off and runs on
+    the CPU (on the GPU it is not measured yet: cuBLAS runs im2col's GEMM); else im2col."""
+    fits = winograd_fits(weight_shape, stride, *geometry)
+    if algorithm == "winograd" and not fits:
+        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel at stride 1 with "
+                         f"padding <= 2, got kernel {tuple(weight_shape[2:])}, stride {stride}; "
+                         "use algorithm='auto' or 'im2col'")
+    if algorithm != "auto":
+        return algorithm
+    OC, C = weight_shape[:2]
+    wide = min(C, OC) >= WINOGRAD_MIN_CHANNELS
+    return "winograd" if fits and wide and not backend.on_gpu(x) else "im2col"
+
+
+def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
     """2-D convolution (cross-correlation, as in every DL library) of NCHW x with
-    weight (OC, C, KH, KW); padding "same" (Keras' rule), "valid" or an int."""
+    weight (OC, C, KH, KW); padding "same" (Keras' rule), "valid" or an int. algorithm: "auto"
+    (Winograd for 3x3 stride-1 kernels with >= 8 channels in and out on the CPU, else im2col),
+    "im2col" or "winograd"; they compute the same function up to float rounding."""
     x, weight, bias = layer_operands("conv2d", x, weight, bias)
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
@@ -86,6 +118,13 @@ def conv2d(x, weight, bias=None, stride=1, padding="same"):
                          "kernel sides must be >= 1")
     if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
         raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
-    conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3], stride, padding)
-    fn = Conv2d(stride, padding)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    H, W, KH, KW = x.shape[2], x.shape[3], weight.shape[2], weight.shape[3]
+    PT, PL, OH, OW = conv_geometry(H, W, KH, KW, stride, padding)
+    PB, PR = (OH - 1) * stride + KH - H - PT, (OW - 1) * stride + KW - W - PL
+    if choose_algorithm(algorithm, x.data, weight.shape, stride, (PT, PL, PB, PR)) == "winograd":
+        fn = Conv2dWinograd(PT, PL, OH, OW)
+    else:
+        fn = Conv2d(stride, padding)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

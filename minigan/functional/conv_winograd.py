@@ -1,0 +1,104 @@
+"""Conv2D with a 3x3 kernel at stride 1 by Winograd's minimal filtering F(4x4, 3x3).
+
+One output tile of 4x4 pixels needs an input tile d of 6x6 pixels, and is
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A          (* elementwise, g the 3x3 kernel)
+
+which takes 36 multiplications instead of 9 * 16 = 144. Summed over the input channels c, the
+elementwise product becomes a matrix product for every one of the 36 positions t of a tile:
+
+    M[t] = U[t] @ V[t]      U[t] (OC, C): (G g G^T)[t] of every kernel g = W[o, c]
+                            V[t] (C, P):  (B^T d B)[t] of every input tile (P tiles in all)
+
+so the convolution is 36 GEMMs of (OC x C) @ (C x P), a quarter of im2col's multiplications,
+between two transforms (minigan/kernels/winograd.py holds them, with A^T and B^T):
+
+    V = input_transform(x)          (36, C, P)      6x6 tiles at stride 4, zero padded
+    U = KG @ g                      (36, OC, C)     KG = G kron G (36 x 9), for every kernel
+    M[t] = U[t] @ V[t]              (36, OC, P)
+    y = output_transform(M) + b     (N, OC, OH, OW)
+
+Backward. dx is the same convolution of gy with the kernel flipped and its channels swapped
+(W'[c, o, i, j] = W[o, c, 2 - i, 2 - j]), padded by 2 - pad. dW follows the chain rule back
+through the products: dM = output_grad(gy) (A gY A^T of every 4x4 tile), dU[t] = dM[t] @ V[t]^T,
+dg = KG^T @ dU. db = gy summed over N, H, W.
+
+The transforms' coefficients (up to 25 in B^T d B, 8 in A^T M A) make float32 rounding larger
+than im2col's: tests/test_conv_winograd.py states the bound it checks against float64.
+"""
+from fractions import Fraction
+
+import numpy as np
+
+from minigan import backend, kernels
+from minigan.autograd import Function
+
+OUT = kernels.winograd.OUT
+G = np.array([[Fraction(1, 4), 0, 0],
+              [Fraction(-1, 6), Fraction(-1, 6), Fraction(-1, 6)],
+              [Fraction(-1, 6), Fraction(1, 6), Fraction(-1, 6)],
+              [Fraction(1, 24), Fraction(1, 12), Fraction(1, 6)],
+              [Fraction(1, 24), Fraction(-1, 12), Fraction(1, 6)],
+              [0, 0, 1]], dtype=object).astype(np.float64)   # exact fractions, then rounded
+
+
+def kernel_transform(weight):
+    """weight (OC, C, 3, 3) -> U (36, OC, C): G g G^T of every kernel g."""
+    OC, C = weight.shape[:2]
+    KG = kernels.winograd.kron(G, backend.xp_of(weight), weight.dtype)          # (36, 9)
+    return kernels.gemm.matmul(KG, weight.reshape(OC * C, 9).T).reshape(36, OC, C)
+
+
+def kernel_grad(dU, weight_shape):
+    """dW (OC, C, 3, 3) from dU (36, OC, C): the adjoint of kernel_transform."""
+    OC, C = weight_shape[:2]
+    KG = kernels.winograd.kron(G, backend.xp_of(dU), dU.dtype)
+    return kernels.gemm.matmul(KG.T, dU.reshape(36, OC * C)).T.reshape(weight_shape)
+
+
+def convolve(x, weight, bias, PT, PL, OH, OW):
+    """(y, V): the 3x3 stride-1 convolution of x padded by PT/PL, cropped to OH x OW, and the
+    transformed input tiles (which dW needs)."""
+    N = x.shape[0]
+    TH, TW = -(-OH // OUT), -(-OW // OUT)
+    V = kernels.winograd.input_transform(x, PT, PL, TH, TW)                    # (36, C, P)
+    M = kernels.gemm.batched_matmul(kernel_transform(weight), V)               # (36, OC, P)
+    if bias is None:
+        bias = backend.xp_of(x).zeros(weight.shape[0], dtype=x.dtype)
+    return kernels.winograd.output_transform(M, bias, N, OH, OW, TH, TW), V
+
+
+def flipped(weight):
+    """W'[c, o, i, j] = W[o, c, 2 - i, 2 - j]: the kernel of the input gradient."""
+    xp = backend.xp_of(weight)
+    return xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
+
+class Conv2dWinograd(Function):
+    """y = conv2d(x, W) + b for a 3x3 kernel at stride 1 and padding PT, PL <= 2 (conv2d's
+    geometry), by F(4x4, 3x3); the same function and gradients as Conv2d."""
+
+    def __init__(self, PT, PL, OH, OW):
+        self.PT, self.PL, self.OH, self.OW = PT, PL, OH, OW
+
+    def forward(self, x, weight, bias=None):
+        self.weight, self.input_size = weight, x.shape[2:]
+        self.has_bias = bias is not None
+        y, self.V = convolve(x, weight, bias, self.PT, self.PL, self.OH, self.OW)
+        return y
+
+    def backward(self, gy):
+        H, W = self.input_size
+        gx = gw = gb = None
+        if self.needs_grad[0]:  # the full correlation of gy with the flipped kernel
+            gx, _ = convolve(gy, flipped(self.weight), None, 2 - self.PT, 2 - self.PL, H, W)
+        if self.needs_grad[1]:
+            TH, TW = -(-self.OH // OUT), -(-self.OW // OUT)
+            dM = kernels.winograd.output_grad(gy, TH, TW)                      # (36, OC, P)
+            dU = kernels.gemm.batched_matmul(dM, self.V.transpose(0, 2, 1))    # (36, OC, C)
+            gw = kernel_grad(dU, self.weight.shape)
+        if not self.has_bias:
+            return gx, gw
+        if self.needs_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return gx, gw, gb
