@@ -81,21 +81,15 @@ class Conv2d(Function):
         return gx, gw, gb
 
 
-def winograd_fits(weight_shape, stride, PT, PL, PB, PR):
-    """Whether F(4x4, 3x3) computes this convolution: a 3x3 kernel at stride 1, padding <= 2 on
-    every side (its input gradient is then a convolution padded by 2 - pad >= 0)."""
-    return (tuple(weight_shape[2:]) == (3, 3) and stride == 1
-            and max(PT, PL, PB, PR) <= 2)
-
-
-def choose_algorithm(algorithm, x, weight_shape, stride, geometry):
-    """The algorithm conv2d runs: Winograd where it fits, has the channels to pay off and runs on
-    the CPU (on the GPU it is not measured yet: cuBLAS runs im2col's GEMM); else im2col."""
-    fits = winograd_fits(weight_shape, stride, *geometry)
+def choose_algorithm(algorithm, x, weight_shape, stride):
+    """The algorithm conv2d runs: Winograd where it fits (a 3x3 kernel at stride 1), has the
+    channels to pay off and runs on the CPU (on the GPU it is not measured yet: cuBLAS runs
+    im2col's GEMM); else im2col."""
+    fits = tuple(weight_shape[2:]) == (3, 3) and stride == 1
     if algorithm == "winograd" and not fits:
-        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel at stride 1 with "
-                         f"padding <= 2, got kernel {tuple(weight_shape[2:])}, stride {stride}; "
-                         "use algorithm='auto' or 'im2col'")
+        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel at stride 1, got "
+                         f"kernel {tuple(weight_shape[2:])}, stride {stride}; use "
+                         "algorithm='auto' or 'im2col'")
     if algorithm != "auto":
         return algorithm
     OC, C = weight_shape[:2]
@@ -120,10 +114,9 @@ def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
         raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    H, W, KH, KW = x.shape[2], x.shape[3], weight.shape[2], weight.shape[3]
-    PT, PL, OH, OW = conv_geometry(H, W, KH, KW, stride, padding)
-    PB, PR = (OH - 1) * stride + KH - H - PT, (OW - 1) * stride + KW - W - PL
-    if choose_algorithm(algorithm, x.data, weight.shape, stride, (PT, PL, PB, PR)) == "winograd":
+    PT, PL, OH, OW = conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3],
+                                   stride, padding)
+    if choose_algorithm(algorithm, x.data, weight.shape, stride) == "winograd":
         fn = Conv2dWinograd(PT, PL, OH, OW)
     else:
         fn = Conv2d(stride, padding)

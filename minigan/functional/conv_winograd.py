@@ -18,10 +18,12 @@ between two transforms (minigan/kernels/winograd.py holds them, with A^T and B^T
     M[t] = U[t] @ V[t]              (36, OC, P)
     y = output_transform(M) + b     (N, OC, OH, OW)
 
-Backward. dx is the same convolution of gy with the kernel flipped and its channels swapped
-(W'[c, o, i, j] = W[o, c, 2 - i, 2 - j]), padded by 2 - pad. dW follows the chain rule back
-through the products: dM = output_grad(gy) (A gY A^T of every 4x4 tile), dU[t] = dM[t] @ V[t]^T,
-dg = KG^T @ dU. db = gy summed over N, H, W.
+Backward follows the chain rule back through the products, each step the adjoint of one
+forward step: dM = output_grad(gy) (A gY A^T of every 4x4 tile of gy), then
+
+    dV[t] = U[t]^T @ dM[t],  dx = input_grad(dV)    (B dV B^T of every tile, added back onto
+                                                     the pixels it was read from)
+    dU[t] = dM[t] @ V[t]^T,  dW = KG^T @ dU          db = gy summed over N, H, W.
 
 The transforms' coefficients (up to 25 in B^T d B, 8 in A^T M A) make float32 rounding larger
 than im2col's: tests/test_conv_winograd.py states the bound it checks against float64.
@@ -57,46 +59,43 @@ def kernel_grad(dU, weight_shape):
 
 
 def convolve(x, weight, bias, PT, PL, OH, OW):
-    """(y, V): the 3x3 stride-1 convolution of x padded by PT/PL, cropped to OH x OW, and the
-    transformed input tiles (which dW needs)."""
+    """(y, U, V): the 3x3 stride-1 convolution of x padded by PT/PL, cropped to OH x OW, and the
+    transformed kernels and input tiles (which the gradients need)."""
     N = x.shape[0]
     TH, TW = -(-OH // OUT), -(-OW // OUT)
+    U = kernel_transform(weight)                                                # (36, OC, C)
     V = kernels.winograd.input_transform(x, PT, PL, TH, TW)                    # (36, C, P)
-    M = kernels.gemm.batched_matmul(kernel_transform(weight), V)               # (36, OC, P)
+    M = kernels.gemm.batched_matmul(U, V)                                      # (36, OC, P)
     if bias is None:
         bias = backend.xp_of(x).zeros(weight.shape[0], dtype=x.dtype)
-    return kernels.winograd.output_transform(M, bias, N, OH, OW, TH, TW), V
-
-
-def flipped(weight):
-    """W'[c, o, i, j] = W[o, c, 2 - i, 2 - j]: the kernel of the input gradient."""
-    xp = backend.xp_of(weight)
-    return xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return kernels.winograd.output_transform(M, bias, N, OH, OW, TH, TW), U, V
 
 
 class Conv2dWinograd(Function):
-    """y = conv2d(x, W) + b for a 3x3 kernel at stride 1 and padding PT, PL <= 2 (conv2d's
-    geometry), by F(4x4, 3x3); the same function and gradients as Conv2d."""
+    """y = conv2d(x, W) + b for a 3x3 kernel at stride 1 (conv2d's geometry PT, PL, OH, OW), by
+    F(4x4, 3x3); the same function and gradients as Conv2d."""
 
     def __init__(self, PT, PL, OH, OW):
         self.PT, self.PL, self.OH, self.OW = PT, PL, OH, OW
 
     def forward(self, x, weight, bias=None):
-        self.weight, self.input_size = weight, x.shape[2:]
+        self.weight_shape, self.input_size = weight.shape, x.shape[2:]
         self.has_bias = bias is not None
-        y, self.V = convolve(x, weight, bias, self.PT, self.PL, self.OH, self.OW)
+        y, self.U, self.V = convolve(x, weight, bias, self.PT, self.PL, self.OH, self.OW)
         return y
 
     def backward(self, gy):
-        H, W = self.input_size
+        (H, W), N = self.input_size, gy.shape[0]
+        TH, TW = -(-self.OH // OUT), -(-self.OW // OUT)
         gx = gw = gb = None
-        if self.needs_grad[0]:  # the full correlation of gy with the flipped kernel
-            gx, _ = convolve(gy, flipped(self.weight), None, 2 - self.PT, 2 - self.PL, H, W)
+        if self.needs_grad[0] or self.needs_grad[1]:
+            dM = kernels.winograd.output_grad(gy, TH, TW)                     # (36, OC, P)
+        if self.needs_grad[0]:
+            dV = kernels.gemm.batched_matmul(self.U.transpose(0, 2, 1), dM)    # (36, C, P)
+            gx = kernels.winograd.input_grad(dV, N, H, W, self.PT, self.PL, TH, TW)
         if self.needs_grad[1]:
-            TH, TW = -(-self.OH // OUT), -(-self.OW // OUT)
-            dM = kernels.winograd.output_grad(gy, TH, TW)                      # (36, OC, P)
             dU = kernels.gemm.batched_matmul(dM, self.V.transpose(0, 2, 1))    # (36, OC, C)
-            gw = kernel_grad(dU, self.weight.shape)
+            gw = kernel_grad(dU, self.weight_shape)
         if not self.has_bias:
             return gx, gw
         if self.needs_grad[2]:

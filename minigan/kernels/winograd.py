@@ -15,8 +15,10 @@ starting at input row 4*th - PT, column 4*tw - PL); a transformed tile's 36 valu
 at t = 6*i + j of an array (36, channels, P), so that each t is one contiguous matrix for the
 GEMMs. Pixels outside the image read as zero; output pixels past OH x OW are not written.
 
-Each transform is one pass that keeps a tile in registers. The references compute the same
-with the Kronecker form vec(B^T d B) = (B^T kron B^T) vec(d) over im2col's tiles: one GEMM each.
+Backward, a 6x6 gradient tile dV goes back to the input as B dV B^T, added onto the pixels the
+tile was read from (tiles overlap by 2). Each transform is one pass per channel. The references
+compute the same with the Kronecker form vec(B^T d B) = (B^T kron B^T) vec(d) over im2col's
+tiles: one GEMM each.
 """
 import numba
 import numpy as np
@@ -102,6 +104,73 @@ def input_transform(x, PT, PL, TH, TW):
     if backend.on_gpu(x):
         return input_transform_gpu(x, PT, PL, TH, TW)
     return input_transform_cpu(np.ascontiguousarray(x), PT, PL, TH, TW)
+
+
+def input_grad_reference(dV, N, H, W, PT, PL, TH, TW):
+    C = dV.shape[1]
+    cols = kron(B_T, np, dV.dtype).T @ dV.transpose(1, 0, 2)              # (C, 36, P)
+    return im2col.col2im_reference(cols.reshape(C * TILE * TILE, -1), H, W, TILE, TILE, OUT,
+                                   PT, PL, TH, TW)
+
+
+@numba.njit(parallel=True, cache=True)
+def input_grad_cpu(dV, N, H, W, PT, PL, TH, TW):
+    C = dV.shape[1]
+    tiles = TH * TW
+    dx = np.empty((N, C, H, W), dtype=dV.dtype)
+    for c in numba.prange(C):                   # each channel adds into its own pixels
+        padded = np.zeros((OUT * TH + 2, OUT * TW + 2), dtype=dV.dtype)
+        s = np.empty((TILE, TILE, tiles), dtype=dV.dtype)
+        for n in range(N):
+            p = n * tiles
+            for i in range(TILE):               # s = dV B^T: rows, every tile at once
+                t = TILE * i
+                for q in range(tiles):
+                    v0, v1, v2 = dV[t, c, p + q], dV[t + 1, c, p + q], dV[t + 2, c, p + q]
+                    v3, v4, v5 = dV[t + 3, c, p + q], dV[t + 4, c, p + q], dV[t + 5, c, p + q]
+                    s[i, 0, q] = FOUR * v0
+                    s[i, 1, q] = FOUR * (v2 - v1 + v5) + TWO * (v4 - v3)
+                    s[i, 2, q] = -FIVE * v0 - FOUR * (v1 + v2) - v3 - v4
+                    s[i, 3, q] = v1 - v2 + TWO * (v3 - v4) - FIVE * v5
+                    s[i, 4, q] = v0 + v1 + v2 + v3 + v4
+                    s[i, 5, q] = v5
+            for th in range(TH):                # B s: columns, added onto the overlapping tiles
+                top = OUT * th
+                for tw in range(TW):
+                    q, left = th * TW + tw, OUT * tw
+                    for k in range(TILE):
+                        r0, r1, r2 = s[0, k, q], s[1, k, q], s[2, k, q]
+                        r3, r4, r5 = s[3, k, q], s[4, k, q], s[5, k, q]
+                        padded[top, left + k] += FOUR * r0
+                        padded[top + 1, left + k] += FOUR * (r2 - r1 + r5) + TWO * (r4 - r3)
+                        padded[top + 2, left + k] += -FIVE * r0 - FOUR * (r1 + r2) - r3 - r4
+                        padded[top + 3, left + k] += r1 - r2 + TWO * (r3 - r4) - FIVE * r5
+                        padded[top + 4, left + k] += r0 + r1 + r2 + r3 + r4
+                        padded[top + 5, left + k] += r5
+            for h in range(H):                  # the image's pixels; padding is dropped
+                for w in range(W):
+                    if h + PT < OUT * TH + 2 and w + PL < OUT * TW + 2:
+                        dx[n, c, h, w] = padded[h + PT, w + PL]
+                    else:
+                        dx[n, c, h, w] = 0
+            padded[:] = 0
+    return dx
+
+
+def input_grad_gpu(dV, N, H, W, PT, PL, TH, TW):
+    xp = backend.xp_of(dV)
+    C = dV.shape[1]
+    cols = xp.matmul(kron(B_T, xp, dV.dtype).T, dV.transpose(1, 0, 2))
+    return im2col.col2im_gpu(cols.reshape(C * TILE * TILE, -1), H, W, TILE, TILE, OUT, PT, PL,
+                             TH, TW)
+
+
+def input_grad(dV, N, H, W, PT, PL, TH, TW):
+    """dV (36, C, N*TH*TW) -> dx (N, C, H, W): B dV B^T of every tile, added onto the pixels the
+    tile was read from; the gradient of input_transform."""
+    if backend.on_gpu(dV):
+        return input_grad_gpu(dV, N, H, W, PT, PL, TH, TW)
+    return input_grad_cpu(np.ascontiguousarray(dV), N, H, W, PT, PL, TH, TW)
 
 
 def output_transform_reference(M, bias, N, OH, OW, TH, TW):
