@@ -46,10 +46,11 @@ def learning_rate(text):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Train the classic Keras MNIST GAN with minigan.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # each help states its default: most defaults depend on --schedule, --recipe or --resume
+    p = argparse.ArgumentParser(description="Train the classic Keras MNIST GAN with minigan.")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
-                   help="where to train: NumPy + Numba on the CPU, or CuPy on an NVIDIA GPU")
+                   help="where to train: NumPy + Numba on the CPU, or CuPy on an NVIDIA GPU "
+                        "(default: cpu)")
     p.add_argument("--schedule", default=None, choices=["standard", "seed"],
                    help="standard (default): an epoch is a pass over the data, one D and one G "
                         "step per batch; seed: the original's 64 D iterations then one G step "
