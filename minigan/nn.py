@@ -85,6 +85,9 @@ class Conv2D(Module):
         if algorithm not in F.conv.ALGORITHMS:
             raise ValueError(f"Conv2D: algorithm must be one of {F.conv.ALGORITHMS}, got "
                              f"{algorithm!r}")
+        if algorithm == "winograd" and ((kh, kw) != (3, 3) or stride != 1):
+            raise ValueError(f"Conv2D: algorithm='winograd' needs a 3x3 kernel at stride 1, got "
+                             f"kernel {(kh, kw)}, stride {stride}; use 'auto' or 'im2col'")
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.algorithm = algorithm
         self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, kh, kw)))

@@ -165,6 +165,11 @@ def test_bad_algorithms_are_one_clear_line():
     with pytest.raises(ValueError, match="needs a 3x3 kernel at stride 1, got kernel .5, 5., "
                                          "stride 1; use algorithm='auto'"):
         F.conv2d(x, w, algorithm="winograd")
+    with pytest.raises(ValueError, match="Conv2D: algorithm must be one of"):
+        mg.nn.Conv2D(2, 2, 3, algorithm="direct")
+    with pytest.raises(ValueError, match="Conv2D: algorithm='winograd' needs a 3x3 kernel at "
+                                         "stride 1, got kernel .3, 3., stride 2"):
+        mg.nn.Conv2D(2, 2, 3, stride=2, algorithm="winograd")
 
 
 def test_the_exact_kernel_transform_round_trips():
