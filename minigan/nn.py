@@ -82,12 +82,7 @@ class Conv2D(Module):
             raise ValueError(f"Conv2D: padding must be 'same', 'valid' or an int >= 0, got "
                              f"{padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        if algorithm not in F.conv.ALGORITHMS:
-            raise ValueError(f"Conv2D: algorithm must be one of {F.conv.ALGORITHMS}, got "
-                             f"{algorithm!r}")
-        if algorithm == "winograd" and ((kh, kw) != (3, 3) or stride != 1):
-            raise ValueError(f"Conv2D: algorithm='winograd' needs a 3x3 kernel at stride 1, got "
-                             f"kernel {(kh, kw)}, stride {stride}; use 'auto' or 'im2col'")
+        F.conv.check_algorithm("Conv2D", algorithm, (kh, kw), stride)
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.algorithm = algorithm
         self.weight = Parameter(init.glorot_uniform((out_channels, in_channels, kh, kw)))

@@ -81,17 +81,28 @@ class Conv2d(Function):
         return gx, gw, gb
 
 
+def winograd_fits(kernel_size, stride):
+    return tuple(kernel_size) == (3, 3) and stride == 1
+
+
+def check_algorithm(op, algorithm, kernel_size, stride):
+    """One clear line for an unknown algorithm, or for Winograd asked of a kernel it cannot run."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm == "winograd" and not winograd_fits(kernel_size, stride):
+        raise ValueError(f"{op}: algorithm='winograd' needs a 3x3 kernel at stride 1, got "
+                         f"kernel {tuple(kernel_size)}, stride {stride}; use algorithm='auto' "
+                         "or 'im2col'")
+
+
 def choose_algorithm(algorithm, x, weight_shape, stride):
     """The algorithm conv2d runs: Winograd where it fits (a 3x3 kernel at stride 1), has the
     channels to pay off and runs on the CPU (on the GPU it is not measured yet: cuBLAS runs
     im2col's GEMM); else im2col."""
-    fits = tuple(weight_shape[2:]) == (3, 3) and stride == 1
-    if algorithm == "winograd" and not fits:
-        raise ValueError(f"conv2d: algorithm='winograd' needs a 3x3 kernel at stride 1, got "
-                         f"kernel {tuple(weight_shape[2:])}, stride {stride}; use "
-                         "algorithm='auto' or 'im2col'")
+    check_algorithm("conv2d", algorithm, weight_shape[2:], stride)
     if algorithm != "auto":
         return algorithm
+    fits = winograd_fits(weight_shape[2:], stride)
     OC, C = weight_shape[:2]
     wide = min(C, OC) >= WINOGRAD_MIN_CHANNELS
     return "winograd" if fits and wide and not backend.on_gpu(x) else "im2col"
@@ -112,8 +123,6 @@ def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
                          "kernel sides must be >= 1")
     if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
         raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     PT, PL, OH, OW = conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3],
                                    stride, padding)
     if choose_algorithm(algorithm, x.data, weight.shape, stride) == "winograd":

@@ -11,7 +11,7 @@ elementwise product becomes a matrix product for every one of the 36 positions t
                             V[t] (C, P):  (B^T d B)[t] of every input tile (P tiles in all)
 
 so the convolution is 36 GEMMs of (OC x C) @ (C x P), a quarter of im2col's multiplications,
-between two transforms (minigan/kernels/winograd.py holds them, with A^T and B^T):
+between two transforms (minigan/kernels/winograd.py holds them, with A^T, B^T and G):
 
     V = input_transform(x)          (36, C, P)      6x6 tiles at stride 4, zero padded
     U = KG @ g                      (36, OC, C)     KG = G kron G (36 x 9), for every kernel
@@ -28,20 +28,9 @@ forward step: dM = output_grad(gy) (A gY A^T of every 4x4 tile of gy), then
 The transforms' coefficients (up to 25 in B^T d B, 8 in A^T M A) make float32 rounding larger
 than im2col's: tests/test_conv_winograd.py states the bound it checks against float64.
 """
-from fractions import Fraction
-
-import numpy as np
-
 from minigan import backend, kernels
 from minigan.autograd import Function
-
-OUT = kernels.winograd.OUT
-G = np.array([[Fraction(1, 4), 0, 0],
-              [Fraction(-1, 6), Fraction(-1, 6), Fraction(-1, 6)],
-              [Fraction(-1, 6), Fraction(1, 6), Fraction(-1, 6)],
-              [Fraction(1, 24), Fraction(1, 12), Fraction(1, 6)],
-              [Fraction(1, 24), Fraction(-1, 12), Fraction(1, 6)],
-              [0, 0, 1]], dtype=object).astype(np.float64)   # exact fractions, then rounded
+from minigan.kernels.winograd import OUT, G
 
 
 def kernel_transform(weight):

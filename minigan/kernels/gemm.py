@@ -88,6 +88,15 @@ def operand(m):
     return (m, m.strides[0] // m.itemsize if m.ndim == 3 else 0) + found
 
 
+def threaded_sgemm(a, b):
+    """The cblas_sgemm address to run a @ b with, or 0 for NumPy's own call: no ILP64 OpenBLAS
+    found, not float32 on both sides, or an empty axis."""
+    fn = sgemm()
+    if not fn or a.dtype != np.float32 or b.dtype != np.float32 or 0 in a.shape + b.shape:
+        return 0
+    return fn
+
+
 def matmul_reference(a, b):
     return a @ b
 
@@ -143,8 +152,8 @@ def matmul(a, b):
         return a * b
     if backend.on_gpu(a):
         return matmul_gpu(a, b)
-    fn = sgemm()
-    if not fn or a.dtype != np.float32 or b.dtype != np.float32 or 0 in a.shape + b.shape:
+    fn = threaded_sgemm(a, b)
+    if not fn:
         return a @ b
     rows, K, cols = a.shape[0], a.shape[1], b.shape[1]
     pieces = pieces_for(2.0 * rows * cols * K)
@@ -182,8 +191,8 @@ def batched_matmul(a, b):
     """np.matmul of a batch of matrices: a (B, M, K) or (M, K), b (B, K, N) or (K, N)."""
     if backend.on_gpu(a) or backend.on_gpu(b):
         return batched_matmul_gpu(a, b)
-    fn = sgemm()
-    if not fn or a.dtype != np.float32 or b.dtype != np.float32 or 0 in a.shape + b.shape:
+    fn = threaded_sgemm(a, b)
+    if not fn:
         return np.matmul(a, b)
     batch = a.shape[0] if a.ndim == 3 else b.shape[0]
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]

@@ -20,6 +20,8 @@ tile was read from (tiles overlap by 2). Each transform is one pass per channel.
 compute the same with the Kronecker form vec(B^T d B) = (B^T kron B^T) vec(d) over im2col's
 tiles: one GEMM each.
 """
+from fractions import Fraction
+
 import numba
 import numpy as np
 
@@ -32,6 +34,12 @@ B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
 A_T = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
                 [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+G = np.array([[Fraction(1, 4), 0, 0],                  # the kernel's transform, G g G^T
+              [Fraction(-1, 6), Fraction(-1, 6), Fraction(-1, 6)],
+              [Fraction(-1, 6), Fraction(1, 6), Fraction(-1, 6)],
+              [Fraction(1, 24), Fraction(1, 12), Fraction(1, 6)],
+              [Fraction(1, 24), Fraction(-1, 12), Fraction(1, 6)],
+              [0, 0, 1]], dtype=object).astype(np.float64)   # exact fractions, then rounded
 
 
 def kron(M, xp, dtype):
@@ -151,7 +159,7 @@ def input_grad_cpu(dV, N, H, W, PT, PL, TH, TW):
                 for w in range(W):
                     if h + PT < OUT * TH + 2 and w + PL < OUT * TW + 2:
                         dx[n, c, h, w] = padded[h + PT, w + PL]
-                    else:
+                    else:                       # past the last tile: no tile read it
                         dx[n, c, h, w] = 0
             padded[:] = 0
     return dx
