@@ -54,8 +54,8 @@ def test_the_transforms_equal_their_kronecker_references(case, seed, dtype):
               kernels.winograd.input_transform_reference(x, PT, PL, TH, TW)),
              (kernels.winograd.output_transform(M, bias, N, OH, OW, TH, TW),
               kernels.winograd.output_transform_reference(M, bias, N, OH, OW, TH, TW)),
-             (kernels.winograd.output_grad(gy, TH, TW),
-              kernels.winograd.output_grad_reference(gy, TH, TW))]
+             *zip(kernels.winograd.output_grad(gy, TH, TW),       # dM and db
+                  kernels.winograd.output_grad_reference(gy, TH, TW))]
     for got, want in pairs:
         assert got.dtype == dtype and got.shape == want.shape
         assert relative_error(got, want) <= tol

@@ -23,7 +23,8 @@ forward step: dM = output_grad(gy) (A gY A^T of every 4x4 tile of gy), then
 
     dV[t] = U[t]^T @ dM[t],  dx = input_grad(dV)    (B dV B^T of every tile, added back onto
                                                      the pixels it was read from)
-    dU[t] = dM[t] @ V[t]^T,  dW = KG^T @ dU          db = gy summed over N, H, W.
+    dU[t] = dM[t] @ V[t]^T,  dW = KG^T @ dU          db = gy summed over N, H, W
+                                                    (read in output_grad's pass over gy).
 
 The transforms' coefficients (up to 25 in B^T d B, 8 in A^T M A) make float32 rounding larger
 than im2col's: tests/test_conv_winograd.py states the bound it checks against float64.
@@ -76,9 +77,8 @@ class Conv2dWinograd(Function):
     def backward(self, gy):
         (H, W), N = self.input_size, gy.shape[0]
         TH, TW = -(-self.OH // OUT), -(-self.OW // OUT)
-        gx = gw = gb = None
-        if self.needs_grad[0] or self.needs_grad[1]:
-            dM = kernels.winograd.output_grad(gy, TH, TW)                     # (36, OC, P)
+        gx = gw = None
+        dM, gb = kernels.winograd.output_grad(gy, TH, TW)                     # (36, OC, P)
         if self.needs_grad[0]:
             dV = kernels.gemm.batched_matmul(self.U.transpose(0, 2, 1), dM)    # (36, C, P)
             gx = kernels.winograd.input_grad(dV, N, H, W, self.PT, self.PL, TH, TW)
@@ -87,6 +87,4 @@ class Conv2dWinograd(Function):
             gw = kernel_grad(dU, self.weight_shape)
         if not self.has_bias:
             return gx, gw
-        if self.needs_grad[2]:
-            gb = gy.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        return gx, gw, gb if self.needs_grad[2] else None

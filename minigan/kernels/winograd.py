@@ -245,7 +245,7 @@ def output_grad_reference(gy, TH, TW):
     OC = gy.shape[1]
     cols = im2col.im2col_reference(gy, OUT, OUT, OUT, 0, 0, TH, TW)      # (OC*16, P)
     dM = kron(A_T, np, gy.dtype).T @ cols.reshape(OC, OUT * OUT, -1)      # (OC, 36, P)
-    return np.ascontiguousarray(dM.transpose(1, 0, 2))
+    return np.ascontiguousarray(dM.transpose(1, 0, 2)), gy.sum(axis=(0, 2, 3))
 
 
 @numba.njit(parallel=True, cache=True)
@@ -253,13 +253,17 @@ def output_grad_cpu(gy, TH, TW):
     N, OC, OH, OW = gy.shape
     tiles = TH * TW
     dM = np.empty((TILE * TILE, OC, N * tiles), dtype=gy.dtype)
+    db = np.empty(OC, dtype=gy.dtype)
     for o in numba.prange(OC):                  # each channel writes its own rows of dM
         padded = np.zeros((OUT * TH, OUT * TW), dtype=gy.dtype)
         r = np.empty((TILE, OUT, tiles), dtype=gy.dtype)
+        columns = np.zeros(OW)                  # db's sums by column, in float64
         for n in range(N):
             for h in range(OH):                 # gy, zero padded to whole tiles
                 for w in range(OW):
-                    padded[h, w] = gy[n, o, h, w]
+                    g = gy[n, o, h, w]
+                    padded[h, w] = g
+                    columns[w] += g
             for j in range(OUT):                # r = A g: column j of every tile
                 for th in range(TH):
                     top = OUT * th
@@ -284,7 +288,8 @@ def output_grad_cpu(gy, TH, TW):
                     dM[t + 3, o, p + q] = r0 + TWO * r1 + FOUR * r2 + EIGHT * r3
                     dM[t + 4, o, p + q] = r0 - TWO * r1 + FOUR * r2 - EIGHT * r3
                     dM[t + 5, o, p + q] = r3
-    return dM
+        db[o] = columns.sum()
+    return dM, db
 
 
 def output_grad_gpu(gy, TH, TW):
@@ -292,12 +297,13 @@ def output_grad_gpu(gy, TH, TW):
     OC = gy.shape[1]
     cols = im2col.im2col_gpu(gy, OUT, OUT, OUT, 0, 0, TH, TW)
     dM = xp.matmul(kron(A_T, xp, gy.dtype).T, cols.reshape(OC, OUT * OUT, -1))
-    return xp.ascontiguousarray(dM.transpose(1, 0, 2))
+    return xp.ascontiguousarray(dM.transpose(1, 0, 2)), gy.sum(axis=(0, 2, 3))
 
 
 def output_grad(gy, TH, TW):
-    """gy (N, OC, OH, OW) -> dM (36, OC, N*TH*TW): A gY A^T of every 4x4 tile gY, the gradient
-    of output_transform with respect to M."""
+    """gy (N, OC, OH, OW) -> (dM (36, OC, N*TH*TW), db (OC,)): A gY A^T of every 4x4 tile gY,
+    the gradient of output_transform with respect to M, and gy summed over N, OH and OW, the
+    bias's gradient (on the CPU in the same pass over gy, summed in float64)."""
     if backend.on_gpu(gy):
         return output_grad_gpu(gy, TH, TW)
     return output_grad_cpu(np.ascontiguousarray(gy), TH, TW)
