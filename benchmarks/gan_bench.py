@@ -209,6 +209,50 @@ def case_bce(torch, dev, n, backward):
                     f"mean BCE of p ({n}, 1) against 0/1 labels", names="p t")
 
 
+# The DCGAN generator's layers (upsampling 7x7 -> 14x14 -> 28x28) and a conditional GAN's label
+# table: transposed convolution, BatchNorm2d and Embedding
+DCGAN_UPSAMPLING = ((128, 64, 7), (64, 1, 14))   # (C_in, C_out, input side), 4x4, stride 2, pad 1
+
+
+def case_conv_transpose(torch, dev, n, c, oc, side, backward):
+    rng = np.random.default_rng(c + oc + 1)
+    inputs = [(rng.standard_normal((n, c, side, side)).astype(np.float32), True),
+              (_glorot(rng, (c, oc, 4, 4), oc * 16, c * 16), True),
+              (rng.uniform(-0.1, 0.1, oc).astype(np.float32), True)]
+    gy0 = rng.standard_normal((n, oc, 2 * side, 2 * side)).astype(np.float32)
+    macs = n * side * side * c * oc * 16             # one GEMM; backward adds dx's and dW's
+    return _op_case(torch, dev, inputs,
+                    lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1),
+                    lambda x, w, b: torch.nn.functional.conv_transpose2d(x, w, b, stride=2,
+                                                                         padding=1),
+                    gy0, backward, f"x ({n}, {c}, {side}, {side}), 4x4, stride 2, pad 1 -> "
+                    f"({n}, {oc}, {2 * side}, {2 * side})", flops=2 * macs * (3 if backward else 1))
+
+
+def case_batch_norm2d(torch, dev, n, backward):
+    rng = np.random.default_rng(9)
+    shape = (n, 64, 14, 14)
+    inputs = [(rng.standard_normal(shape).astype(np.float32), True),
+              (rng.uniform(0.5, 1.5, 64).astype(np.float32), True),
+              (rng.standard_normal(64).astype(np.float32), True)]
+    return _op_case(torch, dev, inputs, lambda x, w, b: F.batch_norm(x, w, b),
+                    lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b,
+                                                                   training=True),
+                    rng.standard_normal(shape).astype(np.float32), backward,
+                    f"BatchNorm2d(64), train mode, on {shape}", names="x gamma beta")
+
+
+def case_embedding(torch, dev, n, backward):
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, 10, n)
+    lm = mg.tensor(labels, dtype="int64", device=dev.minigan)
+    lt = torch.tensor(labels, device=dev.torch)
+    return _op_case(torch, dev, [(rng.standard_normal((10, 50)).astype(np.float32), True)],
+                    lambda w: F.embedding(lm, w), lambda w: torch.nn.functional.embedding(lt, w),
+                    rng.standard_normal((n, 50)).astype(np.float32), backward,
+                    f"Embedding(10, 50) of {n} labels", names="W")
+
+
 def case_adam(torch, dev):
     (_, D, om, _), (_, tD, ot, _) = both_models(torch, dev)
     pairs = list(zip(D.parameters(), tD.parameters()))  # in order; copy_weights checked shapes
@@ -300,6 +344,11 @@ def case_list(args):
     both("leaky_relu", lambda t, d, bw: case_leaky_relu(t, d, n, bw))
     both("dropout", lambda t, d, bw: case_dropout(t, d, n, bw))
     both("bce", lambda t, d, bw: case_bce(t, d, n, bw))
+    for c, oc, side in DCGAN_UPSAMPLING:
+        both(f"convT {c}->{oc}", lambda t, d, bw, c=c, oc=oc, side=side:
+             case_conv_transpose(t, d, n, c, oc, side, bw))
+    both("batchnorm2d", lambda t, d, bw: case_batch_norm2d(t, d, n, bw))
+    both("embedding", lambda t, d, bw: case_embedding(t, d, n, bw))
     cases.append(Planned("adam step", "layer", case_adam))
     for kind in ("D step", "G step"):
         for batch in args.batches:

@@ -27,6 +27,12 @@ def glorot_uniform(shape, device=None):
     return backend.to_device(w, backend.normalize_device(device))
 
 
+def normal(shape, std=1.0, device=None):
+    """N(0, std^2): PyTorch's default for embedding tables."""
+    w = backend.rng("cpu").normal(0.0, std, size=shape).astype(np.float32)
+    return backend.to_device(w, backend.normalize_device(device))
+
+
 def zeros(shape, device=None):
     return backend.xp(device).zeros(shape, dtype=np.float32)
 

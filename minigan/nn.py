@@ -1,6 +1,6 @@
-"""The layers: Sequential, Dense, Conv2D, BatchNorm1d, the activations, Dropout,
-LeakyReLUDropout, Flatten, Reshape and the BCE losses, all Modules (minigan.module), and so
-`mg.nn.Module`, `mg.nn.Parameter` are here too.
+"""The layers: Sequential, Dense, Conv2D, ConvTranspose2D, BatchNorm1d/2d, Embedding, the
+activations, Dropout, LeakyReLUDropout, Flatten, Reshape and the BCE losses, all Modules
+(minigan.module), and so `mg.nn.Module`, `mg.nn.Parameter` are here too.
 """
 import numpy as np
 
@@ -8,9 +8,10 @@ from minigan import functional as F
 from minigan import backend, init
 from minigan.module import Buffer, Module, Parameter, StateDictError
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "Buffer", "Conv2D", "Dense", "Dropout",
-           "Flatten", "LeakyReLU", "LeakyReLUDropout", "Module", "Parameter", "ReLU", "Reshape",
-           "Sequential", "Sigmoid", "StateDictError", "Tanh"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Buffer", "Conv2D",
+           "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "LeakyReLU",
+           "LeakyReLUDropout", "Module", "Parameter", "ReLU", "Reshape", "Sequential", "Sigmoid",
+           "StateDictError", "Tanh"]
 
 
 def _positive_int(layer, name, value):
@@ -98,14 +99,17 @@ class Conv2D(Module):
                 + ("" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}"))
 
 
-class BatchNorm1d(Module):
-    """Normalize each of num_features over the batch: y = weight * xhat + bias (PyTorch's
-    BatchNorm1d on (N, F)). Training uses batch statistics and updates the running ones;
-    eval() uses the running ones. momentum and eps are keyword-only: Keras takes momentum
-    second and PyTorch eps, so BatchNorm1d(n, 0.8) would mean either."""
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d: y = weight * xhat + bias per feature (channel).
+    Training uses batch statistics and updates the running ones; eval() uses the running ones.
+    momentum and eps are keyword-only: Keras takes momentum second and PyTorch eps, so
+    BatchNorm1d(n, 0.8) would mean either."""
+
+    ndim, input_shape = None, None   # the input's dimensions, and how the error names them
 
     def __init__(self, num_features, *, momentum=0.1, eps=1e-5):
-        num_features = _positive_int("BatchNorm1d", "num_features", num_features)
+        name = type(self).__name__
+        num_features = _positive_int(name, "num_features", num_features)
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
         self.weight = Parameter(init.ones((num_features,)))
         self.bias = Parameter(init.zeros((num_features,)))
@@ -114,6 +118,9 @@ class BatchNorm1d(Module):
         self.num_batches_tracked = Buffer(backend.xp(self.weight.device).zeros((), "int64"))
 
     def forward(self, x):
+        if getattr(x, "ndim", None) != self.ndim:
+            raise ValueError(f"{type(self).__name__}: x must be {self.input_shape}, got shape "
+                             f"{tuple(getattr(x, 'shape', ()))}")
         if self.training:
             self.num_batches_tracked.data += 1
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
@@ -121,6 +128,67 @@ class BatchNorm1d(Module):
 
     def extra_repr(self):
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Normalize each of num_features over the batch (PyTorch's BatchNorm1d on (N, F))."""
+    ndim, input_shape = 2, "(N, F)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Normalize each of num_features channels over the batch and the pixels (PyTorch's
+    BatchNorm2d on (N, C, H, W)): the DCGAN generator's normalization."""
+    ndim, input_shape = 4, "(N, C, H, W)"
+
+
+class ConvTranspose2D(Module):
+    """Transposed 2-D convolution (functional.conv_transpose2d), the upsampling layer of a DCGAN
+    generator. x: (N, in_channels, H, W) -> y: (N, out_channels, (H - 1)*stride - 2*padding +
+    KH + output_padding, likewise for W). Weight (in_channels, out_channels, KH, KW) as PyTorch's
+    ConvTranspose2d, Glorot-uniform; zero bias."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, bias=True):
+        name = "ConvTranspose2D"
+        in_channels = _positive_int(name, "in_channels", in_channels)
+        out_channels = _positive_int(name, "out_channels", out_channels)
+        sides = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
+        if len(sides) != 2:
+            raise ValueError(f"{name}: kernel_size must be an int or a pair (KH, KW), got "
+                             f"{kernel_size!r}")
+        kh, kw = (_positive_int(name, "kernel_size", k) for k in sides)
+        stride = _positive_int(name, "stride", stride)
+        F.conv_transpose.check_arguments(name, stride, padding, output_padding)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = (kh, kw), stride
+        self.padding, self.output_padding = padding, output_padding
+        self.weight = Parameter(init.glorot_uniform((in_channels, out_channels, kh, kw)))
+        self.bias = Parameter(init.zeros((out_channels,))) if bias else None
+
+    def forward(self, x):
+        return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride,
+                                  padding=self.padding, output_padding=self.output_padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}"
+                + (f", output_padding={self.output_padding}" if self.output_padding else ""))
+
+
+class Embedding(Module):
+    """A table of num_embeddings learned vectors of size dim: integer labels (N,) -> (N, dim).
+    N(0, 1) initial rows, as PyTorch's Embedding."""
+
+    def __init__(self, num_embeddings, dim):
+        self.num_embeddings = _positive_int("Embedding", "num_embeddings", num_embeddings)
+        self.dim = _positive_int("Embedding", "dim", dim)
+        self.weight = Parameter(init.normal((self.num_embeddings, self.dim)))
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.dim}"
 
 
 class LeakyReLU(Module):

@@ -240,7 +240,7 @@ def test_batch_norm_gradcheck(seed, n, features, training):
 
 
 def test_batch_norm_checks_its_input():
-    with pytest.raises(ValueError, match="batch of at least 2"):
+    with pytest.raises(ValueError, match="at least 2 values per feature"):
         nn.BatchNorm1d(3)(mg.tensor(np.ones((1, 3))))
     with pytest.raises(ValueError, match=r"x must be \(N, F\)"):
         nn.BatchNorm1d(3)(mg.tensor(np.ones((4, 2))))

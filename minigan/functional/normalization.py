@@ -1,21 +1,26 @@
-"""Batch normalization over the batch axis: x (N, F) -> y (N, F)."""
-from minigan import backend
+"""Batch normalization: x (N, F) per feature over the batch, or x (N, C, H, W) per channel over
+the batch and the pixels (BatchNorm2d)."""
+from minigan import backend, kernels
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
 
 
 class BatchNorm(Function):
-    """y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps).
+    """y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps), the statistics taken over
+    the m values of each feature (m = N for (N, F); m = N*H*W per channel for (N, C, H, W),
+    computed by minigan/kernels/batch_norm.py).
 
-    Training: mean and var (biased) are the batch's, so every xhat depends on the whole batch:
-      dx = inv_std / N * (N * g - sum(g) - xhat * sum(g * xhat)),  g = gy * gamma;
+    Training: mean and var (biased) are the batch's, so every xhat depends on all m values:
+      dx = inv_std / m * (m * g - sum(g) - xhat * sum(g * xhat)),  g = gy * gamma;
     evaluation: mean and var are given constants, so dx = gy * gamma * inv_std.
-    dgamma = sum(gy * xhat), dbeta = sum(gy), sums over the batch.
+    dgamma = sum(gy * xhat), dbeta = sum(gy), sums over the same m values.
     """
 
     def __init__(self, eps, mean=None, var=None):
         self.eps, self.mean, self.var = eps, mean, var
 
     def forward(self, x, gamma, beta):
+        if x.ndim == 4:
+            return self.forward_channels(x, gamma, beta)
         xp = backend.xp_of(x)
         self.batch_stats = self.mean is None
         if self.batch_stats:
@@ -25,7 +30,25 @@ class BatchNorm(Function):
         self.gamma = gamma
         return self.xhat * gamma + beta
 
+    def forward_channels(self, x, gamma, beta):
+        """(N, C, H, W): the statistics of each channel over N*H*W values, by kernels.batch_norm
+        on (N, C, H*W)."""
+        xp = backend.xp_of(x)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        self.batch_stats = self.mean is None
+        if self.batch_stats:
+            self.mean, self.var = kernels.batch_norm.stats(x3)
+        self.inv_std = 1 / xp.sqrt(self.var + x.dtype.type(self.eps))
+        y, self.xhat = kernels.batch_norm.normalize(x3, self.mean, self.inv_std, gamma, beta)
+        self.gamma = gamma
+        return y.reshape(x.shape)
+
     def backward(self, gy):
+        if gy.ndim == 4:
+            dx, dgamma, dbeta = kernels.batch_norm.grad(gy.reshape(self.xhat.shape), self.xhat,
+                                                        self.gamma, self.inv_std,
+                                                        self.batch_stats)
+            return dx.reshape(gy.shape), dgamma, dbeta
         N = gy.shape[0]
         g = gy * self.gamma                                          # (N, F)
         if self.batch_stats:
@@ -38,33 +61,36 @@ class BatchNorm(Function):
 
 def batch_norm(x, weight, bias, running_mean=None, running_var=None, training=True,
                momentum=0.1, eps=1e-5):
-    """Normalize each feature of x (N, F) over the batch, then scale by weight and shift by bias.
+    """Normalize each feature of x (N, F), or each channel of x (N, C, H, W) over N, H and W,
+    then scale by weight and shift by bias (both (F,) or (C,)).
 
     Training: uses the batch's mean and biased variance, and (when given) updates the running
     statistics in place as PyTorch does: running = (1 - momentum) * running + momentum * batch,
-    with the unbiased variance. Evaluation: uses the running statistics.
+    with the unbiased variance (m / (m - 1), m the values per feature). Evaluation: uses the
+    running statistics.
     """
     weight = float_tensor("batch_norm", weight)
     x = as_tensor(x, like=weight, op="batch_norm")
     bias = as_tensor(bias, like=weight, op="batch_norm")
-    if x.ndim != 2 or weight.shape != (x.shape[1],) or bias.shape != (x.shape[1],):
-        raise ValueError(f"batch_norm: x must be (N, F) with weight and bias (F,); got x "
-                         f"{tuple(x.shape)}, weight {tuple(weight.shape)}, bias "
-                         f"{tuple(bias.shape)}")
+    if x.ndim not in (2, 4) or weight.shape != (x.shape[1],) or bias.shape != (x.shape[1],):
+        raise ValueError(f"batch_norm: x must be (N, F) or (N, C, H, W) with weight and bias "
+                         f"(F,) or (C,); got x {tuple(x.shape)}, weight {tuple(weight.shape)}, "
+                         f"bias {tuple(bias.shape)}")
     check_same_dtype("batch_norm", x, weight, bias)
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         return BatchNorm(eps, running_mean.data, running_var.data)(x, weight, bias)
-    if x.shape[0] < 2:
-        raise ValueError("batch_norm: training needs a batch of at least 2 (the variance of one "
-                         "sample is 0); use eval() for single samples")
+    m = x.size // x.shape[1]
+    if m < 2:
+        raise ValueError("batch_norm: training needs at least 2 values per feature (the "
+                         "variance of one is 0); use a larger batch, or eval() for single "
+                         "samples")
     fn = BatchNorm(eps)
     y = fn(x, weight, bias)
     if running_mean is not None:
-        n = x.shape[0]
         running_mean.data *= 1 - momentum
         running_mean.data += momentum * fn.mean
         running_var.data *= 1 - momentum
-        running_var.data += (momentum * n / (n - 1)) * fn.var
+        running_var.data += (momentum * m / (m - 1)) * fn.var
     return y

@@ -5,8 +5,8 @@ expression is already the fastest CPU path (sigmoid_tanh) it is the CPU path, so
 three functions; a kernel for one device only (adam.step_many on the GPU, bce's
 first_outside_domain on the CPU) has that twin and the dispatcher, which says what runs on the
 other device. cpu.py and cuda.py hold what the *_cpu and *_gpu functions of every file share."""
-from minigan.kernels import (adam, bce, dropout, gemm, im2col, layout, leaky_relu, sigmoid_tanh,
-                             winograd)
+from minigan.kernels import (adam, batch_norm, bce, dropout, gemm, im2col, layout, leaky_relu,
+                             sigmoid_tanh, winograd)
 
-__all__ = ["adam", "bce", "dropout", "gemm", "im2col", "layout", "leaky_relu",
+__all__ = ["adam", "batch_norm", "bce", "dropout", "gemm", "im2col", "layout", "leaky_relu",
            "sigmoid_tanh", "winograd"]
