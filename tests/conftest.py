@@ -80,6 +80,17 @@ def quiet(line):
     """A log that drops every line: trainers in tests run silently."""
 
 
+def randomized_batch_norm(bn, seed, training):
+    """bn (BatchNorm1d or 2d) with random weight, bias and running statistics, in train or eval
+    mode: the defaults (1, 0, 0, 1) would hide a swapped operand."""
+    rng, n = np.random.default_rng(seed), bn.num_features
+    bn.weight.data[:] = rng.uniform(0.5, 1.5, n)
+    bn.bias.data[:] = rng.standard_normal(n)
+    bn.running_mean.data[:] = rng.standard_normal(n)
+    bn.running_var.data[:] = rng.uniform(0.5, 2, n)
+    return bn.train(training)
+
+
 def _float64_tensor(data, device, requires_grad):
     return mg.tensor(data, requires_grad=requires_grad, dtype="float64", device=device)
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from conftest import normal_array, randn
+from conftest import normal_array, randn, randomized_batch_norm
 from minigan import kernels, nn
 
 seeds = st.integers(0, 2**16)
@@ -141,29 +141,19 @@ def test_batch_norm_kernels_equal_their_references(N, C, P, seed, dtype, batch_s
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1, np.abs(want).max()))
 
 
-def batch_norm2d(C, seed, training):
-    bn = nn.BatchNorm2d(C)
-    rng = np.random.default_rng(seed)
-    bn.weight.data[:] = rng.uniform(0.5, 1.5, C)
-    bn.bias.data[:] = rng.standard_normal(C)
-    bn.running_mean.data[:] = rng.standard_normal(C)
-    bn.running_var.data[:] = rng.uniform(0.5, 2, C)
-    return bn.train(training)
-
-
 @settings(deadline=None)
 @given(seed=seeds, n=st.integers(1, 3), C=st.integers(1, 3), side=st.integers(1, 3),
        training=st.booleans())
 def test_batch_norm2d_gradcheck(seed, n, C, side, training):
     assume(not training or n * side * side >= 2)
-    bn = batch_norm2d(C, seed, training)
+    bn = randomized_batch_norm(nn.BatchNorm2d(C), seed, training)
     mg.gradcheck(lambda x, *params: bn(x), randn((n, C, side, side + 1), seed=seed),
                  *bn.parameters())
 
 
 def test_batch_norm2d_normalizes_each_channel_over_batch_and_pixels():
     x = normal_array((4, 3, 5, 6), 0, np.float64) * 3 + 1
-    bn = batch_norm2d(3, 1, True)
+    bn = randomized_batch_norm(nn.BatchNorm2d(3), 1, True)
     gamma, beta = bn.weight.numpy().astype(np.float64), bn.bias.numpy().astype(np.float64)
     y = bn(mg.tensor(x.astype(np.float32)))
     np.testing.assert_allclose(y.numpy(), batch_norm2d_reference(x, gamma, beta), rtol=1e-5,

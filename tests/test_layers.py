@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from conftest import away_from_zero, normal_array, randn
+from conftest import away_from_zero, normal_array, randn, randomized_batch_norm
 from minigan import nn
 from minigan.functional.conv import conv_geometry
 
@@ -229,13 +229,7 @@ def test_the_seed_discriminator_builds_and_trains():
 
 @given(seed=seeds, n=st.integers(2, 5), features=st.integers(1, 4), training=st.booleans())
 def test_batch_norm_gradcheck(seed, n, features, training):
-    bn = nn.BatchNorm1d(features)
-    rng = np.random.default_rng(seed)
-    bn.weight.data[:] = rng.uniform(0.5, 1.5, features)
-    bn.bias.data[:] = rng.standard_normal(features)
-    bn.running_mean.data[:] = rng.standard_normal(features)
-    bn.running_var.data[:] = rng.uniform(0.5, 2, features)
-    bn.train(training)
+    bn = randomized_batch_norm(nn.BatchNorm1d(features), seed, training)
     module_gradcheck(bn, randn((n, features), seed=seed))
 
 
