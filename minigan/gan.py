@@ -35,6 +35,29 @@ def build_generator(recipe="stable", sizes=GENERATOR_SIZES, output=nn.Tanh):
     return nn.Sequential(*layers, *([output()] if output is not None else []))
 
 
+DCGAN_CHANNELS = (128, 64)   # the DCGAN generator's feature maps at 7x7 and 14x14
+
+
+def build_dcgan_generator(noise_dim=NOISE_DIM, channels=DCGAN_CHANNELS):
+    """z (N, 100) -> images (N, 784) in [-1, 1], the DCGAN generator (Radford et al. 2015) for
+    28x28: Dense to 128 maps of 7x7, BatchNorm, ReLU, then two transposed convolutions (4x4,
+    stride 2, padding 1), each doubling the side, 7 -> 14 -> 28:
+
+        Dense 100 -> 128*7*7, BatchNorm1d, ReLU, Reshape (128, 7, 7)
+        ConvTranspose2D 128 -> 64, BatchNorm2d, ReLU                 (N, 64, 14, 14)
+        ConvTranspose2D 64 -> 1, Tanh, Flatten                       (N, 784)
+
+    The flat output is what the discriminators read. Normalizing the Dense's 6272 outputs one by
+    one (BatchNorm1d) is the 'documented equivalent' of normalizing its 128 maps per channel."""
+    wide, narrow = channels
+    return nn.Sequential(
+        nn.Dense(noise_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU(),
+        nn.Reshape(wide, 7, 7),
+        nn.ConvTranspose2D(wide, narrow, 4, stride=2, padding=1), nn.BatchNorm2d(narrow),
+        nn.ReLU(),
+        nn.ConvTranspose2D(narrow, 1, 4, stride=2, padding=1), nn.Tanh(), nn.Flatten())
+
+
 class Discriminator(nn.Module):
     """images (N, 784) -> P(real) (N / pack, 1), in two parts: `features`, the convolutional
     feature maps (what feature matching compares), and `head`, which judges them."""

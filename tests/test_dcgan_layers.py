@@ -251,3 +251,44 @@ def test_embedding_refuses_bad_labels_with_one_line():
         table(np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="dim must be a positive int"):
         nn.Embedding(10, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The DCGAN generator, built from these layers
+
+def test_dcgan_generator_matches_a_pytorch_twin():
+    """The same weights in both engines: the images and every parameter's gradient of a loss
+    on them, in train mode (batch statistics), and the images in eval mode."""
+    torch = pytest.importorskip("torch")
+    from minigan import gan
+    mg.manual_seed(0)
+    G = gan.build_dcgan_generator()
+    tnn = torch.nn
+    twin = tnn.Sequential(tnn.Linear(100, 6272), tnn.BatchNorm1d(6272), tnn.ReLU(),
+                          tnn.Unflatten(1, (128, 7, 7)),
+                          tnn.ConvTranspose2d(128, 64, 4, 2, 1), tnn.BatchNorm2d(64), tnn.ReLU(),
+                          tnn.ConvTranspose2d(64, 1, 4, 2, 1), tnn.Tanh(), tnn.Flatten())
+    ours = G.state_dict()
+    theirs = twin.state_dict()
+    assert [v.shape for v in ours.values()] == [tuple(v.shape) for v in theirs.values()]
+    twin.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in zip(theirs, ours.values())})
+    z = normal_array((16, 100), 5)
+    images, timages = G(mg.tensor(z)), twin(torch.tensor(z))
+    assert images.shape == (16, 784)
+    np.testing.assert_allclose(images.numpy(), timages.detach().numpy(), rtol=RED_RTOL,
+                               atol=RED_ATOL)
+    weights = normal_array((16, 784), 6)
+    (images * mg.tensor(weights)).sum().backward()
+    (timages * torch.tensor(weights)).sum().backward()
+    grads = {name: (p.grad.numpy(), tp.grad.numpy())
+             for (name, p), tp in zip(G.named_parameters(), twin.parameters())}
+    for name in ("0.bias", "4.bias"):   # a bias a BatchNorm follows: its gradient is 0 exactly,
+        ours_, theirs_ = grads.pop(name)  # its float32 values are rounding in both engines
+        assert np.abs(ours_).max() < 1e-5 * np.abs(grads[name[:-4] + "weight"][1]).max()
+    for name, (got, want) in grads.items():
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * np.abs(want).max(),
+                                   err_msg=name)
+    G.eval()
+    twin.eval()
+    np.testing.assert_allclose(G(mg.tensor(z)).numpy(), twin(torch.tensor(z)).detach().numpy(),
+                               rtol=RED_RTOL, atol=RED_ATOL)
