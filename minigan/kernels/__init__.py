@@ -3,8 +3,9 @@
 and the dispatcher, the only place that branches on the device. Two exceptions: where the NumPy
 expression is already the fastest CPU path (sigmoid_tanh) it is the CPU path, so the kernel has
 three functions; a kernel for one device only (adam.step_many on the GPU, bce's
-first_outside_domain on the CPU) has that twin and the dispatcher, which says what runs on the
-other device. cpu.py and cuda.py hold what the *_cpu and *_gpu functions of every file share."""
+first_outside_domain and batch_norm's three on the CPU) has that twin and the dispatcher, which
+says what runs on the other device. cpu.py and cuda.py hold what the *_cpu and *_gpu functions
+of every file share."""
 from minigan.kernels import (adam, batch_norm, bce, dropout, gemm, im2col, layout, leaky_relu,
                              sigmoid_tanh, winograd)
 

@@ -98,14 +98,15 @@ def grad_cpu(gy, xhat, gamma, inv_std, batch_stats):
 
 
 def stats(x):
-    """x (N, C, P) -> (mean, var) per channel, in x's dtype."""
+    """x (N, C, P) -> (mean, var) per channel, in x's dtype (on the GPU: the reference)."""
     if backend.on_gpu(x):
         return stats_reference(x)
     return stats_cpu(np.ascontiguousarray(x))
 
 
 def normalize(x, mean, inv_std, gamma, beta):
-    """(y, xhat) of x (N, C, P) with the per-channel (C,) mean, inv_std, gamma, beta."""
+    """(y, xhat) of x (N, C, P) with the per-channel (C,) mean, inv_std, gamma, beta (on the
+    GPU: the reference)."""
     if backend.on_gpu(x):
         return normalize_reference(x, mean, inv_std, gamma, beta)
     return normalize_cpu(np.ascontiguousarray(x), mean, inv_std, gamma, beta)
@@ -113,7 +114,7 @@ def normalize(x, mean, inv_std, gamma, beta):
 
 def grad(gy, xhat, gamma, inv_std, batch_stats):
     """(dx, dgamma, dbeta) for gy (N, C, P); batch_stats: whether mean and var were the batch's
-    (then they depend on x too) or the running ones."""
+    (then they depend on x too) or the running ones (on the GPU: the reference)."""
     if backend.on_gpu(gy):
         return grad_reference(gy, xhat, gamma, inv_std, batch_stats)
     return grad_cpu(np.ascontiguousarray(gy), xhat, gamma, inv_std, batch_stats)
