@@ -22,6 +22,15 @@ def _positive_int(layer, name, value):
     return int(value)
 
 
+def _kernel_sides(layer, kernel_size):
+    """(KH, KW) from an int or a pair, each a positive int, else ValueError naming the layer."""
+    sides = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
+    if len(sides) != 2:
+        raise ValueError(f"{layer}: kernel_size must be an int or a pair (KH, KW), got "
+                         f"{kernel_size!r}")
+    return tuple(_positive_int(layer, "kernel_size", k) for k in sides)
+
+
 class Sequential(Module):
     """Applies its modules in order. Children are named "0", "1", ... as in PyTorch."""
 
@@ -72,11 +81,7 @@ class Conv2D(Module):
                  bias=True, algorithm="auto"):
         in_channels = _positive_int("Conv2D", "in_channels", in_channels)
         out_channels = _positive_int("Conv2D", "out_channels", out_channels)
-        sides = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
-        if len(sides) != 2:
-            raise ValueError(f"Conv2D: kernel_size must be an int or a pair (KH, KW), got "
-                             f"{kernel_size!r}")
-        kh, kw = (_positive_int("Conv2D", "kernel_size", k) for k in sides)
+        kh, kw = _kernel_sides("Conv2D", kernel_size)
         stride = _positive_int("Conv2D", "stride", stride)
         if not (isinstance(padding, str) and padding in ("same", "valid")
                 or isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0):
@@ -152,11 +157,7 @@ class ConvTranspose2D(Module):
         name = "ConvTranspose2D"
         in_channels = _positive_int(name, "in_channels", in_channels)
         out_channels = _positive_int(name, "out_channels", out_channels)
-        sides = kernel_size if isinstance(kernel_size, (tuple, list)) else (kernel_size,) * 2
-        if len(sides) != 2:
-            raise ValueError(f"{name}: kernel_size must be an int or a pair (KH, KW), got "
-                             f"{kernel_size!r}")
-        kh, kw = (_positive_int(name, "kernel_size", k) for k in sides)
+        kh, kw = _kernel_sides(name, kernel_size)
         stride = _positive_int(name, "stride", stride)
         F.conv_transpose.check_arguments(name, stride, padding, output_padding)
         self.in_channels, self.out_channels = in_channels, out_channels

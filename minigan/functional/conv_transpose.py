@@ -60,16 +60,16 @@ class ConvTranspose2d(Function):
     def forward(self, x, weight, bias=None):
         N, C, H, W = x.shape
         OC, KH, KW = weight.shape[1:]
-        self.x, self.weight, self.has_bias = x, weight, bias is not None
-        X = kernels.layout.from_nchw(x.reshape(N, C, H * W))                    # (C, N*H*W)
-        cols = kernels.gemm.matmul(weight.reshape(C, -1).T, X)                  # (OC*KH*KW, N*H*W)
+        self.x_shape, self.weight, self.has_bias = x.shape, weight, bias is not None
+        self.X = kernels.layout.from_nchw(x.reshape(N, C, H * W))               # (C, N*H*W), for dW
+        cols = kernels.gemm.matmul(weight.reshape(C, -1).T, self.X)             # (OC*KH*KW, N*H*W)
         y = kernels.im2col.col2im(cols, self.OH, self.OW, KH, KW, self.S, self.P, self.P, H, W)
         if bias is not None:
             y += bias.reshape(1, OC, 1, 1)                                      # y is new: in place
         return y
 
     def backward(self, gy):
-        N, C, H, W = self.x.shape
+        N, C, H, W = self.x_shape
         KH, KW = self.weight.shape[2:]
         G = kernels.im2col.im2col(gy, KH, KW, self.S, self.P, self.P, H, W)     # (OC*KH*KW, N*H*W)
         w2 = self.weight.reshape(C, -1)                                         # (C, OC*KH*KW)
@@ -77,8 +77,7 @@ class ConvTranspose2d(Function):
         if self.needs_grad[0]:
             gx = kernels.layout.to_nchw(kernels.gemm.matmul(w2, G), None, N).reshape(N, C, H, W)
         if self.needs_grad[1]:
-            X = kernels.layout.from_nchw(self.x.reshape(N, C, H * W))
-            gw = kernels.gemm.matmul(X, G.T).reshape(self.weight.shape)
+            gw = kernels.gemm.matmul(self.X, G.T).reshape(self.weight.shape)
         if not self.has_bias:
             return gx, gw
         if self.needs_grad[2]:

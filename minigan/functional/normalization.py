@@ -19,29 +19,21 @@ class BatchNorm(Function):
         self.eps, self.mean, self.var = eps, mean, var
 
     def forward(self, x, gamma, beta):
-        if x.ndim == 4:
-            return self.forward_channels(x, gamma, beta)
         xp = backend.xp_of(x)
         self.batch_stats = self.mean is None
-        if self.batch_stats:
+        if x.ndim == 4:   # per channel over N*H*W values, by kernels.batch_norm on (N, C, H*W)
+            x3 = x.reshape(x.shape[0], x.shape[1], -1)
+            if self.batch_stats:
+                self.mean, self.var = kernels.batch_norm.stats(x3)
+        elif self.batch_stats:
             self.mean, self.var = x.mean(axis=0), x.var(axis=0)
         self.inv_std = 1 / xp.sqrt(self.var + x.dtype.type(self.eps))
+        self.gamma = gamma
+        if x.ndim == 4:
+            y, self.xhat = kernels.batch_norm.normalize(x3, self.mean, self.inv_std, gamma, beta)
+            return y.reshape(x.shape)
         self.xhat = (x - self.mean) * self.inv_std                  # (N, F)
-        self.gamma = gamma
         return self.xhat * gamma + beta
-
-    def forward_channels(self, x, gamma, beta):
-        """(N, C, H, W): the statistics of each channel over N*H*W values, by kernels.batch_norm
-        on (N, C, H*W)."""
-        xp = backend.xp_of(x)
-        x3 = x.reshape(x.shape[0], x.shape[1], -1)
-        self.batch_stats = self.mean is None
-        if self.batch_stats:
-            self.mean, self.var = kernels.batch_norm.stats(x3)
-        self.inv_std = 1 / xp.sqrt(self.var + x.dtype.type(self.eps))
-        y, self.xhat = kernels.batch_norm.normalize(x3, self.mean, self.inv_std, gamma, beta)
-        self.gamma = gamma
-        return y.reshape(x.shape)
 
     def backward(self, gy):
         if gy.ndim == 4:
