@@ -2,6 +2,7 @@
 
     python examples/mnist_gan.py --device cpu --epochs 1          # the default, stable recipe
     python examples/mnist_gan.py --schedule seed --recipe seed    # the original (100 epochs)
+    python examples/mnist_gan.py --model dcgan --conditional      # a DCGAN told which digit
     python examples/mnist_gan.py --resume runs/RUN/checkpoint.npz --epochs 20   # continue a run
 
 Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generator.npz under --out
@@ -14,7 +15,7 @@ import math
 import sys
 
 from minigan import backend, data, train
-from minigan.recipes import RECIPES, get_recipe
+from minigan.recipes import DEFAULT_RECIPE, MODELS, RECIPES, get_recipe
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
@@ -56,8 +57,18 @@ def parse_args(argv=None):
                         "step per batch; seed: the original's 64 D iterations then one G step "
                         "per epoch")
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
-                   help="stable (default): changed to fight the collapse (see the README for "
-                        "what it reaches); seed: the original's hyperparameters (collapses)")
+                   help="stable (default for --model mlp): changed to fight the collapse (see "
+                        "the README for what it reaches); seed: the original's hyperparameters "
+                        "(collapses); dcgan (default for --model dcgan): stable's training for "
+                        "the DCGAN generator")
+    p.add_argument("--model", default=None, choices=MODELS,
+                   help="the generator: mlp (default: the seed's 100-128-256-512-1024-784) or "
+                        "dcgan (transposed convolutions 7x7 -> 14x14 -> 28x28); it replaces the "
+                        "recipe's")
+    p.add_argument("--conditional", action="store_true",
+                   help="a conditional GAN: G draws the digit it is given (label embedding "
+                        "joined to z), D judges image and digit together (projection); sample "
+                        "grids have one row per digit")
     p.add_argument("--epochs", type=whole_number(train.MINIMUMS["epochs"]), default=None,
                    help="epochs in all (default: 10, or 100 with --schedule seed; with --resume, "
                         "the run's planned total)")
@@ -81,7 +92,8 @@ def parse_args(argv=None):
                    help="random seed: the same seed, the same run (default: 0)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
-                        "--schedule, --recipe, --batch-size and --seed must match the run's)")
+                        "--schedule, --recipe, --model, --conditional, --batch-size and --seed "
+                        "must match the run's)")
     p.add_argument("--log-every", type=whole_number(train.MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
     p.add_argument("--eval-every", type=whole_number(train.MINIMUMS["eval_every"]), default=None,
@@ -99,30 +111,45 @@ def parse_args(argv=None):
 
 def new_run_config(args):
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
+    settings.setdefault("recipe", DEFAULT_RECIPE[args.model or "mlp"])
     return train.TrainConfig(out=args.out, device=args.device, **settings)
 
 
 def new_run_recipe(args, config):
-    """The named recipe, with both learning rates set to --lr when it is given."""
-    recipe = get_recipe(config.recipe)
-    return recipe if args.lr is None else dataclasses.replace(recipe, lr_d=args.lr, lr_g=args.lr)
+    """The named recipe with --model and --conditional in it, and both learning rates set to
+    --lr when it is given."""
+    changes = {"model": args.model, "conditional": args.conditional or None,
+               "lr_d": args.lr, "lr_g": args.lr}
+    return dataclasses.replace(get_recipe(config.recipe),
+                               **{k: v for k, v in changes.items() if v is not None})
 
 
 def check_fixed_flags(args, state):
     """A flag that would change what a resumed run is must agree with its checkpoint."""
     saved = dict(state["config"], recipe=state["recipe"]["name"])
-    for name in FIXED_ON_RESUME:
-        value = getattr(args, name)
+    given = {name: getattr(args, name) for name in FIXED_ON_RESUME}
+    given["model"] = args.model
+    given["conditional"] = args.conditional or None
+    saved["model"] = state["recipe"].get("model", "mlp")
+    saved["conditional"] = state["recipe"].get("conditional", False)
+    for name, value in given.items():
         if value is not None and value != saved[name]:
             flag = "--" + name.replace("_", "-")
+            if name == "conditional":
+                raise ValueError(f"--conditional conflicts with {args.resume}, an unconditional "
+                                 "run: a resumed run keeps its own; leave --conditional out, or "
+                                 "start a new run")
             raise ValueError(f"{flag} {value} conflicts with {args.resume}, which was trained "
                              f"with {flag} {saved[name]}: a resumed run keeps its own; leave "
                              f"{flag} out, or start a new run")
 
 
 def load_images(args):
-    images, _ = data.load_mnist("train", data_dir=args.data_dir)
-    return images[:args.limit] if args.limit else images
+    """The training images and their labels (which a conditional run trains with)."""
+    images, labels = data.load_mnist("train", data_dir=args.data_dir)
+    if args.limit:
+        return images[:args.limit], labels[:args.limit]
+    return images, labels
 
 
 def main(argv=None):
@@ -136,19 +163,21 @@ def main(argv=None):
             check_fixed_flags(args, state)
             eval_every = args.eval_every if args.eval_every is not None \
                 else state["config"]["eval_every"]
-            images = load_images(args)
+            images, labels = load_images(args)
             eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] if eval_every \
                 else None
-            trainer = train.resume(state, images, epochs=args.epochs, device=args.device,
+            trainer = train.resume(state, images, labels=labels, epochs=args.epochs,
+                                   device=args.device,
                                    out=args.out, log=log, eval_images=eval_images,
                                    eval_every=eval_every, lr=args.lr,
                                    sample_every=args.sample_every, log_every=args.log_every)
         else:
             config = new_run_config(args)
-            images = load_images(args)
+            images, labels = load_images(args)
             eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
                 if config.eval_every else None
-            trainer = train.Trainer(config, images, log=log, recipe=new_run_recipe(args, config),
+            trainer = train.Trainer(config, images, labels=labels, log=log,
+                                    recipe=new_run_recipe(args, config),
                                     eval_images=eval_images, overwrite=args.overwrite)
         last = trainer.train()
     except (backend.DeviceError, data.DataError, train.TrainingDiverged, ValueError,

@@ -4,6 +4,11 @@
     python examples/sample.py --pretrained --n 64 --out grid.png   # the shipped generator
     python examples/sample.py runs/RUN/generator.npz --n 5000 --out samples.npy
           # N images as float32 in [-1, 1], shape (N, 28, 28), to evaluate elsewhere
+    python examples/sample.py runs/RUN --digit 7 --n 64 --out sevens.png   # a conditional run
+
+A conditional run's generator draws the digit it is told: --digit D gives N images of D; without
+--digit, the grid has one row per digit (0 to 9) and a .npy holds the digits 0, 1, ..., 9, 0, ...
+in turn.
 
 --out's folder must exist; the file is written only once all samples are drawn, so a failed run
 leaves an existing --out as it was.
@@ -18,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import visualize
-from minigan.gan import generate, load_generator, load_pretrained
+from minigan.gan import digit_labels, generate, is_conditional, load_generator, load_pretrained
 
 MAX_SAMPLES = 100_000  # as .npy: 314 MB of float32
 MAX_GRID = 10_000      # as .png: a 100 x 100 grid, about 9,000 pixels on a side
@@ -37,6 +42,22 @@ def write_atomically(out, write):
             os.remove(tmp)
 
 
+def layout(G, n, digit, suffix):
+    """(rows, cols, labels): a square-ish grid, or for a conditional G asked for no one digit,
+    one row per digit in a grid and the digits in turn in a .npy. labels is None for an
+    unconditional G, which cannot be told a digit (ValueError)."""
+    cols = math.ceil(math.sqrt(n))
+    if not is_conditional(G):
+        if digit is not None:
+            raise ValueError("--digit needs a conditional run (trained with --conditional); "
+                             "this generator is unconditional: leave --digit out")
+        return math.ceil(n / cols), cols, None
+    if digit is not None or suffix == ".npy":
+        return math.ceil(n / cols), cols, digit_labels(n, digit)
+    cols = math.ceil(n / 10)                         # row d: the samples of digit d
+    return 10, cols, np.arange(n) // cols
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Draw samples from a trained minigan generator.")
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
@@ -48,6 +69,8 @@ def main(argv=None):
     p.add_argument("--out", required=True,
                    help="a .png (grid) or .npy (float32 (N, 28, 28)) in an existing folder")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--digit", type=int, default=None, choices=range(10), metavar="D",
+                   help="a conditional run's generator draws only this digit (0-9)")
     args = p.parse_args(argv)
     if (args.source is not None) == args.pretrained:
         p.error("give a run folder (or generator.npz), or --pretrained, not both")
@@ -68,13 +91,12 @@ def main(argv=None):
         return 1
     try:
         G = load_pretrained() if args.pretrained else load_generator(args.source)
-        images = generate(G, args.n, args.seed)
+        rows, cols, labels = layout(G, args.n, args.digit, out.suffix)
+        images = generate(G, args.n, args.seed, labels=labels)
         if out.suffix == ".npy":
             write_atomically(out, lambda tmp: np.save(tmp, images.astype(np.float32)))
         else:
-            cols = math.ceil(math.sqrt(args.n))
-            write_atomically(out, lambda tmp: visualize.save_grid(
-                tmp, images, math.ceil(args.n / cols), cols))
+            write_atomically(out, lambda tmp: visualize.save_grid(tmp, images, rows, cols))
     except (OSError, ValueError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -10,6 +10,10 @@ prints the FID, the digits covered (share >= 5%), the KL divergence from uniform
 confidence, with the classifier's test accuracy and the real-vs-real floor (two halves of the
 test set) for scale. N is at most the 10,000 test images; below 500 (about 8 samples per feature
 of the classifier's 64) the FID is biased upwards and noisy, and a warning says so.
+
+For a conditional run the N images are drawn for the digits 0, 1, ..., 9, 0, ... in turn, and
+the label accuracy is added: the share of the samples drawn for each digit that the classifier
+reads as that digit, per digit and overall.
 """
 import argparse
 import json
@@ -35,8 +39,9 @@ def score(G, n=5000, seed=0, data_dir=None):
     test_images, test_labels = data.load_mnist("test", data_dir)
     result = metrics.classifier_report(test_images, test_labels, model)
     if G is not None:
-        images = gan.generate(G, n, seed)
-        result.update(metrics.evaluate_images(images, test_images[:n], model))
+        labels = gan.digit_labels(n) if gan.is_conditional(G) else None
+        images = gan.generate(G, n, seed, labels=labels)
+        result.update(metrics.evaluate_images(images, test_images[:n], model, labels=labels))
     return result
 
 
@@ -85,6 +90,11 @@ def main(argv=None):
     print(f"digits covered (>= 5%): {result['digits_covered']} of 10; KL to uniform "
           f"{result['kl_to_uniform']:.3f}; mean confidence {result['confidence']:.3f}")
     print("shares 0-9 (%): " + " ".join(f"{100 * s:.1f}" for s in result["shares"]))
+    if "label_accuracy" in result:
+        per_digit = " ".join("-" if a is None else f"{100 * a:.1f}"
+                             for a in result["label_accuracy_per_digit"])
+        print(f"label accuracy (conditional: samples read as the digit asked for): "
+              f"{100 * result['label_accuracy']:.2f}%; per digit 0-9 (%): {per_digit}")
     return 0
 
 

@@ -64,12 +64,27 @@ def coverage(probabilities, threshold=0.05):
             "shares": [round(float(s), 4) for s in shares]}
 
 
-def evaluate_images(images, real_images, model=None):
-    """FID against real_images and coverage, for generated images (N, 784 or 28x28, [-1, 1])."""
+def label_accuracy(probabilities, labels, classes=10):
+    """How often the classifier reads each requested digit as that digit: the share of the
+    samples drawn for digit d whose most probable class is d, per digit (None where no sample
+    asked for d) and overall (over all samples)."""
+    labels = np.asarray(labels)
+    right = probabilities.argmax(axis=1) == labels
+    per_digit = [round(float(right[labels == d].mean()), 4) if (labels == d).any() else None
+                 for d in range(classes)]
+    return {"label_accuracy": float(right.mean()), "label_accuracy_per_digit": per_digit}
+
+
+def evaluate_images(images, real_images, model=None, labels=None):
+    """FID against real_images and coverage, for generated images (N, 784 or 28x28, [-1, 1]);
+    with `labels` (the digits a conditional generator was asked for), the label accuracy too."""
     model = model or digits.load()
     fake_features, fake_probs = digits.run(model, images)
     real_features, _ = digits.run(model, real_images)
-    return {"fid": fid(fake_features, real_features), **coverage(fake_probs), "n": len(images)}
+    result = {"fid": fid(fake_features, real_features), **coverage(fake_probs), "n": len(images)}
+    if labels is not None:
+        result.update(label_accuracy(fake_probs, labels))
+    return result
 
 
 def classifier_report(test_images, test_labels, model=None):

@@ -10,6 +10,8 @@ import math
 import numbers
 
 GENERATORS = ("seed", "batchnorm")
+MODELS = ("mlp", "dcgan")
+DISCRIMINATORS = ("seed", "dcgan")
 RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values in words)
     "generator": (lambda v: v in GENERATORS, f"one of {GENERATORS}"),
     "lr_d": (lambda v: v > 0, "> 0"),
@@ -20,6 +22,8 @@ RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values 
     "feature_matching": (lambda v: v >= 0, ">= 0"),
     "pack": (lambda v: v >= 1, ">= 1"),
     "minibatch_kernels": (lambda v: v >= 0, ">= 0"),
+    "model": (lambda v: v in MODELS, f"one of {MODELS}"),
+    "discriminator": (lambda v: v in DISCRIMINATORS, f"one of {DISCRIMINATORS}"),
 }
 
 
@@ -39,6 +43,11 @@ class Recipe:
     pack: int = 1                 # D judges packs of this many images at once (PacGAN)
     minibatch_kernels: int = 0    # > 0: D also sees how close each sample is to the rest of its
                                   # batch, through this many learned kernels (Salimans 2016)
+    model: str = "mlp"            # the generator: "mlp" (the seed's; `generator` says its
+                                  # hidden layers) or "dcgan" (transposed convolutions)
+    discriminator: str = "seed"   # "seed": two 3x3 convolutions at full size; "dcgan": two
+                                  # strided 4x4 convolutions, BatchNorm, LeakyReLU 0.2
+    conditional: bool = False     # G and D are told the digit: G(z, y) and D(x, y)
 
     def __post_init__(self):
         """Refuses a value of the wrong type or out of range: a recipe from a file or a --set is
@@ -61,6 +70,9 @@ class Recipe:
             if not ok or not test(value):
                 raise ValueError(f"recipe field {field.name} must be "
                                  f"{' '.join(w for w in (wanted, allowed) if w)}, got {value!r}")
+        if self.conditional and self.pack > 1:  # a pack of images would need a pack of labels
+            raise ValueError(f"a conditional recipe judges one image per label: pack must be 1, "
+                             f"got {self.pack}")
 
     def describe(self):
         return ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
@@ -75,6 +87,11 @@ RECIPES = {
                      beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
                      minibatch_kernels=16),
 }
+# The DCGAN generator's default: the stable recipe's training with its transposed convolutions
+# (docs/experiments.md has the runs that chose the discriminator).
+RECIPES["dcgan"] = dataclasses.replace(RECIPES["stable"], name="dcgan", model="dcgan")
+# The recipe a run of each model gets when --recipe is not given.
+DEFAULT_RECIPE = {"mlp": "stable", "dcgan": "dcgan"}
 
 
 def get_recipe(name_or_recipe):

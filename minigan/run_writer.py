@@ -11,11 +11,12 @@ from minigan.run_folder import prepare_output
 
 
 class RunWriter:
-    """Writes into `out` (a Path); `grid` is the side of the sample grids, in images."""
+    """Writes into `out` (a Path); `grid` is the side of the sample grids, in images, and
+    `frame` that of the GIF's frames and the final grid."""
 
-    def __init__(self, out, grid):
-        self.out, self.grid = out, grid
-        self.frames = []  # one 8x8 grid per sample epoch, for the GIF
+    def __init__(self, out, grid, frame=8):
+        self.out, self.grid, self.frame = out, grid, frame
+        self.frames = []  # one frame x frame grid per sample epoch, for the GIF
         self.ready = False
 
     def prepare(self, overwrite=False, own_run=False):
@@ -30,7 +31,7 @@ class RunWriter:
         """The grid of one epoch's samples (of the fixed noise), and a frame for the GIF."""
         path = self.out / f"samples_epoch{epoch:03d}.png"
         visualize.save_grid(path, images, self.grid, self.grid)
-        self.frames.append(visualize.grid(images, 8, 8))
+        self.frames.append(visualize.grid(images, self.frame, self.frame))
 
     def history(self, epochs, points, title):
         """history.csv (a row per epoch) and losses.png (the logged points; scores if any)."""
@@ -48,8 +49,8 @@ class RunWriter:
         checkpoint.save(path, arrays, document)
 
     def finish(self, images, generator_state, recipe):
-        """The final 8x8 grid, the GIF, generator.npz and the recipe.json that rebuilds it."""
-        visualize.save_grid(self.out / "final_grid.png", images, 8, 8)
+        """The final grid, the GIF, generator.npz and the recipe.json that rebuilds it."""
+        visualize.save_grid(self.out / "final_grid.png", images, self.frame, self.frame)
         visualize.save_gif(self.out / "progress.gif", self.frames)
         checkpoint.save_atomic(self.out / "generator.npz",
                                lambda f: np.savez(f, **generator_state))

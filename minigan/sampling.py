@@ -9,7 +9,7 @@ import numpy as np
 
 from minigan import backend, checkpoint, nn
 from minigan.autograd import no_grad
-from minigan.gan import build_generator, sample_noise
+from minigan.gan import DIGITS, ConditionalGenerator, build_generator, draw, sample_noise
 from minigan.recipes import RECIPES, Recipe
 
 
@@ -122,15 +122,41 @@ def _recipe_of(info, path):
         raise GeneratorError(f"{Path(path).with_suffix('.json')}: bad recipe ({exc})") from None
 
 
-def generate(G, n, seed=0, batch_size=1000):
-    """n images (n, 28, 28) in [-1, 1] from G, with noise from seed (manual_seed(seed)).
-    Refuses to return non-finite images, which broken weights or running statistics draw."""
+def is_conditional(G):
+    """Whether G draws the digit it is told: G(z, labels)."""
+    return isinstance(G, ConditionalGenerator)
+
+
+def digit_labels(n, digit=None):
+    """n labels for a conditional generator: all `digit`, or (None) 0, 1, ..., 9, 0, 1, ..."""
+    if digit is None:
+        return np.arange(n) % DIGITS
+    if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or \
+            not 0 <= digit < DIGITS:
+        raise ValueError(f"digit must be a whole number from 0 to {DIGITS - 1}, got {digit!r}")
+    return np.full(n, digit)
+
+
+def generate(G, n, seed=0, batch_size=1000, labels=None):
+    """n images (n, 28, 28) in [-1, 1] from G, with noise from seed (manual_seed(seed)). A
+    conditional G draws the digits `labels` (n integers; default digit_labels(n): each digit in
+    turn); an unconditional G takes none. Refuses to return non-finite images, which broken
+    weights or running statistics draw."""
+    if is_conditional(G):
+        labels = digit_labels(n) if labels is None else np.asarray(labels)
+        if labels.shape != (n,):
+            raise ValueError(f"labels must be {n} digits, one per image, got shape "
+                             f"{labels.shape}")
+    elif labels is not None:
+        raise ValueError("this generator is unconditional: it cannot be told which digit to "
+                         "draw (train one with --conditional)")
     backend.manual_seed(seed)
     out = []
     with no_grad():
         for start in range(0, n, batch_size):
             z = sample_noise(min(batch_size, n - start), G.device)
-            images = G(z).numpy()                         # (batch, 784)
+            part = None if labels is None else labels[start:start + len(z)]
+            images = draw(G, z, part).numpy()             # (batch, 784)
             if not np.isfinite(images).all():
                 raise GeneratorError("the generator draws non-finite images (NaN or inf): its "
                                      "weights or running statistics are broken; use an earlier "

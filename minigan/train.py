@@ -66,6 +66,23 @@ class TrainConfig:
         self.out = str(self.out)
 
 
+def check_labels(labels, images, recipe):
+    """A conditional recipe's labels: one digit 0-9 per training image."""
+    if not recipe.conditional:
+        return None
+    if labels is None:
+        raise ValueError(f"recipe {recipe.name} is conditional: give the training labels (the "
+                         "second array data.load_mnist returns)")
+    if not isinstance(labels, np.ndarray) or labels.shape != (len(images),) or \
+            labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be an integer NumPy array ({len(images)},), one digit per "
+                         "image, as data.load_mnist returns")
+    if labels.size and (labels.min() < 0 or labels.max() >= gan.DIGITS):
+        raise ValueError(f"labels must be digits 0-{gan.DIGITS - 1}, got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return labels
+
+
 def check_images(images, config, recipe):
     """The training images as the trainer needs them, and a batch size that fits them."""
     if not isinstance(images, np.ndarray) or images.ndim != 2 or \
@@ -83,13 +100,15 @@ def check_images(images, config, recipe):
 
 class Trainer:
     """Holds the models, optimizers, data and history of one run. `recipe` (a Recipe) replaces
-    the one config.recipe names, e.g. to try a variant or to resume one. `log` takes each line
+    the one config.recipe names, e.g. to try a variant or to resume one. `labels` (the images'
+    digits) are what a conditional recipe trains with; others ignore them. `log` takes each line
     of progress (print by default; a progress.TerminalLog redraws them on a terminal)."""
 
-    def __init__(self, config, images, *, log=print, recipe=None, on_epoch_end=None,
-                 eval_images=None, overwrite=False):
+    def __init__(self, config, images, *, labels=None, log=print, recipe=None,
+                 on_epoch_end=None, eval_images=None, overwrite=False):
         recipe = gan.get_recipe(recipe or config.recipe)
         check_images(images, config, recipe)
+        self.labels = check_labels(labels, images, recipe)   # None: an unconditional run
         if config.eval_every and eval_images is None:
             raise ValueError("eval_every needs eval_images: real images (e.g. the MNIST test "
                              "set) to compare generated ones with")
@@ -100,13 +119,19 @@ class Trainer:
         self.own_output = False           # True for a run resumed into its checkpoint's folder
         self.log = as_log(log)
         self.meter = ProgressMeter(self.log, config.log_every, config.batch_size, config.epochs)
-        self.writer = RunWriter(Path(config.out), SCHEDULE_DEFAULTS[config.schedule]["grid"])
+        # A conditional run's grids have one row per digit, ten samples each.
+        self.writer = RunWriter(Path(config.out), gan.DIGITS if recipe.conditional
+                                else SCHEDULE_DEFAULTS[config.schedule]["grid"],
+                                frame=gan.DIGITS if recipe.conditional else 8)
         backend.set_device(config.device)
         backend.manual_seed(config.seed)
         self.G, self.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
         self.opt_d, self.opt_g = gan.make_optimizers(self.G, self.D, recipe)
         self.data_rng = np.random.default_rng(config.seed)
-        self.fixed_noise = gan.sample_noise(64, config.device)  # grids stay comparable
+        side = self.writer.frame
+        self.fixed_noise = gan.sample_noise(side * side, config.device)  # grids stay comparable
+        self.fixed_labels = np.repeat(np.arange(gan.DIGITS), gan.DIGITS) \
+            if recipe.conditional else None                  # row r of the grid: digit r
         self.epoch = 0
         self.g_steps = 0
         self.epochs = []  # one dict per finished epoch
@@ -120,11 +145,11 @@ class Trainer:
 
     def standard_epoch(self):
         n = self.config.batch_size
-        for i, real in enumerate(self.iterate_batches(n)):
+        for i, (real, labels) in enumerate(self.iterate_batches(n)):
             loss_d, d_real, d_fake = gan.discriminator_step(
-                self.G, self.D, self.opt_d, self.recipe, real, self.noise_std())
+                self.G, self.D, self.opt_d, self.recipe, real, self.noise_std(), labels=labels)
             loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real,
-                                           self.noise_std())
+                                           self.noise_std(), labels=labels)
             self.g_steps += 1
             self.meter.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake)
             self.meter.done(i + 1, self.g_steps)
@@ -132,14 +157,17 @@ class Trainer:
     def seed_epoch(self):
         n, iterations = self.config.batch_size, SEED_SCHEDULE["iterations"]
         for i in range(iterations):
-            real = self.random_batch(n)
+            real, labels = self.random_batch(n)
             loss_real, d_real, _ = gan.discriminator_step(self.G, self.D, self.opt_d,
-                                                          self.recipe, real, n_fake=0)
+                                                          self.recipe, real, n_fake=0,
+                                                          labels=labels)
             loss_fake, _, d_fake = gan.discriminator_step(self.G, self.D, self.opt_d,
-                                                          self.recipe, None, n_fake=n)
+                                                          self.recipe, None, n_fake=n,
+                                                          labels=labels)
             if i < iterations - 1:
                 self.meter.add(loss_d=loss_real + loss_fake, d_real=d_real, d_fake=d_fake)
-        loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real)  # once
+        loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real,
+                                       labels=labels)                        # once
         self.g_steps += 1
         self.meter.add(loss_d=loss_real + loss_fake, loss_g=loss_g, d_real=d_real, d_fake=d_fake)
         self.meter.done(iterations, self.g_steps)
@@ -150,13 +178,18 @@ class Trainer:
         return len(self.images) // self.config.batch_size
 
     def iterate_batches(self, n):
-        for batch in data.batches(self.images, n, self.data_rng):
-            yield backend.to_device(batch, self.config.device)
+        """(images, labels or None) of one shuffled pass over the training set."""
+        for order in data.batches(np.arange(len(self.images)), n, self.data_rng):
+            yield self.batch(order)
 
     def random_batch(self, n):
         """As the original: n random training images, drawn with replacement across batches."""
-        idx = self.data_rng.integers(0, len(self.images), n)
-        return backend.to_device(self.images[idx], self.config.device)
+        return self.batch(self.data_rng.integers(0, len(self.images), n))
+
+    def batch(self, idx):
+        """The images at idx on the run's device, and their labels in a conditional run."""
+        labels = None if self.labels is None else self.labels[idx]
+        return backend.to_device(self.images[idx], self.config.device), labels
 
     # The run
     def train(self):
@@ -167,7 +200,8 @@ class Trainer:
         while self.epoch < self.config.epochs:
             self.run_epoch()
             self.end_epoch()
-        self.writer.finish(self.generate(self.fixed_noise), self.G.state_dict(), self.recipe)
+        self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
+                           self.G.state_dict(), self.recipe)
         return self.epochs[-1]
 
     def run_epoch(self):
@@ -191,7 +225,7 @@ class Trainer:
         if self.config.eval_every and self.epoch % self.config.eval_every == 0:
             self.score()
         if self.epoch % self.config.sample_every == 0 or self.epoch == self.config.epochs:
-            self.writer.samples(self.epoch, self.generate(self.fixed_noise))
+            self.writer.samples(self.epoch, self.generate(self.fixed_noise, self.fixed_labels))
         self.writer.checkpoint(*checkpoint.flatten(self.state()))
         self.writer.history(self.epochs, self.meter.points, f"minigan GAN, recipe "
                             f"{self.recipe.name}, {self.config.schedule} schedule")
@@ -216,10 +250,14 @@ class Trainer:
                         f"{net_name}.{name} holds NaN or infinite values after epoch "
                         f"{self.epoch}; training stopped before saving. {self.last_good()}")
 
-    def generate(self, noise):
+    def generate(self, noise, labels=None):
+        """G's images (N, 784) of the noise in eval mode; a conditional G draws `labels`
+        (default: each digit in turn)."""
+        if self.recipe.conditional and labels is None:
+            labels = gan.digit_labels(len(noise))
         self.G.eval()
         with no_grad():
-            images = self.G(noise).numpy()
+            images = gan.draw(self.G, noise, labels).numpy()
         self.G.train()
         return images
 
@@ -230,14 +268,20 @@ class Trainer:
         from minigan import metrics
         n = self.config.eval_samples
         noise = np.random.default_rng(10_000 + self.epoch).standard_normal((n, gan.NOISE_DIM))
-        images = self.generate(tensor(noise.astype(np.float32), device=self.config.device))
-        result = metrics.evaluate_images(images, self.eval_images[:n])
+        labels = gan.digit_labels(n) if self.recipe.conditional else None
+        images = self.generate(tensor(noise.astype(np.float32), device=self.config.device),
+                               labels)
+        result = metrics.evaluate_images(images, self.eval_images[:n], labels=labels)
         self.epochs[-1].update(fid=round(result["fid"], 4), digits=result["digits_covered"],
                                kl_uniform=round(result["kl_to_uniform"], 4),
                                confidence=round(result["confidence"], 4))
+        accuracy = ""
+        if labels is not None:
+            self.epochs[-1]["label_accuracy"] = round(result["label_accuracy"], 4)
+            accuracy = f", label accuracy {100 * result['label_accuracy']:.1f}%"
         self.log.line(f"epoch {self.epoch}: FID {result['fid']:.3f}, digits covered "
                       f"{result['digits_covered']}/10, KL to uniform "
-                      f"{result['kl_to_uniform']:.3f}")
+                      f"{result['kl_to_uniform']:.3f}{accuracy}")
 
     # Checkpoints: everything needed to continue exactly where the run stopped
     def state(self):
@@ -299,8 +343,9 @@ def resumed_config(state, where, epochs=None, **changes):
     return TrainConfig(**dict(dataclasses.asdict(config), **changes))  # validated again
 
 
-def resume(source, images, *, epochs=None, device=None, out=None, log=print, eval_images=None,
-           eval_every=None, lr=None, sample_every=None, log_every=None, overwrite=False):
+def resume(source, images, *, labels=None, epochs=None, device=None, out=None, log=print,
+           eval_images=None, eval_every=None, lr=None, sample_every=None, log_every=None,
+           overwrite=False):
     """A Trainer restored from a checkpoint (a path, or the dict load_checkpoint returned), ready
     to continue its planned epochs, or `epochs` in all. Safe to change on the way: the device,
     the output folder, how often it samples, logs and scores, and the learning rate (`lr`: both
@@ -320,8 +365,8 @@ def resume(source, images, *, epochs=None, device=None, out=None, log=print, eva
                             eval_every=0 if eval_images is None else eval_every)
     try:
         recipe = gan.Recipe(**state["recipe"])
-        trainer = Trainer(config, images, log=log, recipe=recipe, eval_images=eval_images,
-                          overwrite=overwrite)
+        trainer = Trainer(config, images, labels=labels, log=log, recipe=recipe,
+                          eval_images=eval_images, overwrite=overwrite)
         trainer.load_state(state)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{where} does not fit the model it describes ({exc})") from None
