@@ -218,9 +218,10 @@ def g_loss(p_fake):
 def _given(labels, recipe, step):
     """() or (labels,): what D and G take besides their input, checked against the recipe."""
     if recipe.conditional != (labels is not None):
+        given = "given" if labels is not None else "None"
         raise ValueError(f"{step}: a conditional recipe needs the batch's labels, an "
                          f"unconditional one takes none (recipe {recipe.name}, conditional="
-                         f"{recipe.conditional}, labels {'given' if labels is not None else 'None'})")
+                         f"{recipe.conditional}, labels {given})")
     return () if labels is None else (labels,)
 
 
