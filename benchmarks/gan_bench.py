@@ -326,6 +326,65 @@ def _model_case(torch, dev, n, kind, iterations):
                    what=f"batch {n}: {iterations} D steps (real, then fake), then one G step")
 
 
+# The models beyond the seed: one iteration of the standard schedule (D step on real + fakes, G
+# step with feature matching, instance noise at its first-epoch strength) of each recipe.
+MODEL_RECIPES = {
+    "mlp": recipes.RECIPES["stable"],
+    "dcgan": recipes.RECIPES["dcgan"],
+    "dcgan cond": dataclasses.replace(recipes.RECIPES["dcgan"], conditional=True),
+}
+
+
+def _train_step_case(torch, dev, n, recipe):
+    import torch_gan
+    mg.manual_seed(0)
+    G, D = gan.build_generator(recipe).to(dev.minigan), gan.build_discriminator(recipe).to(
+        dev.minigan)
+    opt_d, opt_g = gan.make_optimizers(G, D, recipe)
+    tG = torch_gan.build_model_generator(recipe, gan.GENERATOR_SIZES)
+    tD = torch_gan.Discriminator(recipe)
+    for mine, theirs in ((G, tG), (D, tD)):
+        copy_weights(mine, theirs)
+        theirs.to(dev.torch)
+    topt_d, topt_g = torch_gan.make_optimizers(tG, tD, recipe)
+    real0 = np.random.default_rng(9).uniform(-1, 1, (n, SIDE * SIDE)).astype(np.float32)
+    labels0 = np.arange(n) % gan.DIGITS if recipe.conditional else None
+    real_m, real_t = mg.tensor(real0, device=dev.minigan), torch.tensor(real0, device=dev.torch)
+    labels_t = None if labels0 is None else torch.tensor(labels0, device=dev.torch)
+    given_m, given_t = ((), ()) if labels0 is None else ((labels0,), (labels_t,))
+    std = recipe.instance_noise
+    d_t, g_t = torch_gan.standard_steps(tG, tD, topt_d, topt_g, recipe, real_t, labels_t, std)
+
+    def minigan_step():
+        gan.discriminator_step(G, D, opt_d, recipe, real_m, std, labels=labels0)
+        gan.generator_step(G, D, opt_g, recipe, real_m, std, labels=labels0)
+
+    def torch_step():
+        d_t()
+        g_t()
+
+    def check():  # the same weights: G's images and D's judgement in eval mode
+        z0 = np.random.default_rng(10).standard_normal((n, gan.NOISE_DIM)).astype(np.float32)
+        for net in (G, D, tG, tD):
+            net.eval()
+        try:
+            with mg.no_grad(), torch.no_grad():
+                pairs = [(host(G(mg.tensor(z0, device=dev.minigan), *given_m)),
+                          host(tG(torch.tensor(z0, device=dev.torch), *given_t))),
+                         (host(D(real_m, *given_m)), host(tD(real_t, *given_t)))]
+        finally:
+            for net in (G, D, tG, tD):
+                net.train()
+        text, ok = diff_check(pairs)
+        return "eval G, D outputs: " + text, ok
+
+    return GanCase(engines={"minigan": minigan_step, "torch": torch_step}, check=check,
+                   what=f"batch {n}: one standard-schedule iteration of recipe {recipe.name} "
+                        f"(model {recipe.model}, D {recipe.discriminator}, conditional "
+                        f"{recipe.conditional}): D step on real + fakes, G step with feature "
+                        "matching, instance noise 0.3")
+
+
 def case_list(args):
     """Every case in report order; --cases selects by name."""
     n, cases = args.layer_batch, []
@@ -354,6 +413,9 @@ def case_list(args):
         for batch in args.batches:
             cases.append(Planned(f"{kind} b{batch}", "step", lambda t, d, k=kind, b=batch:
                                  _model_case(t, d, b, k, args.epoch_iterations)))
+    for label, recipe in MODEL_RECIPES.items():
+        cases.append(Planned(f"{label} train step b{LAYER_BATCH}", "step",
+                             lambda t, d, r=recipe: _train_step_case(t, d, LAYER_BATCH, r)))
     cases.append(Planned(f"memory b{MEMORY_BATCH}", "memory", None))
     for batch in args.batches:
         cases.append(Planned(f"seed epoch b{batch}", "epoch", lambda t, d, b=batch:

@@ -76,7 +76,8 @@ def report_tables(results, gemm, memory, args, dev):
     models = [r for r in results if r["kind"] != "layer"]
     if models:
         peak = max(float(np.median(r)) for _, s in gemm for r in s.values())
-        lines += ["", "## Whole model (seed recipe, train mode)", "",
+        lines += ["", "## Whole model (train mode; the seed recipe unless the case names "
+                  "another)", "",
                   "GFLOP: the step's GEMMs (2·M·N·K each: a layer's forward GEMM, plus in "
                   "backward its input-gradient and weight-gradient GEMMs where they are needed; "
                   "elementwise work is not counted). In parentheses: the share of the best GEMM "
@@ -84,7 +85,8 @@ def report_tables(results, gemm, memory, args, dev):
         lines += table(("case", "what", "rounds", "minigan", "PyTorch", "minigan / PyTorch",
                         "GFLOP", "minigan GFLOP/s", "PyTorch GFLOP/s", "check"),
                        [(r["name"], r["what"], r["repeats"], *_timing_cells(r),
-                         f"{r['flops'] / 1e9:.2f}", _rate(r, "minigan", peak),
+                         "–" if r["flops"] is None else f"{r['flops'] / 1e9:.2f}",
+                         _rate(r, "minigan", peak),
                          _rate(r, "torch", peak), r["check"]) for r in models])
         lines += ["", f"The machine's float32 GEMM rate at {args.threads} threads, GFLOP/s, "
                   "median (p25–p75):", ""]

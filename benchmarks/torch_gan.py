@@ -57,7 +57,7 @@ def parse_setting(text):
 
 
 def keras_init(module):
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.xavier_uniform_(module.weight)
         nn.init.zeros_(module.bias)
 
@@ -75,6 +75,50 @@ def build_generator(recipe, sizes):
                 layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
     return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]), nn.Tanh()).apply(keras_init)
+
+
+def build_dcgan_generator(noise_dim=100):
+    """minigan.gan.build_dcgan_generator: z -> Dense 128*7*7, BatchNorm1d, ReLU, (128, 7, 7) ->
+    ConvTranspose 128->64 (4, 2, 1), BatchNorm2d, ReLU -> ConvTranspose 64->1, tanh, flat 784."""
+    return nn.Sequential(
+        nn.Linear(noise_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+        nn.Unflatten(1, (128, 7, 7)),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(), nn.Flatten()).apply(keras_init)
+
+
+class ConditionalGenerator(nn.Module):
+    """minigan.gan.ConditionalGenerator: body(cat(z, E[labels])), E a 10 x 10 embedding."""
+
+    def __init__(self, body, digits=10, label_dim=10):
+        super().__init__()
+        self.body, self.embed = body, nn.Embedding(digits, label_dim)
+
+    def forward(self, z, labels):
+        return self.body(torch.cat([z, self.embed(labels)], dim=1))
+
+
+def build_model_generator(recipe, sizes):
+    """minigan.gan.build_generator for every recipe: the MLP or DCGAN body, conditional or not."""
+    extra = 10 if recipe.conditional else 0
+    if recipe.model == "dcgan":
+        body = build_dcgan_generator(sizes[0] + extra)
+    else:
+        body = build_generator(recipe, (sizes[0] + extra, *sizes[1:]))
+    return ConditionalGenerator(body) if recipe.conditional else body
+
+
+class ProjectionHead(nn.Module):
+    """minigan.gan.ProjectionHead: sigmoid(judge(features) + E[y] . flat(features))."""
+
+    def __init__(self, judge, width, digits=10):
+        super().__init__()
+        self.judge, self.projection = judge, nn.Embedding(digits, width)
+        nn.init.zeros_(self.projection.weight)
+
+    def forward(self, features, labels):
+        match = (self.projection(labels) * features.flatten(1)).sum(dim=1, keepdim=True)
+        return torch.sigmoid(self.judge(features) + match)
 
 
 class MinibatchStd(nn.Module):
@@ -119,20 +163,26 @@ class Discriminator(nn.Module):
 
     def __init__(self, recipe):
         super().__init__()
-        width = 28 * 28 * (64 + recipe.minibatch_std)
-        self.features = nn.Sequential(
-            Pack(recipe.pack),
-            nn.Conv2d(recipe.pack, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-            nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
-            *([MinibatchStd()] if recipe.minibatch_std else []))
+        if getattr(recipe, "discriminator", "seed") == "dcgan":   # the DCGAN paper's
+            layers, channels, side = [
+                nn.Conv2d(recipe.pack, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+                nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2)], 128, 7
+        else:
+            layers, channels, side = [
+                nn.Conv2d(recipe.pack, 32, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3),
+                nn.Conv2d(32, 64, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout(0.3)], 64, 28
+        width = side * side * (channels + recipe.minibatch_std)
+        self.features = nn.Sequential(Pack(recipe.pack), *layers,
+                                      *([MinibatchStd()] if recipe.minibatch_std else []))
         closeness = [MinibatchDiscrimination(width, recipe.minibatch_kernels)] \
             if recipe.minibatch_kernels else []
-        self.head = nn.Sequential(nn.Flatten(), *closeness,
-                                  nn.Linear(width + recipe.minibatch_kernels, 1), nn.Sigmoid())
+        judge = [nn.Flatten(), *closeness, nn.Linear(width + recipe.minibatch_kernels, 1)]
+        self.head = ProjectionHead(nn.Sequential(*judge), width) \
+            if getattr(recipe, "conditional", False) else nn.Sequential(*judge, nn.Sigmoid())
         self.apply(keras_init)
 
-    def forward(self, x):
-        return self.head(self.features(x))
+    def forward(self, x, *labels):
+        return self.head(self.features(x), *labels)
 
 
 def make_optimizers(G, D, recipe):
@@ -167,6 +217,48 @@ def seed_steps(G, D, opt_d, opt_g, recipe, real):
         try:
             p = D(G(z))
             loss = F.binary_cross_entropy(p, torch.full(p.shape, 1.0, device=device))
+            opt_g.zero_grad()
+            loss.backward()
+            opt_g.step()
+        finally:
+            D.requires_grad_(True)
+
+    return d_step, g_step
+
+
+def standard_steps(G, D, opt_d, opt_g, recipe, real, labels=None, noise_std=0.0):
+    """(D step, G step) of the standard schedule, as minigan.gan's discriminator_step and
+    generator_step with every recipe term: D on `real` and as many fakes (drawn for the same
+    `labels` when conditional), instance noise, G's non-saturating loss plus feature matching."""
+    n, device = real.shape[0], real.device
+    given = () if labels is None else (labels,)
+    noise_dim = 100
+
+    def noisy(x):
+        return x + noise_std * torch.randn_like(x) if noise_std > 0 else x
+
+    def bce(p, label):
+        return F.binary_cross_entropy(p, torch.full(p.shape, label, device=device))
+
+    def d_step():
+        p_real = D(noisy(real), *given)
+        with torch.no_grad():
+            fake = G(torch.randn(n, noise_dim, device=device), *given)
+        loss = bce(p_real, recipe.real_label) + bce(D(noisy(fake), *given), 0.0)
+        opt_d.zero_grad()
+        loss.backward()
+        opt_d.step()
+
+    def g_step():
+        D.requires_grad_(False)
+        try:
+            features = D.features(noisy(G(torch.randn(n, noise_dim, device=device), *given)))
+            loss = bce(D.head(features, *given), 1.0)
+            if recipe.feature_matching > 0:
+                with torch.no_grad():
+                    target = D.features(noisy(real)).mean(dim=0)
+                gap = features.mean(dim=0) - target
+                loss = loss + recipe.feature_matching * (gap * gap).mean()
             opt_g.zero_grad()
             loss.backward()
             opt_g.step()
