@@ -255,13 +255,24 @@ def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, la
     return loss.data, d_real, d_fake
 
 
+def class_means(labels, n, dtype, device):
+    """A (digits present, n) matrix whose product with n rows gives each digit's mean row: row k
+    holds 1 / n_k at the samples labelled with the k-th digit present, 0 elsewhere."""
+    labels = backend.to_device(labels, "cpu")
+    present = np.unique(labels)
+    onehot = (labels[None, :] == present[:, None]).astype(dtype)
+    return Tensor(backend.to_device(onehot / onehot.sum(axis=1, keepdims=True), device))
+
+
 def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
     """One Adam step of G on as many fakes as `real` has images (drawn for the real batch's
     `labels` in a conditional recipe): minimise g_loss(D(G(z))), plus,
     with recipe.feature_matching = w > 0, w * mean((mean D.features(fake) - mean
     D.features(real))**2) (Salimans et al. 2016: G must match the data's statistics, not just
-    fool D on one mode). D is frozen: its parameters need no gradient (none is computed) and
-    only opt_g steps, so D's weights cannot move. Returns (loss, mean D(G(z)))."""
+    fool D on one mode); in a conditional recipe the means are taken per digit of the batch
+    (class_means), so each digit's fakes are pulled towards that digit's real features. D is
+    frozen: its parameters need no gradient (none is computed) and only opt_g steps, so D's
+    weights cannot move. Returns (loss, mean D(G(z)))."""
     if not isinstance(real, Tensor):
         real = Tensor(real)
     given = _given(labels if labels is None else as_labels(labels, D.device), recipe,
@@ -274,8 +285,13 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
         loss = g_loss(p_fake)
         if recipe.feature_matching > 0:
             with no_grad():
-                target = D.features(_noisy(real, noise_std)).data.mean(axis=0)
-            gap = features.mean(axis=0) - target
+                real_features = D.features(_noisy(real, noise_std))
+            if given:
+                means = class_means(given[0], features.shape[0], features.dtype, D.device)
+                gap = means @ features.reshape(features.shape[0], -1) - \
+                    means @ real_features.data.reshape(features.shape[0], -1)
+            else:
+                gap = features.mean(axis=0) - real_features.data.mean(axis=0)
             loss = loss + recipe.feature_matching * (gap * gap).mean()
         opt_g.zero_grad()
         loss.backward()

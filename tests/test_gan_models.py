@@ -340,3 +340,38 @@ def test_row_scatter_add_matches_add_at():
         expected = np.zeros(x.shape)
         np.add.at(expected, index, gy)
         np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_class_means_average_the_rows_of_each_digit_present():
+    labels = np.array([3, 1, 3, 3, 7])
+    means = gan.class_means(labels, 5, np.float64, "cpu").numpy()
+    rows = np.arange(10.0).reshape(5, 2)
+    np.testing.assert_allclose(means @ rows, [rows[[1]].mean(0), rows[[0, 2, 3]].mean(0),
+                                              rows[[4]].mean(0)])
+
+
+def test_conditional_feature_matching_compares_each_digit_with_its_own(tmp_path):
+    """The G step's loss = -mean log D(G(z, y) | y) + w * mean over digits and features of
+    (fake mean - real mean)**2, the means per digit of the batch, recomputed here in NumPy."""
+    mg.manual_seed(0)
+    cond = dataclasses.replace(recipe(conditional=True), instance_noise=0.0)
+    G, D = gan.build_generator(cond), gan.build_discriminator(cond)
+    _, opt_g = gan.make_optimizers(G, D, cond)
+    D.eval()                                                # no dropout: a deterministic D
+    real, labels = tiny_images(8), np.array([0, 0, 1, 1, 1, 2, 2, 7])
+    mg.manual_seed(5)
+    z = gan.sample_noise(8)
+    with mg.no_grad():
+        fake_features = D.features(G(z, labels))
+        p = D.head(fake_features, labels).numpy().astype(np.float64)
+        fake_f = fake_features.numpy().reshape(8, -1).astype(np.float64)
+        real_f = D.features(mg.tensor(real)).numpy().reshape(8, -1).astype(np.float64)
+    per_digit = np.stack([fake_f[labels == d].mean(0) - real_f[labels == d].mean(0)
+                          for d in (0, 1, 2, 7)])
+    overall = fake_f.mean(0) - real_f.mean(0)
+    adversarial = -np.log(p).mean()
+    mg.manual_seed(5)                                       # the step draws the same z
+    loss = float(gan.generator_step(G, D, opt_g, cond, real, labels=labels)[0])
+    expected = adversarial + cond.feature_matching * (per_digit ** 2).mean()
+    assert loss == pytest.approx(expected, rel=1e-4)
+    assert abs(loss - (adversarial + cond.feature_matching * (overall ** 2).mean())) > 1e-2 * loss
