@@ -15,7 +15,7 @@ import math
 import sys
 
 from minigan import backend, data, train
-from minigan.recipes import DEFAULT_RECIPE, MODELS, RECIPES, get_recipe
+from minigan.recipes import DEFAULT_RECIPE, DISCRIMINATORS, MODELS, RECIPES, get_recipe
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
@@ -65,6 +65,10 @@ def parse_args(argv=None):
                    help="the generator: mlp (default: the seed's 100-128-256-512-1024-784) or "
                         "dcgan (transposed convolutions 7x7 -> 14x14 -> 28x28); it replaces the "
                         "recipe's")
+    p.add_argument("--discriminator", default=None, choices=DISCRIMINATORS,
+                   help="seed (the recipes' default: two 3x3 convolutions at full size) or "
+                        "dcgan (4x4 stride-2 convolutions, BatchNorm, LeakyReLU 0.2); it "
+                        "replaces the recipe's")
     p.add_argument("--conditional", action="store_true",
                    help="a conditional GAN: G draws the digit it is given (label embedding "
                         "joined to z), D judges image and digit together (projection); sample "
@@ -92,8 +96,8 @@ def parse_args(argv=None):
                    help="random seed: the same seed, the same run (default: 0)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
-                        "--schedule, --recipe, --model, --conditional, --batch-size and --seed "
-                        "must match the run's)")
+                        "--schedule, --recipe, --model, --discriminator, --conditional, "
+                        "--batch-size and --seed must match the run's)")
     p.add_argument("--log-every", type=whole_number(train.MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
     p.add_argument("--eval-every", type=whole_number(train.MINIMUMS["eval_every"]), default=None,
@@ -116,9 +120,10 @@ def new_run_config(args):
 
 
 def new_run_recipe(args, config):
-    """The named recipe with --model and --conditional in it, and both learning rates set to
-    --lr when it is given."""
-    changes = {"model": args.model, "conditional": args.conditional or None,
+    """The named recipe with --model, --discriminator and --conditional in it, and both
+    learning rates set to --lr when it is given."""
+    changes = {"model": args.model, "discriminator": args.discriminator,
+               "conditional": args.conditional or None,
                "lr_d": args.lr, "lr_g": args.lr}
     return dataclasses.replace(get_recipe(config.recipe),
                                **{k: v for k, v in changes.items() if v is not None})
@@ -129,8 +134,10 @@ def check_fixed_flags(args, state):
     saved = dict(state["config"], recipe=state["recipe"]["name"])
     given = {name: getattr(args, name) for name in FIXED_ON_RESUME}
     given["model"] = args.model
+    given["discriminator"] = args.discriminator
     given["conditional"] = args.conditional or None
     saved["model"] = state["recipe"].get("model", "mlp")
+    saved["discriminator"] = state["recipe"].get("discriminator", "seed")
     saved["conditional"] = state["recipe"].get("conditional", False)
     for name, value in given.items():
         if value is not None and value != saved[name]:

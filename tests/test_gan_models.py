@@ -312,14 +312,18 @@ def test_mnist_gan_trains_a_conditional_dcgan_and_guards_its_resume(tmp_path, ca
     skip_without_mnist()
     main = runpy.run_path(str(ROOT / "examples" / "mnist_gan.py"))["main"]
     out = tmp_path / "run"
-    assert main(["--model", "dcgan", "--conditional", "--limit", "64", "--epochs", "1",
-                 "--out", str(out), "--log-every", "4"]) == 0
+    assert main(["--model", "dcgan", "--conditional", "--discriminator", "dcgan", "--limit",
+                 "64", "--epochs", "1", "--out", str(out), "--log-every", "4"]) == 0
     saved = json.loads((out / "recipe.json").read_text())
-    assert (saved["name"], saved["model"], saved["conditional"]) == ("dcgan", "dcgan", True)
+    assert (saved["name"], saved["model"], saved["discriminator"], saved["conditional"]) == \
+        ("dcgan", "dcgan", "dcgan", True)
     checkpoint = str(out / "checkpoint.npz")
     capsys.readouterr()
     assert main(["--resume", checkpoint, "--model", "mlp", "--limit", "64", "--epochs", "2"]) == 1
     assert "--model mlp conflicts with" in capsys.readouterr().err
+    assert main(["--resume", checkpoint, "--discriminator", "seed", "--limit", "64",
+                 "--epochs", "2"]) == 1
+    assert "--discriminator seed conflicts with" in capsys.readouterr().err
     assert main(["--resume", checkpoint, "--limit", "64", "--epochs", "2", "--conditional"]) == 0
     plain = tmp_path / "plain"
     assert main(["--limit", "64", "--epochs", "1", "--out", str(plain)]) == 0
