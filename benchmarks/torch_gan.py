@@ -229,7 +229,8 @@ def seed_steps(G, D, opt_d, opt_g, recipe, real):
 def standard_steps(G, D, opt_d, opt_g, recipe, real, labels=None, noise_std=0.0):
     """(D step, G step) of the standard schedule, as minigan.gan's discriminator_step and
     generator_step with every recipe term: D on `real` and as many fakes (drawn for the same
-    `labels` when conditional), instance noise, G's non-saturating loss plus feature matching."""
+    `labels` when conditional), instance noise, G's non-saturating loss plus feature matching
+    (per digit when conditional)."""
     n, device = real.shape[0], real.device
     given = () if labels is None else (labels,)
     noise_dim = 100
@@ -256,8 +257,13 @@ def standard_steps(G, D, opt_d, opt_g, recipe, real, labels=None, noise_std=0.0)
             loss = bce(D.head(features, *given), 1.0)
             if recipe.feature_matching > 0:
                 with torch.no_grad():
-                    target = D.features(noisy(real)).mean(dim=0)
-                gap = features.mean(dim=0) - target
+                    real_features = D.features(noisy(real))
+                if labels is None:
+                    gap = features.mean(dim=0) - real_features.mean(dim=0)
+                else:  # minigan.gan.class_means: the means per digit of the batch
+                    onehot = (labels[None] == labels.unique()[:, None]).float()
+                    means = onehot / onehot.sum(dim=1, keepdim=True)
+                    gap = means @ features.flatten(1) - means @ real_features.flatten(1)
                 loss = loss + recipe.feature_matching * (gap * gap).mean()
             opt_g.zero_grad()
             loss.backward()
