@@ -215,14 +215,15 @@ def g_loss(p_fake):
     return d_loss(p_fake, 1.0)
 
 
-def _given(labels, recipe, step):
-    """() or (labels,): what D and G take besides their input, checked against the recipe."""
+def _given(labels, recipe, step, device):
+    """() or (labels on `device`,): what D and G take besides their input, checked against the
+    recipe."""
     if recipe.conditional != (labels is not None):
         given = "given" if labels is not None else "None"
         raise ValueError(f"{step}: a conditional recipe needs the batch's labels, an "
                          f"unconditional one takes none (recipe {recipe.name}, conditional="
                          f"{recipe.conditional}, labels {given})")
-    return () if labels is None else (labels,)
+    return () if labels is None else (as_labels(labels, device),)
 
 
 def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, labels=None):
@@ -236,8 +237,7 @@ def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, la
     if real is not None and not isinstance(real, Tensor):
         real = Tensor(real)                                    # a batch array (any device)
     n_fake = real.shape[0] if n_fake is None else n_fake
-    given = _given(labels if labels is None else as_labels(labels, D.device), recipe,
-                   "discriminator_step")
+    given = _given(labels, recipe, "discriminator_step", D.device)
     loss = d_real = d_fake = None
     if real is not None:
         p_real = D(_noisy(real, noise_std), *given)            # one P(real) per pack of images
@@ -257,8 +257,10 @@ def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, la
 
 def class_means(labels, n, dtype, device):
     """A (digits present, n) matrix whose product with n rows gives each digit's mean row: row k
-    holds 1 / n_k at the samples labelled with the k-th digit present, 0 elsewhere."""
-    labels = backend.to_device(labels, "cpu")
+    holds 1 / n_k at the samples labelled with the k-th digit present, 0 elsewhere. Built on
+    the host from the batch's labels (the trainer's are host arrays: no copy back)."""
+    labels = np.asarray(backend.to_device(labels.data if isinstance(labels, Tensor) else labels,
+                                          "cpu"))
     present = np.unique(labels)
     onehot = (labels[None, :] == present[:, None]).astype(dtype)
     return Tensor(backend.to_device(onehot / onehot.sum(axis=1, keepdims=True), device))
@@ -275,8 +277,7 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
     weights cannot move. Returns (loss, mean D(G(z)))."""
     if not isinstance(real, Tensor):
         real = Tensor(real)
-    given = _given(labels if labels is None else as_labels(labels, D.device), recipe,
-                   "generator_step")
+    given = _given(labels, recipe, "generator_step", D.device)
     z = sample_noise(real.shape[0], D.device)
     D.requires_grad_(False)
     try:
@@ -287,7 +288,7 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
             with no_grad():
                 real_features = D.features(_noisy(real, noise_std))
             if given:
-                means = class_means(given[0], features.shape[0], features.dtype, D.device)
+                means = class_means(labels, features.shape[0], features.dtype, D.device)
                 gap = means @ features.reshape(features.shape[0], -1) - \
                     means @ real_features.data.reshape(features.shape[0], -1)
             else:
