@@ -15,7 +15,8 @@ import math
 import sys
 
 from minigan import backend, data, train
-from minigan.recipes import DEFAULT_RECIPE, DISCRIMINATORS, MODELS, RECIPES, get_recipe
+from minigan.recipes import (CONDITIONAL_CLASSIFIER, DEFAULT_RECIPE, DISCRIMINATORS, MODELS,
+                             RECIPES, get_recipe)
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
@@ -46,6 +47,16 @@ def learning_rate(text):
     return value
 
 
+def weight(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
 def parse_args(argv=None):
     # each help states its default: most defaults depend on --schedule, --recipe or --resume
     p = argparse.ArgumentParser(description="Train the classic Keras MNIST GAN with minigan.")
@@ -73,6 +84,10 @@ def parse_args(argv=None):
                    help="a conditional GAN: G draws the digit it is given (label embedding "
                         "joined to z), D judges image and digit together (projection); sample "
                         "grids have one row per digit")
+    p.add_argument("--classifier", type=weight, default=None, metavar="W",
+                   help="with --conditional: weight of the auxiliary classifier (D reads the "
+                        f"digit of real images, G's fakes must read as theirs; default "
+                        f"{CONDITIONAL_CLASSIFIER}, 0: off)")
     p.add_argument("--epochs", type=whole_number(train.MINIMUMS["epochs"]), default=None,
                    help="epochs in all (default: 10, or 100 with --schedule seed; with --resume, "
                         "the run's planned total)")
@@ -97,7 +112,7 @@ def parse_args(argv=None):
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
                         "--schedule, --recipe, --model, --discriminator, --conditional, "
-                        "--batch-size and --seed must match the run's)")
+                        "--classifier, --batch-size and --seed must match the run's)")
     p.add_argument("--log-every", type=whole_number(train.MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
     p.add_argument("--eval-every", type=whole_number(train.MINIMUMS["eval_every"]), default=None,
@@ -120,13 +135,20 @@ def new_run_config(args):
 
 
 def new_run_recipe(args, config):
-    """The named recipe with --model, --discriminator and --conditional in it, and both
-    learning rates set to --lr when it is given."""
+    """The named recipe with --model, --discriminator, --conditional and --classifier in it
+    (a conditional run gets the auxiliary classifier unless --classifier says otherwise), and
+    both learning rates set to --lr when it is given."""
+    recipe = get_recipe(config.recipe)
+    classifier = args.classifier
+    if classifier and not (args.conditional or recipe.conditional):
+        raise ValueError("--classifier reads the digit a conditional GAN was asked for: add "
+                         "--conditional, or leave --classifier out")
+    if classifier is None and args.conditional and not recipe.classifier:
+        classifier = CONDITIONAL_CLASSIFIER
     changes = {"model": args.model, "discriminator": args.discriminator,
-               "conditional": args.conditional or None,
+               "conditional": args.conditional or None, "classifier": classifier,
                "lr_d": args.lr, "lr_g": args.lr}
-    return dataclasses.replace(get_recipe(config.recipe),
-                               **{k: v for k, v in changes.items() if v is not None})
+    return dataclasses.replace(recipe, **{k: v for k, v in changes.items() if v is not None})
 
 
 def check_fixed_flags(args, state):
@@ -136,9 +158,11 @@ def check_fixed_flags(args, state):
     given["model"] = args.model
     given["discriminator"] = args.discriminator
     given["conditional"] = args.conditional or None
+    given["classifier"] = args.classifier
     saved["model"] = state["recipe"].get("model", "mlp")
     saved["discriminator"] = state["recipe"].get("discriminator", "seed")
     saved["conditional"] = state["recipe"].get("conditional", False)
+    saved["classifier"] = state["recipe"].get("classifier", 0.0)
     for name, value in given.items():
         if value is not None and value != saved[name]:
             flag = "--" + name.replace("_", "-")

@@ -115,7 +115,8 @@ DISCRIMINATOR_FEATURES = {"seed": (seed_features, 64, 28), "dcgan": (dcgan_featu
 class Discriminator(nn.Module):
     """images (N, 784) -> P(real) (N / pack, 1), or (images, labels) -> P(real | label) for a
     conditional recipe, in two parts: `features`, the convolutional feature maps (what feature
-    matching compares), and `head`, which judges them."""
+    matching compares), and `head`, which judges them. With recipe.classifier > 0 a third part,
+    `classifier`, reads the digit from the same features (digit_loss)."""
 
     def __init__(self, recipe="stable"):
         recipe = get_recipe(recipe)
@@ -130,9 +131,22 @@ class Discriminator(nn.Module):
         judge = [nn.Flatten(), *closeness, nn.Dense(width + recipe.minibatch_kernels, 1)]
         self.head = ProjectionHead(nn.Sequential(*judge), width) if recipe.conditional \
             else nn.Sequential(*judge, nn.Sigmoid())
+        # recipe.classifier > 0: the auxiliary classifier (AC-GAN), one Dense from the same
+        # features to a logit per digit
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dense(width, DIGITS)) \
+            if recipe.classifier else None
 
     def forward(self, x, *labels):
         return self.head(self.features(x), *labels)
+
+    def digit_loss(self, features, labels):
+        """The auxiliary classifier's softmax cross-entropy (Odena et al. 2017, AC-GAN):
+        -mean log softmax(c(h))[y], with c = `classifier` on the flattened features h and y the
+        digits (int64, on D's device). D minimises it on real images: it learns to read digits
+        from the data. G minimises it on its fakes: each fake must read as the digit it was
+        drawn for, a per-sample signal that the projection's single logit gives only weakly.
+        Its gradient is (softmax(c(h)) - onehot(y)) / N with respect to the logits."""
+        return F.cross_entropy(self.classifier(features), labels)
 
 
 class ProjectionHead(nn.Module):
@@ -228,7 +242,8 @@ def _given(labels, recipe, step, device):
 
 def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, labels=None):
     """One Adam step of D on the batch `real` (None: no real images) and n_fake fresh fakes
-    (default: as many as real; 0: none): minimise d_loss(D(x), real_label) + d_loss(D(G(z)), 0).
+    (default: as many as real; 0: none): minimise d_loss(D(x), real_label) + d_loss(D(G(z)), 0),
+    plus recipe.classifier * D.digit_loss on the real images.
     A conditional recipe gives `labels`, the digits of the real batch, which the fakes are drawn
     for too (with no real batch: the fakes' labels). Returns (loss, mean D(x) or None,
     mean D(G(z)) or None) as device scalars."""
@@ -240,8 +255,11 @@ def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, la
     given = _given(labels, recipe, "discriminator_step", D.device)
     loss = d_real = d_fake = None
     if real is not None:
-        p_real = D(_noisy(real, noise_std), *given)            # one P(real) per pack of images
+        features = D.features(_noisy(real, noise_std))
+        p_real = D.head(features, *given)                      # one P(real) per pack of images
         loss = d_loss(p_real, recipe.real_label)
+        if recipe.classifier > 0:                              # D learns digits from real ones
+            loss = loss + recipe.classifier * D.digit_loss(features, *given)
         d_real = p_real.data.mean()
     if n_fake:
         with no_grad():
@@ -272,7 +290,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
     with recipe.feature_matching = w > 0, w * mean((mean D.features(fake) - mean
     D.features(real))**2) (Salimans et al. 2016: G must match the data's statistics, not just
     fool D on one mode); in a conditional recipe the means are taken per digit of the batch
-    (class_means), so each digit's fakes are pulled towards that digit's real features. D is
+    (class_means), so each digit's fakes are pulled towards that digit's real features; plus
+    recipe.classifier * D.digit_loss on the fakes and the digits they were drawn for. D is
     frozen: its parameters need no gradient (none is computed) and only opt_g steps, so D's
     weights cannot move. Returns (loss, mean D(G(z)))."""
     if not isinstance(real, Tensor):
@@ -294,6 +313,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
             else:
                 gap = features.mean(axis=0) - real_features.data.mean(axis=0)
             loss = loss + recipe.feature_matching * (gap * gap).mean()
+        if recipe.classifier > 0:                              # fakes must read as their digit
+            loss = loss + recipe.classifier * D.digit_loss(features, *given)
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()

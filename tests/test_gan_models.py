@@ -16,6 +16,7 @@ from minigan.recipes import Recipe, RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 DCGAN_COND = dataclasses.replace(RECIPES["dcgan"], conditional=True)
+DCGAN_AC = dataclasses.replace(DCGAN_COND, classifier=1.0)   # with the auxiliary classifier
 
 
 def recipe(model="mlp", discriminator="seed", conditional=False, base="stable"):
@@ -219,11 +220,11 @@ def test_a_resumed_conditional_dcgan_run_matches_an_uninterrupted_one(tmp_path, 
     runs = {}
     for name, epochs in (("full", 2), ("first", 1)):
         runs[name] = train.Trainer(config(tmp_path / name, epochs=epochs, schedule=schedule),
-                                   images, labels=labels, log=quiet, recipe=DCGAN_COND)
+                                   images, labels=labels, log=quiet, recipe=DCGAN_AC)
         runs[name].train()
     resumed = train.resume(tmp_path / "first" / "run" / "checkpoint.npz", images,
                            labels=labels, epochs=2, log=quiet)
-    assert resumed.recipe == DCGAN_COND
+    assert resumed.recipe == DCGAN_AC
     resumed.train()
     for net in ("G", "D"):
         full = getattr(runs["full"], net).state_dict()
@@ -315,10 +316,16 @@ def test_mnist_gan_trains_a_conditional_dcgan_and_guards_its_resume(tmp_path, ca
     assert main(["--model", "dcgan", "--conditional", "--discriminator", "dcgan", "--limit",
                  "64", "--epochs", "1", "--out", str(out), "--log-every", "4"]) == 0
     saved = json.loads((out / "recipe.json").read_text())
-    assert (saved["name"], saved["model"], saved["discriminator"], saved["conditional"]) == \
-        ("dcgan", "dcgan", "dcgan", True)
+    assert (saved["name"], saved["model"], saved["discriminator"], saved["conditional"],
+            saved["classifier"]) == ("dcgan", "dcgan", "dcgan", True, 1.0)
     checkpoint = str(out / "checkpoint.npz")
     capsys.readouterr()
+    assert main(["--resume", checkpoint, "--classifier", "0", "--limit", "64", "--epochs",
+                 "2"]) == 1
+    assert "--classifier 0.0 conflicts with" in capsys.readouterr().err
+    assert main(["--classifier", "0.5", "--limit", "64", "--out", str(tmp_path / "x")]) == 1
+    assert "--classifier reads the digit a conditional GAN was asked for: add --conditional" \
+        in capsys.readouterr().err
     assert main(["--resume", checkpoint, "--model", "mlp", "--limit", "64", "--epochs", "2"]) == 1
     assert "--model mlp conflicts with" in capsys.readouterr().err
     assert main(["--resume", checkpoint, "--discriminator", "seed", "--limit", "64",
@@ -379,3 +386,78 @@ def test_conditional_feature_matching_compares_each_digit_with_its_own(tmp_path)
     expected = adversarial + cond.feature_matching * (per_digit ** 2).mean()
     assert loss == pytest.approx(expected, rel=1e-4)
     assert abs(loss - (adversarial + cond.feature_matching * (overall ** 2).mean())) > 1e-2 * loss
+
+
+# The auxiliary classifier (AC-GAN)
+def test_the_auxiliary_classifier_belongs_to_conditional_recipes():
+    with pytest.raises(ValueError, match="set conditional=True or classifier=0"):
+        Recipe("x", classifier=1.0)
+    with pytest.raises(ValueError, match="classifier must be a finite number >= 0"):
+        Recipe("x", conditional=True, classifier=-1.0)
+    assert gan.build_discriminator(DCGAN_COND).classifier is None
+    mg.manual_seed(0)
+    D = gan.build_discriminator(DCGAN_AC)
+    assert D.classifier[1].weight.shape == (10, 28 * 28 * 65)   # 64 maps and the std channel
+    # the classifier is built last: D's other weights are those of the recipe without it
+    mg.manual_seed(0)
+    plain = gan.build_discriminator(DCGAN_COND).state_dict()
+    for name, value in plain.items():
+        np.testing.assert_array_equal(D.state_dict()[name], value, err_msg=name)
+
+
+def softmax_cross_entropy(logits, labels):
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(labels)), labels].mean()
+
+
+def test_the_discriminator_step_learns_digits_from_real_images_only():
+    """D's loss on a real batch = BCE(D(x | y), real_label) + w * CE(classifier(h), y),
+    recomputed in NumPy; a step on fakes alone leaves the classifier where it was."""
+    mg.manual_seed(0)
+    ac = dataclasses.replace(DCGAN_AC, classifier=0.5)
+    G, D = gan.build_generator(ac), gan.build_discriminator(ac)
+    opt_d, _ = gan.make_optimizers(G, D, ac)
+    D.eval()                                                # no dropout: a deterministic D
+    real, labels = tiny_images(6), np.array([3, 3, 0, 9, 1, 3])
+    with mg.no_grad():
+        features = D.features(mg.tensor(real))
+        p = D.head(features, labels).numpy().astype(np.float64)[:, 0]
+        logits = D.classifier(features).numpy()
+    t = ac.real_label
+    expected = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean() + \
+        0.5 * softmax_cross_entropy(logits, labels)
+    loss = float(gan.discriminator_step(G, D, opt_d, ac, real, n_fake=0, labels=labels)[0])
+    assert loss == pytest.approx(expected, rel=1e-5)
+    before = D.classifier[1].weight.numpy().copy()
+    gan.discriminator_step(G, D, opt_d, ac, None, n_fake=6, labels=labels)
+    np.testing.assert_array_equal(D.classifier[1].weight.numpy(), before)
+
+
+def test_the_generator_step_pulls_fakes_towards_reading_as_their_digit():
+    """G's loss gains w * CE(classifier(h(G(z, y))), y), recomputed in NumPy; D stays as it was
+    and the gradient reaches G's label embedding."""
+    mg.manual_seed(0)
+    ac = dataclasses.replace(DCGAN_AC, instance_noise=0.0, feature_matching=0.0,
+                             classifier=2.0)
+    G, D = gan.build_generator(ac), gan.build_discriminator(ac)
+    _, opt_g = gan.make_optimizers(G, D, ac)
+    D.eval()
+    real, labels = tiny_images(5), np.array([4, 4, 8, 2, 0])
+    mg.manual_seed(5)
+    z = gan.sample_noise(5)
+    with mg.no_grad():
+        features = D.features(G(z, labels))
+        p = D.head(features, labels).numpy().astype(np.float64)
+        logits = D.classifier(features).numpy()
+    before_d = {k: v.copy() for k, v in D.state_dict().items()}
+    before_embed = G.embed.weight.numpy().copy()
+    mg.manual_seed(5)                                       # the step draws the same z
+    loss = float(gan.generator_step(G, D, opt_g, ac, real, labels=labels)[0])
+    expected = -np.log(p).mean() + 2.0 * softmax_cross_entropy(logits, labels)
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert abs(loss - (-np.log(p).mean())) > 0.1           # the classifier's term is there
+    for name, value in before_d.items():
+        np.testing.assert_array_equal(D.state_dict()[name], value, err_msg=name)
+    assert np.abs(G.embed.weight.numpy()[[0, 2, 4, 8]] - before_embed[[0, 2, 4, 8]]).min() > 0
