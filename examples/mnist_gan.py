@@ -4,6 +4,7 @@
     python examples/mnist_gan.py --schedule seed --recipe seed    # the original (100 epochs)
     python examples/mnist_gan.py --model dcgan --conditional      # a DCGAN told which digit
     python examples/mnist_gan.py --resume runs/RUN/checkpoint.npz --epochs 20   # continue a run
+    mpiexec -n 2 python examples/mnist_gan.py --distributed   # data-parallel over 2 processes
 
 Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generator.npz under --out
 (default: a new folder runs/<date-time>); an --out that already holds files is refused unless
@@ -14,7 +15,8 @@ import dataclasses
 import math
 import sys
 
-from minigan import backend, data, train
+from minigan import backend, data, distributed, train
+from minigan.run_folder import fresh_run_folder
 from minigan.recipes import (CONDITIONAL_CLASSIFIER, DEFAULT_RECIPE, DISCRIMINATORS, MODELS,
                              RECIPES, get_recipe)
 
@@ -120,9 +122,20 @@ def parse_args(argv=None):
                    help="every N epochs, score 5,000 samples (FID on the digit classifier's "
                         "features, digits covered) into history.csv and losses.png (default: 0, "
                         "off; with --resume, the checkpoint's setting)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over the processes mpiexec starts (mpiexec -n K "
+                        "python examples/mnist_gan.py --distributed ...): each takes batch size "
+                        "/ K images of every batch, gradients are averaged over MPI; the run is "
+                        "the one a single process makes (needs: pip install 'minigan[mpi]')")
+    p.add_argument("--local-statistics", action="store_true",
+                   help="with --distributed: keep batch statistics (BatchNorm, minibatch std, "
+                        "minibatch discrimination, feature matching) per process instead of "
+                        "over the global batch: less communication, but the run depends on K")
     p.add_argument("--limit", type=whole_number(1), default=None,
                    help="train on the first N images only (for quick trials)")
     args = p.parse_args(argv)
+    if args.local_statistics and not args.distributed:
+        p.error("--local-statistics is for a --distributed run")
     if args.resume and args.overwrite:
         p.error("--overwrite is for new runs: a resumed run continues its own outputs")
     return args
@@ -183,48 +196,65 @@ def load_images(args):
     return images, labels
 
 
+def make_trainer(args, log, comm):
+    """The Trainer of a new run, or of the run in --resume."""
+    if args.resume:
+        state = train.load_checkpoint(args.resume)
+        check_fixed_flags(args, state)
+        eval_every = args.eval_every if args.eval_every is not None \
+            else state["config"]["eval_every"]
+        images, labels = load_images(args)
+        eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] if eval_every \
+            else None
+        return train.resume(state, images, labels=labels, epochs=args.epochs,
+                            device=args.device,
+                            out=args.out, log=log, eval_images=eval_images,
+                            eval_every=eval_every, lr=args.lr,
+                            sample_every=args.sample_every, log_every=args.log_every,
+                            comm=comm)
+    config = new_run_config(args)
+    images, labels = load_images(args)
+    eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
+        if config.eval_every else None
+    return train.Trainer(config, images, labels=labels, log=log,
+                         recipe=new_run_recipe(args, config),
+                         eval_images=eval_images, overwrite=args.overwrite, comm=comm)
+
+
+def communicator(args):
+    """--distributed: the MPI ranks, agreed on one command line and one output folder."""
+    comm = distributed.Communicator(sync_statistics=not args.local_statistics)
+    comm.agree(repr(sorted(vars(args).items())), "the command line")
+    if args.out is None and not args.resume:   # one folder for the run, named by rank 0
+        args.out = comm.comm.bcast(fresh_run_folder() if comm.rank == 0 else None, root=0)
+    return comm
+
+
 def main(argv=None):
     args = parse_args(argv)
     log = train.progress_printer()
-    trainer = None
+    trainer = comm = None
     try:
         backend.check_device(args.device)
-        if args.resume:
-            state = train.load_checkpoint(args.resume)
-            check_fixed_flags(args, state)
-            eval_every = args.eval_every if args.eval_every is not None \
-                else state["config"]["eval_every"]
-            images, labels = load_images(args)
-            eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] if eval_every \
-                else None
-            trainer = train.resume(state, images, labels=labels, epochs=args.epochs,
-                                   device=args.device,
-                                   out=args.out, log=log, eval_images=eval_images,
-                                   eval_every=eval_every, lr=args.lr,
-                                   sample_every=args.sample_every, log_every=args.log_every)
-        else:
-            config = new_run_config(args)
-            images, labels = load_images(args)
-            eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \
-                if config.eval_every else None
-            trainer = train.Trainer(config, images, labels=labels, log=log,
-                                    recipe=new_run_recipe(args, config),
-                                    eval_images=eval_images, overwrite=args.overwrite)
+        if args.distributed:
+            comm = communicator(args)
+        trainer = make_trainer(args, log, comm)
         last = trainer.train()
-    except (backend.DeviceError, data.DataError, train.TrainingDiverged, ValueError,
-            OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (backend.DeviceError, data.DataError, distributed.DistributedError,
+            train.TrainingDiverged, ValueError, OSError) as error:
+        return failed(f"error: {error}", comm)
     except MemoryError:
-        print(f"error: out of memory at batch size {trainer.config.batch_size if trainer else '?'}"
-              ": use a smaller --batch-size", file=sys.stderr)
-        return 1
+        return failed(f"error: out of memory at batch size "
+                      f"{trainer.config.batch_size if trainer else '?'}: use a smaller "
+                      "--batch-size", comm)
     except KeyboardInterrupt:
         saved = trainer.out / "checkpoint.npz" if trainer else None
         where = f"continue with --resume {saved}" if saved and saved.is_file() \
             else "no checkpoint was written yet"
         print(f"\ninterrupted: {where}", file=sys.stderr)
         return 130
+    if not trainer.is_root:
+        return 0
     print(f"done: {trainer.epoch} epochs; last epoch: loss D {last['loss_d']:.4f}, "
           f"loss G {last['loss_g']:.4f}, D(x) {last['d_real']:.3f}, D(G(z)) {last['d_fake']:.3f}, "
           f"{last['seconds']:.0f} s; outputs in {trainer.out}")
@@ -233,6 +263,17 @@ def main(argv=None):
         print(f"warning: epochs {warned} diverged or saturated (see the warning column of "
               f"{trainer.out / 'history.csv'})", file=sys.stderr)
     return 0
+
+
+def failed(message, comm):
+    """Print why the run stopped; in a data-parallel run, stop every rank with it (the others
+    would wait forever in their next all-reduce)."""
+    if comm is None or comm.size == 1:
+        print(message, file=sys.stderr)
+        return 1
+    print(f"{message} (process {comm.rank} of {comm.size}: stopping all)", file=sys.stderr,
+          flush=True)
+    comm.abort(1)
 
 
 if __name__ == "__main__":

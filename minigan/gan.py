@@ -13,7 +13,7 @@ digits; None for an unconditional GAN), and the fakes are drawn for the same lab
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, nn, optim
+from minigan import backend, distributed, nn, optim
 from minigan.autograd import Tensor, concatenate, no_grad, tensor
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd, Pack
 from minigan.recipes import RECIPES, Recipe, get_recipe  # noqa: F401  (also importable from here)
@@ -190,8 +190,11 @@ def make_optimizers(G, D, recipe):
 
 
 def sample_noise(n, device=None):
-    """z ~ N(0, 1), (n, 100) float32, from minigan's seeded generator."""
-    z = backend.rng("cpu").standard_normal((n, NOISE_DIM), dtype=np.float32)
+    """z ~ N(0, 1), (n, 100) float32, from minigan's seeded generator (in data-parallel
+    training: this rank's rows of the global batch's z)."""
+    rng = backend.rng("cpu")
+    z = distributed.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
+                                  (n, NOISE_DIM))
     return tensor(z, device=device)
 
 
@@ -211,7 +214,9 @@ def _noisy(x, std):
     """Instance noise: D sees real and fake images through the same Gaussian blur of pixels."""
     if std <= 0:
         return x
-    noise = backend.rng("cpu").standard_normal(x.shape, dtype=np.float32) * np.float32(std)
+    rng = backend.rng("cpu")
+    noise = distributed.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
+                                      x.shape) * np.float32(std)
     return x + backend.to_device(noise, x.device)
 
 
@@ -284,6 +289,26 @@ def class_means(labels, n, dtype, device):
     return Tensor(backend.to_device(onehot / onehot.sum(axis=1, keepdims=True), device))
 
 
+def class_mean_gap(labels, features, real_features):
+    """(digits present, F): per digit of the batch, the mean of the fakes' features minus the
+    mean of the real images' (features (N, ...) a Tensor, real_features an array). In
+    data-parallel training the means are the global batch's: each rank weighs its rows by
+    1 / (the digit's count over all ranks) and the weighted sums are summed over the ranks."""
+    n = features.shape[0]
+    fake, real = features.reshape(n, -1), real_features.reshape(n, -1)
+    if not distributed.syncs_statistics():
+        means = class_means(labels, n, features.dtype, features.device)
+        return means @ fake - means @ real
+    labels = np.asarray(backend.to_device(labels.data if isinstance(labels, Tensor) else labels,
+                                          "cpu"))
+    onehot = (labels[None, :] == np.arange(DIGITS)[:, None]).astype(features.dtype)
+    counts = distributed.batch_sum(onehot.sum(axis=1))
+    present = counts > 0
+    weights = backend.to_device(onehot[present] / counts[present][:, None], features.device)
+    return distributed.BatchSum()(Tensor(weights) @ fake) - \
+        distributed.batch_sum(weights @ real)
+
+
 def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
     """One Adam step of G on as many fakes as `real` has images (drawn for the real batch's
     `labels` in a conditional recipe): minimise g_loss(D(G(z))), plus,
@@ -307,11 +332,10 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
             with no_grad():
                 real_features = D.features(_noisy(real, noise_std))
             if given:
-                means = class_means(labels, features.shape[0], features.dtype, D.device)
-                gap = means @ features.reshape(features.shape[0], -1) - \
-                    means @ real_features.data.reshape(features.shape[0], -1)
+                gap = class_mean_gap(labels, features, real_features.data)
             else:
-                gap = features.mean(axis=0) - real_features.data.mean(axis=0)
+                gap = distributed.batch_mean(features) - \
+                    distributed.batch_mean_array(real_features.data)
             loss = loss + recipe.feature_matching * (gap * gap).mean()
         if recipe.classifier > 0:                              # fakes must read as their digit
             loss = loss + recipe.classifier * D.digit_loss(features, *given)

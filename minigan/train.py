@@ -5,6 +5,7 @@ real + fake and one G step. "seed" (what the original Keras script did): per epo
 of {one D step on 64 random real images, one on 64 fresh fakes}, then a single G step.
 Progress lines come from minigan.progress, files from minigan.run_writer.
 """
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, checkpoint, data, gan
+from minigan import backend, checkpoint, data, distributed, gan
 from minigan.autograd import no_grad, tensor
 from minigan.checkpoint import CheckpointError, save_atomic  # noqa: F401  (part of this API)
 from minigan.progress import (ProgressMeter, TerminalLog, TrainingDiverged,  # noqa: F401
@@ -83,6 +84,19 @@ def check_labels(labels, images, recipe):
     return labels
 
 
+def check_ranks(comm, config, recipe):
+    """The global batch must split evenly over the ranks, and each rank's share into packs."""
+    if config.batch_size % comm.size:
+        raise ValueError(f"batch size {config.batch_size} cannot be split over {comm.size} "
+                         f"processes: use a batch size divisible by {comm.size} (each process "
+                         "takes batch size / processes images of every batch)")
+    if (config.batch_size // comm.size) % recipe.pack:
+        raise ValueError(f"each of the {comm.size} processes takes "
+                         f"{config.batch_size // comm.size} images per batch, not a multiple "
+                         f"of the recipe's pack ({recipe.pack}): use a batch size divisible by "
+                         f"{comm.size * recipe.pack}")
+
+
 def check_images(images, config, recipe):
     """The training images as the trainer needs them, and a batch size that fits them."""
     if not isinstance(images, np.ndarray) or images.ndim != 2 or \
@@ -102,12 +116,18 @@ class Trainer:
     """Holds the models, optimizers, data and history of one run. `recipe` (a Recipe) replaces
     the one config.recipe names, e.g. to try a variant or to resume one. `labels` (the images'
     digits) are what a conditional recipe trains with; others ignore them. `log` takes each line
-    of progress (print by default; a progress.TerminalLog redraws them on a terminal)."""
+    of progress (print by default; a progress.TerminalLog redraws them on a terminal). `comm` (a
+    distributed.Communicator) makes the run data-parallel: every rank runs this trainer on its
+    share of each batch (minigan.distributed); rank 0 alone logs and writes the outputs."""
 
     def __init__(self, config, images, *, labels=None, log=print, recipe=None,
-                 on_epoch_end=None, eval_images=None, overwrite=False):
+                 on_epoch_end=None, eval_images=None, overwrite=False, comm=None):
         recipe = gan.get_recipe(recipe or config.recipe)
         check_images(images, config, recipe)
+        if comm is not None:
+            check_ranks(comm, config, recipe)
+        self.comm = comm
+        self.is_root = comm is None or comm.rank == 0    # the rank that logs and writes
         self.labels = check_labels(labels, images, recipe)   # None: an unconditional run
         if config.eval_every and eval_images is None:
             raise ValueError("eval_every needs eval_images: real images (e.g. the MNIST test "
@@ -117,7 +137,7 @@ class Trainer:
         self.on_epoch_end = on_epoch_end  # called as on_epoch_end(trainer) after each epoch
         self.overwrite = overwrite        # a fresh run may replace the outputs in config.out
         self.own_output = False           # True for a run resumed into its checkpoint's folder
-        self.log = as_log(log)
+        self.log = as_log(log if self.is_root else lambda line: None)
         self.meter = ProgressMeter(self.log, config.log_every, config.batch_size, config.epochs)
         # A conditional run's grids have one row per digit, ten samples each.
         self.writer = RunWriter(Path(config.out), gan.DIGITS if recipe.conditional
@@ -127,6 +147,11 @@ class Trainer:
         backend.manual_seed(config.seed)
         self.G, self.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
         self.opt_d, self.opt_g = gan.make_optimizers(self.G, self.D, recipe)
+        if comm is not None:   # one start for all ranks, and gradients averaged before a step
+            comm.broadcast(self.G)
+            comm.broadcast(self.D)
+            self.opt_d = distributed.AveragingOptimizer(self.opt_d, comm)
+            self.opt_g = distributed.AveragingOptimizer(self.opt_g, comm)
         self.data_rng = np.random.default_rng(config.seed)
         side = self.writer.frame
         self.fixed_noise = gan.sample_noise(side * side, config.device)  # grids stay comparable
@@ -151,7 +176,8 @@ class Trainer:
             loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real,
                                            self.noise_std(), labels=labels)
             self.g_steps += 1
-            self.meter.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake)
+            self.meter.add(**self.global_values(loss_d=loss_d, loss_g=loss_g, d_real=d_real,
+                                                d_fake=d_fake))
             self.meter.done(i + 1, self.g_steps)
 
     def seed_epoch(self):
@@ -165,11 +191,13 @@ class Trainer:
                                                           self.recipe, None, n_fake=n,
                                                           labels=labels)
             if i < iterations - 1:
-                self.meter.add(loss_d=loss_real + loss_fake, d_real=d_real, d_fake=d_fake)
+                self.meter.add(**self.global_values(loss_d=loss_real + loss_fake,
+                                                    d_real=d_real, d_fake=d_fake))
         loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real,
                                        labels=labels)                        # once
         self.g_steps += 1
-        self.meter.add(loss_d=loss_real + loss_fake, loss_g=loss_g, d_real=d_real, d_fake=d_fake)
+        self.meter.add(**self.global_values(loss_d=loss_real + loss_fake, loss_g=loss_g,
+                                            d_real=d_real, d_fake=d_fake))
         self.meter.done(iterations, self.g_steps)
 
     def iterations(self):
@@ -187,21 +215,43 @@ class Trainer:
         return self.batch(self.data_rng.integers(0, len(self.images), n))
 
     def batch(self, idx):
-        """The images at idx on the run's device, and their labels in a conditional run."""
+        """The images at idx on the run's device, and their labels in a conditional run; in
+        data-parallel training, this rank's share of them (idx is the global batch)."""
+        if self.comm is not None:
+            share = len(idx) // self.comm.size
+            idx = idx[self.comm.rank * share:(self.comm.rank + 1) * share]
         labels = None if self.labels is None else self.labels[idx]
         return backend.to_device(self.images[idx], self.config.device), labels
 
+    def global_values(self, **values):
+        """The step's losses and mean outputs as one process would report them on the whole
+        batch: each rank's averaged over the ranks (its batch means are over equal shares)."""
+        if self.comm is None:
+            return values
+        names = [name for name, value in values.items() if value is not None]
+        means = self.comm.mean_of([values[name] for name in names])
+        return dict(values, **dict(zip(names, means)))
+
+    def data_parallel(self):
+        """The context of the training steps: in a data-parallel run, the ranks' batches are
+        shares of one global batch (minigan.distributed)."""
+        return self.comm.active() if self.comm is not None else contextlib.nullcontext()
+
     # The run
     def train(self):
-        self.writer.prepare(self.overwrite, self.own_output)
+        if self.is_root:
+            self.writer.prepare(self.overwrite, self.own_output)
+        processes = f", {self.comm.size} processes" if self.comm is not None else ""
         self.log.line(f"minigan GAN: schedule {self.config.schedule}, recipe "
-                      f"{self.recipe.describe()}, device {self.config.device}, output in "
-                      f"{self.out}")
+                      f"{self.recipe.describe()}, device {self.config.device}{processes}, "
+                      f"output in {self.out}")
         while self.epoch < self.config.epochs:
-            self.run_epoch()
+            with self.data_parallel():
+                self.run_epoch()
             self.end_epoch()
-        self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
-                           self.G.state_dict(), self.recipe)
+        if self.is_root:
+            self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
+                               self.G.state_dict(), self.recipe)
         return self.epochs[-1]
 
     def run_epoch(self):
@@ -222,6 +272,8 @@ class Trainer:
         self.check_finite_state()
         self.epochs.append({"epoch": self.epoch, "g_steps": self.g_steps,
                             **self.meter.summary()})
+        if not self.is_root:   # rank 0 scores and writes; the others train on
+            return
         if self.config.eval_every and self.epoch % self.config.eval_every == 0:
             self.score()
         if self.epoch % self.config.sample_every == 0 or self.epoch == self.config.epochs:
@@ -345,7 +397,7 @@ def resumed_config(state, where, epochs=None, **changes):
 
 def resume(source, images, *, labels=None, epochs=None, device=None, out=None, log=print,
            eval_images=None, eval_every=None, lr=None, sample_every=None, log_every=None,
-           overwrite=False):
+           overwrite=False, comm=None):
     """A Trainer restored from a checkpoint (a path, or the dict load_checkpoint returned), ready
     to continue its planned epochs, or `epochs` in all. Safe to change on the way: the device,
     the output folder, how often it samples, logs and scores, and the learning rate (`lr`: both
@@ -366,7 +418,7 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
     try:
         recipe = gan.Recipe(**state["recipe"])
         trainer = Trainer(config, images, labels=labels, log=log, recipe=recipe,
-                          eval_images=eval_images, overwrite=overwrite)
+                          eval_images=eval_images, overwrite=overwrite, comm=comm)
         trainer.load_state(state)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{where} does not fit the model it describes ({exc})") from None

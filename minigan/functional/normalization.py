@@ -1,6 +1,6 @@
 """Batch normalization: x (N, F) per feature over the batch, or x (N, C, H, W) per channel over
 the batch and the pixels (BatchNorm2d)."""
-from minigan import backend, kernels
+from minigan import backend, distributed, kernels
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
 
 
@@ -13,6 +13,8 @@ class BatchNorm(Function):
       dx = inv_std / m * (m * g - sum(g) - xhat * sum(g * xhat)),  g = gy * gamma;
     evaluation: mean and var are given constants, so dx = gy * gamma * inv_std.
     dgamma = sum(gy * xhat), dbeta = sum(gy), sums over the same m values.
+    In data-parallel training the statistics and the sums in dx are the global batch's
+    (synchronised BatchNorm, as PyTorch's SyncBatchNorm): m counts every rank's values.
     """
 
     def __init__(self, eps, mean=None, var=None):
@@ -21,11 +23,13 @@ class BatchNorm(Function):
     def forward(self, x, gamma, beta):
         xp = backend.xp_of(x)
         self.batch_stats = self.mean is None
+        if self.batch_stats and distributed.syncs_statistics():
+            self.mean, self.var = global_stats(x.reshape(x.shape[0], x.shape[1], -1))
         if x.ndim == 4:   # per channel over N*H*W values, by kernels.batch_norm on (N, C, H*W)
             x3 = x.reshape(x.shape[0], x.shape[1], -1)
-            if self.batch_stats:
+            if self.mean is None:
                 self.mean, self.var = kernels.batch_norm.stats(x3)
-        elif self.batch_stats:
+        elif self.mean is None:
             self.mean, self.var = x.mean(axis=0), x.var(axis=0)
         self.inv_std = 1 / xp.sqrt(self.var + x.dtype.type(self.eps))
         self.gamma = gamma
@@ -36,6 +40,8 @@ class BatchNorm(Function):
         return self.xhat * gamma + beta
 
     def backward(self, gy):
+        if self.batch_stats and distributed.syncs_statistics():
+            return self.global_backward(gy)
         if gy.ndim == 4:
             dx, dgamma, dbeta = kernels.batch_norm.grad(gy.reshape(self.xhat.shape), self.xhat,
                                                         self.gamma, self.inv_std,
@@ -49,6 +55,26 @@ class BatchNorm(Function):
         else:
             gx = g * self.inv_std
         return gx, (gy * self.xhat).sum(axis=0), gy.sum(axis=0)
+
+    def global_backward(self, gy):
+        """The training-mode backward with the sums of dx over every rank's values."""
+        g3 = gy.reshape(gy.shape[0], gy.shape[1], -1)                 # (N, C, L)
+        xhat = self.xhat.reshape(g3.shape)
+        m = gy.dtype.type(distributed.statistics_rows(gy.shape[0]) * g3.shape[2])
+        g = g3 * self.gamma[:, None]
+        sum_g = distributed.batch_sum(g.sum(axis=(0, 2)))[:, None]
+        sum_gx = distributed.batch_sum((g * xhat).sum(axis=(0, 2)))[:, None]
+        gx = (m * g - sum_g - xhat * sum_gx) * (self.inv_std[:, None] / m)
+        return gx.reshape(gy.shape), (g3 * xhat).sum(axis=(0, 2)), g3.sum(axis=(0, 2))
+
+
+def global_stats(x3):
+    """(mean, biased var) per channel of x3 (N, C, L) over the global batch's N * L values (two
+    passes: the mean first, then the mean squared deviation from it)."""
+    m = x3.dtype.type(distributed.statistics_rows(x3.shape[0]) * x3.shape[2])
+    mean = distributed.batch_sum(x3.sum(axis=(0, 2))) / m
+    deviation = x3 - mean[:, None]
+    return mean, distributed.batch_sum((deviation * deviation).sum(axis=(0, 2))) / m
 
 
 def batch_norm(x, weight, bias, running_mean=None, running_var=None, training=True,
@@ -73,7 +99,7 @@ def batch_norm(x, weight, bias, running_mean=None, running_var=None, training=Tr
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         return BatchNorm(eps, running_mean.data, running_var.data)(x, weight, bias)
-    m = x.size // x.shape[1]
+    m = distributed.statistics_rows(x.shape[0]) * (x.size // x.shape[0] // x.shape[1])
     if m < 2:
         raise ValueError("batch_norm: training needs at least 2 values per feature (the "
                          "variance of one is 0); use a larger batch, or eval() for single "

@@ -131,11 +131,14 @@ def _check_size(x):
                          f"{MAX_ELEMENTS - 1} per call (split the tensor)")
 
 
-def forward(x, seed, threshold, scale, alpha=1.0):
+def forward(x, seed, threshold, scale, alpha=1.0, first=0):
     """(y, keep): the mask drawn from (seed, threshold) and applied after the leaky slope alpha
-    (1.0: none), in one pass."""
+    (1.0: none), in one pass. `first`: the counter of x's first element, for x a part of a
+    larger tensor (data-parallel training): the counter i + first enters the hash as i + s0
+    with s0 moved by first (mod 2**32), so the part gets exactly the whole tensor's mask."""
     _check_size(x)
     s0, s1 = split_seed(seed)
+    s0 = (s0 + first) % 2 ** 32
     if backend.on_gpu(x):
         return forward_gpu(x, s0, s1, threshold, scale, alpha)
     return cpu.run_flat(forward_cpu, x.shape, (x,), s0, s1, threshold, float(scale), float(alpha))
