@@ -21,6 +21,7 @@ all-reduce sum (BatchSum), and the same mean over ranks then gives dL/dtheta aga
 mpi4py is imported only when a Communicator is made: `import minigan` never needs MPI.
 """
 import contextlib
+import time
 
 import numpy as np
 
@@ -55,7 +56,8 @@ class Communicator:
         self.MPI, self.sync_statistics = MPI, sync_statistics
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.communicated_bytes = 0   # what this rank sent to all-reduces and gathers so far
+        self.communicated_bytes = 0       # what this rank sent to all-reduces and gathers
+        self.communication_seconds = 0.0  # and the time it spent in them (waits included)
 
     @contextlib.contextmanager
     def active(self):
@@ -66,6 +68,13 @@ class Communicator:
             yield self
         finally:
             _active = outer
+
+    @contextlib.contextmanager
+    def timed(self, nbytes):
+        start = time.perf_counter()
+        yield
+        self.communication_seconds += time.perf_counter() - start
+        self.communicated_bytes += nbytes
 
     # The start and the step
     def broadcast(self, module):
@@ -84,8 +93,8 @@ class Communicator:
             return
         grads = [backend.to_device(p.grad.data, "cpu") for p in params]
         flat = np.concatenate([g.reshape(-1) for g in grads])
-        self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
-        self.communicated_bytes += flat.nbytes
+        with self.timed(flat.nbytes):
+            self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
         flat /= flat.dtype.type(self.size)
         start = 0
         for p, g in zip(params, grads):
@@ -99,16 +108,16 @@ class Communicator:
         """The elementwise sum of `array` over the ranks (a new array, on array's device)."""
         host = np.ascontiguousarray(backend.to_device(array, "cpu"))
         total = np.empty_like(host)
-        self.comm.Allreduce(host, total, op=self.MPI.SUM)
-        self.communicated_bytes += host.nbytes
+        with self.timed(host.nbytes):
+            self.comm.Allreduce(host, total, op=self.MPI.SUM)
         return backend.to_device(total, backend.device_of(array))
 
     def gather_rows(self, array):
         """Every rank's `array` (n, ...) stacked in rank order: (K * n, ...)."""
         host = np.ascontiguousarray(backend.to_device(array, "cpu"))
         rows = np.empty((self.size,) + host.shape, dtype=host.dtype)
-        self.comm.Allgather(host, rows)
-        self.communicated_bytes += host.nbytes
+        with self.timed(host.nbytes):
+            self.comm.Allgather(host, rows)
         return backend.to_device(rows.reshape((-1,) + host.shape[1:]),
                                  backend.device_of(array))
 
