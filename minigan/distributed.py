@@ -21,6 +21,7 @@ all-reduce sum (BatchSum), and the same mean over ranks then gives dL/dtheta aga
 mpi4py is imported only when a Communicator is made: `import minigan` never needs MPI.
 """
 import contextlib
+import os
 import time
 
 import numpy as np
@@ -134,6 +135,19 @@ class Communicator:
         if not same:
             raise DistributedError(f"the ranks disagree on {what}: start every rank with the "
                                    "same command")
+
+    def share_cores(self):
+        """Split this machine's cores between the ranks running on it: each computes on
+        cores / (ranks here) Numba threads (at least 1, at most what it had), OpenBLAS on as
+        many. Two ranks of two threads each on two cores would fight over them."""
+        import numba
+
+        from minigan import threads
+        here = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED).Get_size()
+        n = max(1, min(numba.get_num_threads(), (os.cpu_count() or 1) // here))
+        numba.set_num_threads(n)
+        threads.blas().set([n] * len(threads.blas().libs))
+        return n
 
     def abort(self, code=1):
         """Stop every rank of the job now (a rank that failed must not leave the others waiting
