@@ -6,11 +6,12 @@ What makes the K copies one run:
   * the same step: after backward, each gradient is averaged over the ranks (one all-reduce of
     one flat buffer per optimizer step), so every rank's optimizer makes the same update;
   * the same random numbers: a draw over a batch (noise z, instance noise, dropout masks) is
-    made for the global batch and each rank keeps its own rows (`share`), so the run does not
+    made for the global batch and each rank keeps its own rows, so the run does not
     depend on K;
   * the same statistics: an op whose output depends on the whole batch (BatchNorm, the
     minibatch-std channel, minibatch discrimination, feature matching's means) sums over the
-    global batch (`batch_sum`, `gather_rows`).
+    global batch. minigan.functional.global_batch holds what the layers ask (share, batch_sum,
+    gather_rows, BatchSum); this module holds the MPI side.
 
 Why averaging is right: rank k's loss L_k is a mean over its n = N / K samples, so the global
 batch's loss is L = (1 / K) sum_k L_k and dL/dtheta = (1 / K) sum_k dL_k/dtheta, the mean of the
@@ -27,9 +28,8 @@ import time
 import numpy as np
 
 from minigan import backend
-from minigan.autograd import Function, Tensor
-
-_active = None  # the Communicator of the data-parallel run in progress (see Communicator.active)
+from minigan.autograd import Tensor
+from minigan.functional import global_batch
 
 
 class DistributedError(RuntimeError):
@@ -60,15 +60,10 @@ class Communicator:
         self.communicated_bytes = 0       # what this rank sent to all-reduces and gathers
         self.communication_seconds = 0.0  # and the time it spent in them (waits included)
 
-    @contextlib.contextmanager
     def active(self):
-        """Within: batches are this rank's share of the global batch (share, batch_sum...)."""
-        global _active
-        outer, _active = _active, self
-        try:
-            yield self
-        finally:
-            _active = outer
+        """A context within which batches are this rank's share of the global batch
+        (minigan.functional.global_batch: share, batch_sum...)."""
+        return global_batch.active(self)
 
     @contextlib.contextmanager
     def timed(self, nbytes):
@@ -170,73 +165,4 @@ class AveragingOptimizer:
         return getattr(self.optimizer, name)
 
 
-# What the layers and the steps ask: identities when no data-parallel run is active
-def share(n):
-    """(first row, rows of the global batch) for a local batch of n rows: rank r holds rows
-    [r * n, (r + 1) * n) of K * n. One process: (0, n)."""
-    if _active is None:
-        return 0, n
-    return _active.rank * n, _active.size * n
-
-
-def syncs_statistics():
-    """True in a data-parallel run whose batch statistics are the global batch's."""
-    return _active is not None and _active.sync_statistics
-
-
-def statistics_rows(n):
-    """The rows a batch statistic runs over, for a local batch of n rows: the global batch's
-    K * n when statistics are synchronised, else n."""
-    return share(n)[1] if syncs_statistics() else n
-
-
-def batch_sum(array):
-    """An array summed over the ranks when statistics are synchronised (else: the array)."""
-    return _active.sum(array) if syncs_statistics() else array
-
-
-def gather_rows(array):
-    """Every rank's rows of a per-row array when statistics are synchronised (else: the
-    array)."""
-    return _active.gather_rows(array) if syncs_statistics() else array
-
-
-class BatchSum(Function):
-    """y = sum over the ranks of x (the same y on every rank). Every rank's loss depends on y,
-    so dL/dx on each rank is the sum over the ranks of what their losses send back:
-    dx = sum over the ranks of gy."""
-
-    def forward(self, x):
-        return batch_sum(x)
-
-    def backward(self, gy):
-        return batch_sum(gy)
-
-
-def batch_mean(t):
-    """The mean over the rows of the global batch of a Tensor (N, ...) -> (...), differentiable
-    (one process: t.mean(axis=0))."""
-    if not syncs_statistics():
-        return t.mean(axis=0)
-    return BatchSum()(t.sum(axis=0)) / float(statistics_rows(t.shape[0]))
-
-
-def batch_mean_array(array):
-    """As batch_mean, for an array that needs no gradient."""
-    if not syncs_statistics():
-        return array.mean(axis=0)
-    return batch_sum(array.sum(axis=0)) / array.dtype.type(statistics_rows(array.shape[0]))
-
-
-def rows_of_batch(draw, shape):
-    """This rank's rows of a random array for the global batch: draw((K * n,) + shape[1:])
-    sliced to rows [r * n, (r + 1) * n), n = shape[0] (one process: draw(shape))."""
-    first, total = share(shape[0])
-    if total == shape[0]:
-        return draw(tuple(shape))
-    return draw((total,) + tuple(shape[1:]))[first:first + shape[0]]
-
-
-__all__ = ["AveragingOptimizer", "BatchSum", "Communicator", "DistributedError", "batch_mean",
-           "batch_mean_array", "batch_sum", "gather_rows", "rows_of_batch", "share",
-           "statistics_rows", "syncs_statistics"]
+__all__ = ["AveragingOptimizer", "Communicator", "DistributedError"]

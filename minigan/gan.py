@@ -13,7 +13,8 @@ digits; None for an unconditional GAN), and the fakes are drawn for the same lab
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, distributed, nn, optim
+from minigan import backend, nn, optim
+from minigan.functional import global_batch
 from minigan.autograd import Tensor, concatenate, no_grad, tensor
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd, Pack
 from minigan.recipes import RECIPES, Recipe, get_recipe  # noqa: F401  (also importable from here)
@@ -193,7 +194,7 @@ def sample_noise(n, device=None):
     """z ~ N(0, 1), (n, 100) float32, from minigan's seeded generator (in data-parallel
     training: this rank's rows of the global batch's z)."""
     rng = backend.rng("cpu")
-    z = distributed.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
+    z = global_batch.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
                                   (n, NOISE_DIM))
     return tensor(z, device=device)
 
@@ -215,7 +216,7 @@ def _noisy(x, std):
     if std <= 0:
         return x
     rng = backend.rng("cpu")
-    noise = distributed.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
+    noise = global_batch.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
                                       x.shape) * np.float32(std)
     return x + backend.to_device(noise, x.device)
 
@@ -296,17 +297,17 @@ def class_mean_gap(labels, features, real_features):
     1 / (the digit's count over all ranks) and the weighted sums are summed over the ranks."""
     n = features.shape[0]
     fake, real = features.reshape(n, -1), real_features.reshape(n, -1)
-    if not distributed.syncs_statistics():
+    if not global_batch.syncs_statistics():
         means = class_means(labels, n, features.dtype, features.device)
         return means @ fake - means @ real
     labels = np.asarray(backend.to_device(labels.data if isinstance(labels, Tensor) else labels,
                                           "cpu"))
     onehot = (labels[None, :] == np.arange(DIGITS)[:, None]).astype(features.dtype)
-    counts = distributed.batch_sum(onehot.sum(axis=1))
+    counts = global_batch.batch_sum(onehot.sum(axis=1))
     present = counts > 0
     weights = backend.to_device(onehot[present] / counts[present][:, None], features.device)
-    return distributed.BatchSum()(Tensor(weights) @ fake) - \
-        distributed.batch_sum(weights @ real)
+    return global_batch.BatchSum()(Tensor(weights) @ fake) - \
+        global_batch.batch_sum(weights @ real)
 
 
 def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
@@ -334,8 +335,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
             if given:
                 gap = class_mean_gap(labels, features, real_features.data)
             else:
-                gap = distributed.batch_mean(features) - \
-                    distributed.batch_mean_array(real_features.data)
+                gap = global_batch.batch_mean(features) - \
+                    global_batch.batch_mean_array(real_features.data)
             loss = loss + recipe.feature_matching * (gap * gap).mean()
         if recipe.classifier > 0:                              # fakes must read as their digit
             loss = loss + recipe.classifier * D.digit_loss(features, *given)

@@ -7,6 +7,7 @@ import numpy as np
 
 import minigan as mg
 from minigan import distributed, gan
+from minigan.functional import global_batch
 from minigan.functional import batch_stats
 from minigan.functional.dropout import Dropout
 from minigan.functional.normalization import BatchNorm
@@ -38,10 +39,10 @@ def run(rows):
     # feature matching: w * mean(gap**2), gap per digit (conditional) or over the batch
     f = mg.tensor(x["f"], dtype="float64", requires_grad=True)
     gap = gan.class_mean_gap(x["labels"], f, x["real_f"])
-    whole = distributed.batch_mean(f) - distributed.batch_mean_array(x["real_f"])
+    whole = global_batch.batch_mean(f) - global_batch.batch_mean_array(x["real_f"])
     loss = (gap * gap).mean() + (whole * whole).mean()
     loss.backward()
-    out["fm_df"] = f.grad.numpy() / distributed.share(1)[1]   # as averaged over the K ranks
+    out["fm_df"] = f.grad.numpy() / global_batch.share(1)[1]   # as averaged over the K ranks
     # random draws over a batch: this rank's rows of the global batch's
     mg.manual_seed(1)
     out["noise"] = gan.sample_noise(len(x["f"])).numpy().astype(np.float64)

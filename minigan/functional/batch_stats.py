@@ -1,6 +1,7 @@
 """Batch statistics as features: ops whose output for one sample depends on the whole batch, so
 the discriminator can see a generator that draws too little variety (minigan.gan_layers)."""
-from minigan import backend, distributed
+from minigan import backend
+from minigan.functional import global_batch
 from minigan.autograd import Function, float_tensor
 
 
@@ -12,9 +13,9 @@ class MinibatchStd(Function):
 
     def forward(self, x):
         xp = backend.xp_of(x)
-        self.n = distributed.statistics_rows(x.shape[0])                        # global rows
-        self.deviation = x - distributed.batch_mean_array(x)                    # (N, C, ...)
-        self.std = xp.sqrt(distributed.batch_mean_array(self.deviation * self.deviation)
+        self.n = global_batch.statistics_rows(x.shape[0])                        # global rows
+        self.deviation = x - global_batch.batch_mean_array(x)                    # (N, C, ...)
+        self.std = xp.sqrt(global_batch.batch_mean_array(self.deviation * self.deviation)
                            + x.dtype.type(1e-8))
         C = x.shape[1]
         y = xp.empty((x.shape[0], C + 1) + x.shape[2:], dtype=x.dtype)
@@ -25,7 +26,7 @@ class MinibatchStd(Function):
     def backward(self, gy):
         C = self.deviation.shape[1]
         size = self.n * (self.deviation.size // self.deviation.shape[0])       # N * F
-        g_extra = distributed.batch_sum(gy[:, C:].sum()) / gy.dtype.type(size)
+        g_extra = global_batch.batch_sum(gy[:, C:].sum()) / gy.dtype.type(size)
         return gy[:, :C] + self.deviation * (g_extra / self.std)
 
 
@@ -39,13 +40,13 @@ class BatchCloseness(Function):
 
     def forward(self, m):
         xp = backend.xp_of(m)
-        self.difference = m[:, None] - distributed.gather_rows(m)[None]   # (N, N, B, K)
+        self.difference = m[:, None] - global_batch.gather_rows(m)[None]   # (N, N, B, K)
         self.closeness = xp.exp(-xp.abs(self.difference).sum(axis=3))    # (N, N, B)
         return self.closeness.sum(axis=1) - m.dtype.type(1)
 
     def backward(self, go):
         xp = backend.xp_of(go)
-        weight = (go[:, None] + distributed.gather_rows(go)[None]) * self.closeness   # (N, N, B)
+        weight = (go[:, None] + global_batch.gather_rows(go)[None]) * self.closeness   # (N, N, B)
         return -(weight[..., None] * xp.sign(self.difference)).sum(axis=1)
 
 

@@ -2,7 +2,8 @@
 same fused with a LeakyReLU before it (one pass over memory instead of two, forward and back)."""
 import numpy as np
 
-from minigan import backend, distributed, kernels
+from minigan import backend, kernels
+from minigan.functional import global_batch
 from minigan.autograd import Function, Tensor, float_tensor
 from minigan.functional.activation import leaky_relu
 
@@ -27,7 +28,7 @@ class Dropout(Function):
             return kernels.dropout.apply(act, self.keep, self.scale)
         seed = int(backend.rng("cpu").integers(0, 2**63))
         threshold = kernels.dropout.keep_threshold(self.rate)
-        first_row = distributed.share(x.shape[0])[0]   # the mask is the global batch's
+        first_row = global_batch.share(x.shape[0])[0]   # the mask is the global batch's
         y, self.keep = kernels.dropout.forward(x, seed, threshold, self.scale, self.alpha,
                                                first=first_row * (x.size // x.shape[0]))
         return y

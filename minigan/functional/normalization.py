@@ -1,6 +1,7 @@
 """Batch normalization: x (N, F) per feature over the batch, or x (N, C, H, W) per channel over
 the batch and the pixels (BatchNorm2d)."""
-from minigan import backend, distributed, kernels
+from minigan import backend, kernels
+from minigan.functional import global_batch
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
 
 
@@ -23,7 +24,7 @@ class BatchNorm(Function):
     def forward(self, x, gamma, beta):
         xp = backend.xp_of(x)
         self.batch_stats = self.mean is None
-        if self.batch_stats and distributed.syncs_statistics():
+        if self.batch_stats and global_batch.syncs_statistics():
             self.mean, self.var = global_stats(x.reshape(x.shape[0], x.shape[1], -1))
         if x.ndim == 4:   # per channel over N*H*W values, by kernels.batch_norm on (N, C, H*W)
             x3 = x.reshape(x.shape[0], x.shape[1], -1)
@@ -40,7 +41,7 @@ class BatchNorm(Function):
         return self.xhat * gamma + beta
 
     def backward(self, gy):
-        if self.batch_stats and distributed.syncs_statistics():
+        if self.batch_stats and global_batch.syncs_statistics():
             return self.global_backward(gy)
         if gy.ndim == 4:
             dx, dgamma, dbeta = kernels.batch_norm.grad(gy.reshape(self.xhat.shape), self.xhat,
@@ -60,10 +61,10 @@ class BatchNorm(Function):
         """The training-mode backward with the sums of dx over every rank's values."""
         g3 = gy.reshape(gy.shape[0], gy.shape[1], -1)                 # (N, C, L)
         xhat = self.xhat.reshape(g3.shape)
-        m = gy.dtype.type(distributed.statistics_rows(gy.shape[0]) * g3.shape[2])
+        m = gy.dtype.type(global_batch.statistics_rows(gy.shape[0]) * g3.shape[2])
         g = g3 * self.gamma[:, None]
-        sum_g = distributed.batch_sum(g.sum(axis=(0, 2)))[:, None]
-        sum_gx = distributed.batch_sum((g * xhat).sum(axis=(0, 2)))[:, None]
+        sum_g = global_batch.batch_sum(g.sum(axis=(0, 2)))[:, None]
+        sum_gx = global_batch.batch_sum((g * xhat).sum(axis=(0, 2)))[:, None]
         gx = (m * g - sum_g - xhat * sum_gx) * (self.inv_std[:, None] / m)
         return gx.reshape(gy.shape), (g3 * xhat).sum(axis=(0, 2)), g3.sum(axis=(0, 2))
 
@@ -71,10 +72,10 @@ class BatchNorm(Function):
 def global_stats(x3):
     """(mean, biased var) per channel of x3 (N, C, L) over the global batch's N * L values (two
     passes: the mean first, then the mean squared deviation from it)."""
-    m = x3.dtype.type(distributed.statistics_rows(x3.shape[0]) * x3.shape[2])
-    mean = distributed.batch_sum(x3.sum(axis=(0, 2))) / m
+    m = x3.dtype.type(global_batch.statistics_rows(x3.shape[0]) * x3.shape[2])
+    mean = global_batch.batch_sum(x3.sum(axis=(0, 2))) / m
     deviation = x3 - mean[:, None]
-    return mean, distributed.batch_sum((deviation * deviation).sum(axis=(0, 2))) / m
+    return mean, global_batch.batch_sum((deviation * deviation).sum(axis=(0, 2))) / m
 
 
 def batch_norm(x, weight, bias, running_mean=None, running_var=None, training=True,
@@ -99,7 +100,7 @@ def batch_norm(x, weight, bias, running_mean=None, running_var=None, training=Tr
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         return BatchNorm(eps, running_mean.data, running_var.data)(x, weight, bias)
-    m = distributed.statistics_rows(x.shape[0]) * (x.size // x.shape[0] // x.shape[1])
+    m = global_batch.statistics_rows(x.shape[0]) * (x.size // x.shape[0] // x.shape[1])
     if m < 2:
         raise ValueError("batch_norm: training needs at least 2 values per feature (the "
                          "variance of one is 0); use a larger batch, or eval() for single "
