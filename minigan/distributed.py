@@ -46,19 +46,128 @@ def _mpi():
     return MPI
 
 
+class HostCollectives:
+    """Sum and gather through MPI on host arrays: a GPU array is copied to the host, reduced
+    there and copied back (what every MPI library can do; no GPU-aware MPI assumed)."""
+
+    name = "MPI"
+
+    def __init__(self, comm, MPI):
+        self.comm, self.MPI = comm, MPI
+
+    def sum(self, array):
+        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
+        total = np.empty_like(host)
+        self.comm.Allreduce(host, total, op=self.MPI.SUM)
+        return backend.to_device(total, backend.device_of(array))
+
+    def gather(self, array):
+        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
+        rows = np.empty((self.comm.Get_size(),) + host.shape, dtype=host.dtype)
+        self.comm.Allgather(host, rows)
+        return backend.to_device(rows, backend.device_of(array))
+
+
+class NcclCollectives:
+    """Sum and gather of GPU arrays through NCCL (cupy.cuda.nccl), GPU to GPU with no copy
+    through the host, on the current CUDA stream (so ordered with the kernels around them).
+    Rank 0 makes the NCCL id and MPI broadcasts it; each rank then opens its end of one NCCL
+    communicator. Each rank needs a GPU of its own (Communicator picks it)."""
+
+    name = "NCCL"
+    TYPES = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "int32": "NCCL_INT32",
+             "int64": "NCCL_INT64"}
+
+    def __init__(self, comm, nccl):
+        self.nccl, self.size = nccl, comm.Get_size()
+        uid = np.zeros(NCCL_ID_BYTES, dtype=np.int16)   # the id's 128 signed chars
+        if comm.Get_rank() == 0:
+            uid[:] = nccl.get_unique_id()
+        comm.Bcast(uid, root=0)
+        self.comm = nccl.NcclCommunicator(self.size, tuple(int(c) for c in uid),
+                                          comm.Get_rank())
+
+    def sum(self, array):
+        xp = backend.xp_of(array)
+        array = xp.ascontiguousarray(array)
+        total = xp.empty_like(array)
+        self.comm.allReduce(self.address(array), self.address(total), array.size,
+                            self.type_of(array), self.nccl.NCCL_SUM, self.stream())
+        return total
+
+    def gather(self, array):
+        xp = backend.xp_of(array)
+        array = xp.ascontiguousarray(array)
+        rows = xp.empty((self.size,) + array.shape, dtype=array.dtype)
+        self.comm.allGather(self.address(array), self.address(rows), array.size,
+                            self.type_of(array), self.stream())
+        return rows
+
+    def type_of(self, array):
+        name = self.TYPES.get(array.dtype.name)
+        if name is None:
+            raise DistributedError(f"NCCL collectives here take float32, float64, int32 or "
+                                   f"int64 arrays, not {array.dtype}")
+        return getattr(self.nccl, name)
+
+    @staticmethod
+    def address(array):
+        return array.data.ptr
+
+    @staticmethod
+    def stream():
+        import cupy
+        return cupy.cuda.get_current_stream().ptr
+
+
+NCCL_ID_BYTES = 128   # NCCL_UNIQUE_ID_BYTES
+
+
+def _nccl():
+    """cupy.cuda.nccl when NCCL is installed (pip install nvidia-nccl-cu13), else None."""
+    try:
+        from cupy.cuda import nccl
+    except ImportError:
+        return None
+    return nccl if getattr(nccl, "available", False) else None
+
+
 class Communicator:
     """The ranks of one MPI job (default: every process mpiexec started). sync_statistics=False
     keeps batch statistics per rank (each rank's BatchNorm, minibatch std and minibatch
     discrimination see only its own share, as DistributedDataParallel without SyncBatchNorm):
-    no communication in the forward pass, but the run then depends on K."""
+    no communication in the forward pass, but the run then depends on K.
 
-    def __init__(self, comm=None, sync_statistics=True):
+    device="gpu": each rank computes on its own GPU of its machine (local rank modulo the GPUs
+    there), and the sums and gathers of the training step go through NCCL when it is installed
+    and every rank on a machine has a GPU to itself; otherwise through MPI on host copies
+    (`collectives.name` says which). NCCL runs asynchronously on the CUDA stream, so through it
+    communication_seconds counts the launches, not the transfers. `nccl` replaces
+    cupy.cuda.nccl (tests)."""
+
+    def __init__(self, comm=None, sync_statistics=True, device="cpu", nccl=None):
         MPI = _mpi()
         self.MPI, self.sync_statistics = MPI, sync_statistics
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.communicated_bytes = 0       # what this rank sent to all-reduces and gathers
         self.communication_seconds = 0.0  # and the time it spent in them (waits included)
+        self.host = HostCollectives(self.comm, MPI)
+        self.collectives = self.host      # of GPU arrays
+        if backend.normalize_device(device) == "gpu":
+            nccl = nccl or _nccl()
+            usable = self.use_local_gpu() and nccl is not None
+            if self.size > 1 and self.comm.allreduce(int(usable), op=MPI.MIN):   # all or none
+                self.collectives = NcclCollectives(self.comm, nccl)
+
+    def use_local_gpu(self):
+        """Make GPU (local rank mod GPUs here) this rank's device; True when no other rank on
+        this machine shares it."""
+        import cupy
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        gpus = cupy.cuda.runtime.getDeviceCount()
+        cupy.cuda.Device(local.Get_rank() % gpus).use()
+        return local.Get_size() <= gpus
 
     def active(self):
         """A context within which batches are this rank's share of the global batch
@@ -87,35 +196,30 @@ class Communicator:
         params = [p for p in params if p.grad is not None]
         if not params or self.size == 1:
             return
-        grads = [backend.to_device(p.grad.data, "cpu") for p in params]
-        flat = np.concatenate([g.reshape(-1) for g in grads])
-        with self.timed(flat.nbytes):
-            self.comm.Allreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM)
+        grads = [p.grad.data for p in params]
+        flat = self.sum(backend.xp_of(grads[0]).concatenate([g.reshape(-1) for g in grads]))
         flat /= flat.dtype.type(self.size)
         start = 0
         for p, g in zip(params, grads):
             stop = start + g.size
-            p.grad = Tensor._wrap(backend.to_device(flat[start:stop].reshape(g.shape),
-                                                    p.device))
+            p.grad = Tensor._wrap(flat[start:stop].reshape(g.shape))
             start = stop
 
     # Batch statistics over the global batch
     def sum(self, array):
         """The elementwise sum of `array` over the ranks (a new array, on array's device)."""
-        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
-        total = np.empty_like(host)
-        with self.timed(host.nbytes):
-            self.comm.Allreduce(host, total, op=self.MPI.SUM)
-        return backend.to_device(total, backend.device_of(array))
+        with self.timed(array.nbytes):
+            return self.collectives_of(array).sum(array)
 
     def gather_rows(self, array):
         """Every rank's `array` (n, ...) stacked in rank order: (K * n, ...)."""
-        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
-        rows = np.empty((self.size,) + host.shape, dtype=host.dtype)
-        with self.timed(host.nbytes):
-            self.comm.Allgather(host, rows)
-        return backend.to_device(rows.reshape((-1,) + host.shape[1:]),
-                                 backend.device_of(array))
+        with self.timed(array.nbytes):
+            rows = self.collectives_of(array).gather(array)
+        return rows.reshape((-1,) + array.shape[1:])
+
+    def collectives_of(self, array):
+        """NCCL for a GPU array when the ranks use it; MPI on the host for the rest."""
+        return self.collectives if backend.on_gpu(array) else self.host
 
     def mean_of(self, values):
         """The mean over the ranks of a few numbers (the losses a progress line shows)."""

@@ -241,7 +241,8 @@ class Trainer:
     def train(self):
         if self.is_root:
             self.writer.prepare(self.overwrite, self.own_output)
-        processes = f", {self.comm.size} processes" if self.comm is not None else ""
+        processes = f", {self.comm.size} processes ({self.comm.collectives.name})" \
+            if self.comm is not None else ""
         self.log.line(f"minigan GAN: schedule {self.config.schedule}, recipe "
                       f"{self.recipe.describe()}, device {self.config.device}{processes}, "
                       f"output in {self.out}")
