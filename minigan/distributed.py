@@ -55,8 +55,11 @@ class HostCollectives:
     def __init__(self, comm, MPI):
         self.comm, self.MPI = comm, MPI
 
-    def sum(self, array):
+    def sum(self, array, in_place=False):
         host = np.ascontiguousarray(backend.to_device(array, "cpu"))
+        if in_place:   # a contiguous host array is itself the result, with no second buffer
+            self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+            return backend.to_device(host, backend.device_of(array))
         total = np.empty_like(host)
         self.comm.Allreduce(host, total, op=self.MPI.SUM)
         return backend.to_device(total, backend.device_of(array))
@@ -87,10 +90,10 @@ class NcclCollectives:
         self.comm = nccl.NcclCommunicator(self.size, tuple(int(c) for c in uid),
                                           comm.Get_rank())
 
-    def sum(self, array):
+    def sum(self, array, in_place=False):
         xp = backend.xp_of(array)
         array = xp.ascontiguousarray(array)
-        total = xp.empty_like(array)
+        total = array if in_place else xp.empty_like(array)   # NCCL reduces in place too
         self.comm.allReduce(self.address(array), self.address(total), array.size,
                             self.type_of(array), self.nccl.NCCL_SUM, self.stream())
         return total
@@ -155,8 +158,8 @@ class Communicator:
         self.host = HostCollectives(self.comm, MPI)
         self.collectives = self.host      # of GPU arrays
         if backend.normalize_device(device) == "gpu":
-            nccl = nccl or _nccl()
-            usable = self.use_local_gpu() and nccl is not None
+            own_gpu, nccl = self.use_local_gpu(), nccl or _nccl()
+            usable = own_gpu and nccl is not None
             if self.size > 1 and self.comm.allreduce(int(usable), op=MPI.MIN):   # all or none
                 self.collectives = NcclCollectives(self.comm, nccl)
 
@@ -197,7 +200,8 @@ class Communicator:
         if not params or self.size == 1:
             return
         grads = [p.grad.data for p in params]
-        flat = self.sum(backend.xp_of(grads[0]).concatenate([g.reshape(-1) for g in grads]))
+        flat = self.sum(backend.xp_of(grads[0]).concatenate([g.reshape(-1) for g in grads]),
+                        in_place=True)
         flat /= flat.dtype.type(self.size)
         start = 0
         for p, g in zip(params, grads):
@@ -206,10 +210,11 @@ class Communicator:
             start = stop
 
     # Batch statistics over the global batch
-    def sum(self, array):
-        """The elementwise sum of `array` over the ranks (a new array, on array's device)."""
+    def sum(self, array, in_place=False):
+        """The elementwise sum of `array` over the ranks, on array's device: a new array, or
+        with in_place=True written over a contiguous `array` where the collective allows."""
         with self.timed(array.nbytes):
-            return self.collectives_of(array).sum(array)
+            return self.collectives_of(array).sum(array, in_place)
 
     def gather_rows(self, array):
         """Every rank's `array` (n, ...) stacked in rank order: (K * n, ...)."""

@@ -110,6 +110,14 @@ def test_sum_of_a_strided_array_reads_its_elements_in_order():
     np.testing.assert_array_equal(ours.sum(x), 2 * x)
 
 
+def test_an_in_place_sum_writes_over_the_array_it_reduces():
+    ours, _ = collectives(ranks=2)
+    x = np.arange(5, dtype=np.float32)
+    total = ours.sum(x, in_place=True)
+    assert total is x
+    np.testing.assert_array_equal(x, 2 * np.arange(5, dtype=np.float32))
+
+
 def test_gather_stacks_every_ranks_rows_in_rank_order():
     ours, _ = collectives(ranks=2)
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
