@@ -24,6 +24,16 @@ from minigan.autograd import tensor
 from minigan.recipes import RECIPES, parse_override
 
 
+def trial_label(recipe_name, overrides):
+    """'stable real_label=1.0': the recipe and its (field, value) overrides, as in trials.jsonl."""
+    return recipe_name + "".join(f" {k}={v}" for k, v in overrides)
+
+
+def trial_folder(out, label, seed):
+    """The run folder of one trial: out/stable_real_label-1.0_seed0."""
+    return Path(out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{seed}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default="stable", choices=sorted(RECIPES),
@@ -43,8 +53,8 @@ def main(argv=None):
         p.error(f"--samples must be at least 1, got {args.samples}")
 
     recipe = dataclasses.replace(RECIPES[args.recipe], **dict(args.set))
-    label = args.recipe + "".join(f" {k}={v}" for k, v in args.set)
-    out = Path(args.out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{args.seed}")
+    label = trial_label(args.recipe, args.set)
+    out = trial_folder(args.out, label, args.seed)
     config = train.TrainConfig(epochs=args.epochs, recipe=args.recipe, seed=args.seed,
                                out=str(out), log_every=200, eval_every=1)
     judge = start = None  # set once the run is known to be valid, before it trains

@@ -19,25 +19,17 @@ from pathlib import Path
 import minigan  # noqa: F401  (first: it tunes OpenBLAS before NumPy loads it)
 import numpy as np
 
-from minigan.recipes import RECIPES
+from minigan.recipes import RECIPES, TRICKS, without
 
 # The toy is an example, not a module: load its globals as the tests do (examples never import
 # each other).
 TOY = runpy.run_path(str(Path(__file__).resolve().parent / "toy_2d.py"))
-SEED_RECIPE = RECIPES["seed"]
 
 # (setting, --recipe, --set overrides, --lr-scale or None for the toy's default)
 SETTINGS = [
     ("stable (all tricks)", "stable", {}, None),
-    ("- BatchNorm generator (generator=seed)", "stable", {"generator": "seed"}, None),
-    ("- Adam(2e-4, beta1 0.5): seed's 1e-4, 0.9", "stable",
-     {"lr_d": SEED_RECIPE.lr_d, "lr_g": SEED_RECIPE.lr_g, "beta1": SEED_RECIPE.beta1}, None),
-    ("- label smoothing (real_label=1.0)", "stable", {"real_label": 1.0}, None),
-    ("- instance noise (instance_noise=0)", "stable", {"instance_noise": 0.0}, None),
-    ("- minibatch std (minibatch_std=False)", "stable", {"minibatch_std": False}, None),
-    ("- feature matching (feature_matching=0)", "stable", {"feature_matching": 0.0}, None),
-    ("- minibatch discrimination (minibatch_kernels=0)", "stable", {"minibatch_kernels": 0},
-     None),
+    *((f"- {trick} ({', '.join(f'{k}={v}' for k, v in without(trick).items())})", "stable",
+       without(trick), None) for trick in TRICKS),
     ("seed (no tricks)", "seed", {}, None),
     ("stable at the MNIST learning rates (--lr-scale 1)", "stable", {}, 1.0),
 ]

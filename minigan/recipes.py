@@ -104,6 +104,25 @@ RECIPES["dcgan"] = dataclasses.replace(RECIPES["stable"], name="dcgan", model="d
 # The recipe a run of each model gets when --recipe is not given.
 DEFAULT_RECIPE = {"mlp": "stable", "dcgan": "dcgan"}
 
+# The default recipe's tricks, each named by the fields that make it: an ablation removes one by
+# setting its fields back to the seed recipe's values (docs/gan-tricks.md).
+TRICKS = {
+    "BatchNorm generator": ("generator",),
+    "Adam lr 2e-4 and beta1 0.5": ("lr_d", "lr_g", "beta1"),
+    "label smoothing": ("real_label",),
+    "instance noise": ("instance_noise",),
+    "minibatch std": ("minibatch_std",),
+    "feature matching": ("feature_matching",),
+    "minibatch discrimination": ("minibatch_kernels",),
+}
+
+
+def without(trick):
+    """The `--set` overrides that take one of TRICKS out of a recipe: its fields at the seed's."""
+    if trick not in TRICKS:
+        raise ValueError(f"unknown trick {trick!r}: one of {list(TRICKS)}")
+    return {field: getattr(RECIPES["seed"], field) for field in TRICKS[trick]}
+
 
 def get_recipe(name_or_recipe):
     if isinstance(name_or_recipe, Recipe):

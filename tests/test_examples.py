@@ -126,3 +126,52 @@ def test_mnist_gan_trains_offline_with_no_data_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "downloading" not in done.stderr and (tmp_path / "run" / "generator.npz").is_file()
     assert not (tmp_path / "cache" / "minigan").exists()    # nothing fetched into the cache
+
+
+def test_mnist_ablation_trains_scores_and_goes_on_where_it_stopped(tmp_path, capsys):
+    """Two tiny trials (the full recipe and one trick removed), each scored by minigan.evaluate;
+    a second call trains nothing; a cut-off run is moved aside and trained again."""
+    import json
+    skip_without_mnist()
+    main = load("mnist_ablation.py")["main"]
+    args = ["--seeds", "0", "--epochs", "1", "--limit", "128", "--samples", "100",
+            "--tricks", "label smoothing", "--out", str(tmp_path)]
+    assert main(args) == 0
+    full, without = tmp_path / "stable_seed0", tmp_path / "stable_real_label-1.0_seed0"
+    scores = [json.loads((run / "score.json").read_text()) for run in (full, without)]
+    assert all(s["epochs"] == 1 and s["n"] == 100 and s["fid"] > 0 for s in scores)
+    assert "--set real_label=1.0" in scores[1]["command"]
+    assert scores[0]["fid"] != scores[1]["fid"]          # two runs, not one scored twice
+    table = capsys.readouterr().out
+    assert f"| stable (all tricks) | {scores[0]['fid']:.1f} |" in table
+    assert f"| without label smoothing | {scores[1]['fid']:.1f} |" in table
+    assert (tmp_path / "ablation.md").read_text() == table.rstrip("\n") + "\n"
+
+    trained = (full / "generator.npz").stat().st_mtime_ns
+    assert main(args) == 0                               # all scored: nothing trains
+    assert (full / "generator.npz").stat().st_mtime_ns == trained
+    assert "training" not in capsys.readouterr().err
+
+    (without / "generator.npz").unlink()                 # as if cut off mid-run
+    (without / "score.json").unlink()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "moved to" in err and (tmp_path / "stable_real_label-1.0_seed0.unfinished").is_dir()
+    assert json.loads((without / "score.json").read_text())["epochs"] == 1
+
+
+def test_mnist_ablation_refuses_an_unknown_trick_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load("mnist_ablation.py")["main"](["--tricks", "dropout", "--out", str(tmp_path)])
+    assert "unknown trick(s) ['dropout']" in capsys.readouterr().err
+
+
+def test_mnist_ablation_reports_every_trick_by_default(tmp_path, capsys):
+    """--report trains nothing and lists the full recipe and each trick removed, as not run yet:
+    every name in recipes.TRICKS survives the comma-separated --tricks default."""
+    from minigan.recipes import TRICKS
+    assert load("mnist_ablation.py")["main"](["--report", "--out", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "not run / not run" in line]
+    assert [row.split(" | ")[0] for row in rows] == \
+        ["| stable (all tricks)"] + [f"| without {trick}" for trick in TRICKS]
+    assert not list(tmp_path.glob("*_seed*"))

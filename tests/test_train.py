@@ -273,3 +273,20 @@ def test_resume_a_variant_recipe(tmp_path):
     assert resumed.recipe == variant and resumed.D.head[-2].in_features == 28 * 28 * 64 + 16
     resumed.train()
     assert resumed.epoch == 2
+
+
+def test_the_tricks_are_every_field_the_stable_recipe_changes():
+    """An ablation removes each trick: a new change to the default recipe must be listed in
+    recipes.TRICKS, or no ablation would ever take it out."""
+    from minigan.recipes import TRICKS, without
+    seed, stable = gan.RECIPES["seed"], gan.RECIPES["stable"]
+    changed = {f.name for f in dataclasses.fields(stable)
+               if f.name != "name" and getattr(stable, f.name) != getattr(seed, f.name)}
+    listed = [field for fields in TRICKS.values() for field in fields]
+    assert sorted(listed) == sorted(changed)
+    for trick in TRICKS:     # each removal is a valid recipe with exactly its fields at the seed's
+        variant = dataclasses.replace(stable, **without(trick))
+        assert {f for f in changed if getattr(variant, f) == getattr(seed, f)} == \
+            set(TRICKS[trick])
+    with pytest.raises(ValueError, match="unknown trick 'dropout'"):
+        without("dropout")
