@@ -73,12 +73,16 @@ class Trial:
                    "--n", str(self.args.samples)]
         return command + (["--data-dir", self.args.data_dir] if self.args.data_dir else [])
 
+    def settings(self):
+        """What a stored score must have been made with to stand for this trial."""
+        return {"epochs": self.args.epochs, "n": self.args.samples, "limit": self.args.limit}
+
     def score(self):
-        """The stored score of a run trained for --epochs and scored, or None."""
+        """The stored score of this run, trained and scored as asked now, or None."""
         if not self.score_file.exists():
             return None
         score = json.loads(self.score_file.read_text())
-        return score if score["epochs"] == self.args.epochs else None
+        return score if all(score.get(k) == v for k, v in self.settings().items()) else None
 
     def trained_epochs(self):
         """Epochs the run folder's trials.jsonl records for this trial, with their minutes."""
@@ -108,12 +112,14 @@ def run(trial, threads):
             if subprocess.run(trial.train_command(), stdout=log, stderr=subprocess.STDOUT,
                               env=env).returncode:
                 raise RuntimeError(f"{trial.name()}: training failed, see {trial.log}")
+    # Scored in a process of its own, as a user would run it: two pool threads must not enter
+    # Numba's parallel loops of one process at once.
     scored = subprocess.run(trial.score_command(), capture_output=True, text=True, env=env)
     if scored.returncode:
         raise RuntimeError(f"{trial.name()}: scoring failed: "
                            f"{scored.stderr.strip().splitlines()[-1:]}")
     score = json.loads(scored.stdout)
-    score.update(epochs=trial.args.epochs, minutes=trial.trained_epochs()[trial.args.epochs],
+    score.update(trial.settings(), minutes=trial.trained_epochs()[trial.args.epochs],
                  command=" ".join(["python examples/recipe_trials.py"]
                                   + trial.train_command()[2:]))
     trial.score_file.write_text(json.dumps(score, indent=1) + "\n")
@@ -130,10 +136,11 @@ def table(trials, args):
         per_seed = " / ".join(f"{s['fid']:.1f}" if s else "not run" for _, s in scores)
         digits = " / ".join(str(s["digits_covered"]) if s else "-" for _, s in scores)
         mean = f"{np.mean(fids):.1f} ± {np.std(fids):.1f}" if fids else "-"
-        if setting == BASELINE and len(done) == len(scores):
-            baseline = np.mean(fids)
-        change = f"{np.mean(fids) - baseline:+.1f}" if fids and baseline is not None and \
-            len(done) == len(scores) and setting != BASELINE else "-"
+        complete = len(done) == len(scores)
+        if setting == BASELINE:
+            baseline = np.mean(fids) if complete else None
+        change = f"{np.mean(fids) - baseline:+.1f}" \
+            if complete and baseline is not None and setting != BASELINE else "-"
         minutes = f"{np.mean([s['minutes'] for s in done]):.0f}" if done else "-"
         overrides = " ".join(f"--set {s}" for s in sets(scores[0][0].overrides)) or "(none)"
         rows.append(f"| {setting} | {per_seed} | {mean} | {change} | {digits} | {minutes} | "
