@@ -61,6 +61,60 @@ def test_the_transforms_equal_their_kronecker_references(case, seed, dtype):
         assert relative_error(got, want) <= tol
 
 
+@settings(max_examples=30, deadline=None)
+@given(case=tiling(), OC=st.integers(1, 4), seed=seeds,
+       dtype=st.sampled_from([np.float32, np.float64]), pieces=st.integers(1, 4))
+def test_the_image_by_image_kernels_equal_their_references(case, OC, seed, dtype, pieces):
+    """convolve_cpu and convolve_grads_cpu, on 1 to 4 threads' runs of images (more runs than
+    images leaves some empty), against the transforms and GEMMs of the references."""
+    N, C, H, W, PT, PL, OH, OW = case
+    TH, TW = -(-OH // 4), -(-OW // 4)
+    x, gy = normal_array((N, C, H, W), seed, dtype), normal_array((N, OC, OH, OW), seed + 1, dtype)
+    U, bias = normal_array((36, OC, C), seed + 2, dtype), normal_array((OC,), seed + 3, dtype)
+    fn = kernels.winograd.fused_gemm(x)
+    assert fn, "no BLAS GEMM found for the image-by-image kernels"
+    y = kernels.gemm.on_one_blas_thread(kernels.winograd.convolve_cpu, fn, x,
+                                        np.ascontiguousarray(U.transpose(0, 2, 1)), bias, PT, PL,
+                                        OH, OW, TH, TW, pieces)
+    dx, dU, db = kernels.gemm.on_one_blas_thread(kernels.winograd.convolve_grads_cpu, fn, x, gy,
+                                                 U, PT, PL, TH, TW, pieces, True, True)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    pairs = [(y, kernels.winograd.convolve_reference(x, U, bias, PT, PL, OH, OW)),
+             *zip((dx, dU, db), kernels.winograd.convolve_grads_reference(x, gy, U, PT, PL))]
+    for got, want in pairs:
+        assert got.shape == want.shape
+        assert relative_error(got, want) <= tol
+
+
+@pytest.mark.parametrize("need_dx, need_dU", [(True, False), (False, True), (False, False)])
+def test_the_gradients_not_needed_are_not_computed(need_dx, need_dU):
+    x, gy = normal_array((3, 4, 7, 7)), normal_array((3, 5, 7, 7), 1)
+    U = normal_array((36, 5, 4), 2)
+    dx, dU, db = kernels.winograd.convolve_grads(x, gy, U, 1, 1, need_dx, need_dU)
+    want = kernels.winograd.convolve_grads(x, gy, U, 1, 1)
+    for got, expected, needed in ((dx, want[0], need_dx), (dU, want[1], need_dU)):
+        assert (got is None) != needed
+        if needed:
+            np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(db, want[2])
+
+
+def test_without_the_blas_the_steps_run_over_the_whole_batch(monkeypatch):
+    """Where the image-by-image kernels have no BLAS to call (and on the GPU), convolve and
+    convolve_grads run the transforms and the 36 GEMMs one after the other: the same numbers."""
+    x, w = normal_array((3, 8, 9, 9), 0, np.float64), normal_array((6, 8, 3, 3), 1, np.float64)
+    b, gy = normal_array((6,), 2, np.float64), normal_array((3, 6, 9, 9), 3, np.float64)
+    fused = both_algorithms(x, w, b, gy)["winograd"]
+    monkeypatch.setattr(kernels.winograd, "fused_gemm", lambda x: 0)
+    calls = []
+    by_steps = kernels.winograd.convolve_gpu
+    monkeypatch.setattr(kernels.winograd, "convolve_gpu",
+                        lambda *a: calls.append(1) or by_steps(*a))
+    for got, want in zip(both_algorithms(x, w, b, gy)["winograd"], fused):
+        assert relative_error(got, want) <= 1e-13
+    assert calls
+
+
 @st.composite
 def winograd_conv(draw):
     N, C, OC = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))

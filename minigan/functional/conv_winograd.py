@@ -26,12 +26,17 @@ forward step: dM = output_grad(gy) (A gY A^T of every 4x4 tile of gy), then
     dU[t] = dM[t] @ V[t]^T,  dW = KG^T @ dU          db = gy summed over N, H, W
                                                     (read in output_grad's pass over gy).
 
+kernels.winograd.convolve and convolve_grads run these steps; on the CPU image by image, each
+of Numba's threads on its own images, so that an image's tiles stay in the core's cache from one
+step to the next (the kernels' module docstring shows the loop). V is not kept for backward but
+computed again from x: cheaper than writing and reading 14 MB per layer.
+
 The transforms' coefficients (up to 25 in B^T d B, 8 in A^T M A) make float32 rounding larger
 than im2col's: tests/test_conv_winograd.py states the bound it checks against float64.
 """
 from minigan import backend, kernels
 from minigan.autograd import Function
-from minigan.kernels.winograd import OUT, G
+from minigan.kernels.winograd import G
 
 
 def kernel_transform(weight):
@@ -48,43 +53,25 @@ def kernel_grad(dU, weight_shape):
     return kernels.gemm.matmul(KG.T, dU.reshape(36, OC * C)).T.reshape(weight_shape)
 
 
-def convolve(x, weight, bias, PT, PL, OH, OW):
-    """(y, U, V): the 3x3 stride-1 convolution of x padded by PT/PL, cropped to OH x OW, and the
-    transformed kernels and input tiles (which the gradients need)."""
-    N = x.shape[0]
-    TH, TW = -(-OH // OUT), -(-OW // OUT)
-    U = kernel_transform(weight)                                                # (36, OC, C)
-    V = kernels.winograd.input_transform(x, PT, PL, TH, TW)                    # (36, C, P)
-    M = kernels.gemm.batched_matmul(U, V)                                      # (36, OC, P)
-    if bias is None:
-        bias = backend.xp_of(x).zeros(weight.shape[0], dtype=x.dtype)
-    return kernels.winograd.output_transform(M, bias, N, OH, OW, TH, TW), U, V
-
-
 class Conv2dWinograd(Function):
     """y = conv2d(x, W) + b for a 3x3 kernel at stride 1 (conv2d's geometry PT, PL, OH, OW), by
-    F(4x4, 3x3); the same function and gradients as Conv2d."""
+    F(4x4, 3x3); the same function and gradients as Conv2d. Keeps x and U for backward, which
+    computes V again (kernels.winograd.convolve_grads)."""
 
     def __init__(self, PT, PL, OH, OW):
         self.PT, self.PL, self.OH, self.OW = PT, PL, OH, OW
 
     def forward(self, x, weight, bias=None):
-        self.weight_shape, self.input_size = weight.shape, x.shape[2:]
-        self.has_bias = bias is not None
-        y, self.U, self.V = convolve(x, weight, bias, self.PT, self.PL, self.OH, self.OW)
-        return y
+        self.weight_shape, self.has_bias = weight.shape, bias is not None
+        self.x, self.U = x, kernel_transform(weight)                           # (36, OC, C)
+        if bias is None:
+            bias = backend.xp_of(x).zeros(weight.shape[0], dtype=x.dtype)
+        return kernels.winograd.convolve(x, self.U, bias, self.PT, self.PL, self.OH, self.OW)
 
     def backward(self, gy):
-        (H, W), N = self.input_size, gy.shape[0]
-        TH, TW = -(-self.OH // OUT), -(-self.OW // OUT)
-        gx = gw = None
-        dM, gb = kernels.winograd.output_grad(gy, TH, TW)                     # (36, OC, P)
-        if self.needs_grad[0]:
-            dV = kernels.gemm.batched_matmul(self.U.transpose(0, 2, 1), dM)    # (36, C, P)
-            gx = kernels.winograd.input_grad(dV, N, H, W, self.PT, self.PL, TH, TW)
-        if self.needs_grad[1]:
-            dU = kernels.gemm.batched_matmul(dM, self.V.transpose(0, 2, 1))    # (36, OC, C)
-            gw = kernel_grad(dU, self.weight_shape)
+        gx, dU, gb = kernels.winograd.convolve_grads(self.x, gy, self.U, self.PT, self.PL,
+                                                     self.needs_grad[0], self.needs_grad[1])
+        gw = None if dU is None else kernel_grad(dU, self.weight_shape)
         if not self.has_bias:
             return gx, gw
         return gx, gw, gb if self.needs_grad[2] else None

@@ -29,15 +29,17 @@ from minigan import backend, threads
 
 SPLIT_FLOPS = 4e6   # below this, waking a second thread costs more than it saves
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
-SYMBOLS = ("scipy_cblas_sgemm64_", "cblas_sgemm64_")   # ILP64: 64-bit sizes
+SYMBOLS = {np.dtype(np.float32): ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),   # ILP64: 64-bit
+           np.dtype(np.float64): ("scipy_cblas_dgemm64_", "cblas_dgemm64_")}   # sizes
 
 
 @intrinsic
-def call_sgemm(typingctx, address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
-               ldc):
-    """Calls the C function at `address` as cblas_sgemm(order, transA, transB, M, N, K, alpha,
-    A, lda, B, ldb, beta, C, ldc): ints and pointers as int32/int64, alpha and beta as float32.
-    The address is an argument, not a constant, so the kernels that call it can be cached."""
+def call_gemm(typingctx, address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+              ldc):
+    """Calls the C function at `address` as cblas_?gemm(order, transA, transB, M, N, K, alpha,
+    A, lda, B, ldb, beta, C, ldc): ints and pointers as int32/int64, alpha and beta as float32
+    for sgemm, float64 for dgemm. The address is an argument, not a constant, so the kernels
+    that call it can be cached."""
     signature = types.void(address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
     def codegen(context, builder, sig, args):
@@ -49,21 +51,27 @@ def call_sgemm(typingctx, address, order, ta, tb, m, n, k, alpha, a, lda, b, ldb
     return signature, codegen
 
 
-_sgemm = None
+_addresses = {}
+
+
+def blas_gemm(dtype):
+    """The address of NumPy's ILP64 cblas_sgemm (float32) or cblas_dgemm (float64), or 0 where
+    it has none (or for another dtype); looked up once."""
+    dtype = np.dtype(dtype)
+    if dtype not in _addresses:
+        _addresses[dtype] = 0
+        for path, _, _ in threads.blas().libs[:1]:   # NumPy's own OpenBLAS is listed first
+            lib = ctypes.CDLL(path)
+            for name in SYMBOLS.get(dtype, ()):
+                if hasattr(lib, name):
+                    _addresses[dtype] = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                    break
+    return _addresses[dtype]
 
 
 def sgemm():
-    """The address of NumPy's ILP64 cblas_sgemm, or 0 where it has none; looked up once."""
-    global _sgemm
-    if _sgemm is None:
-        _sgemm = 0
-        for path, _, _ in threads.blas().libs[:1]:   # NumPy's own OpenBLAS is listed first
-            lib = ctypes.CDLL(path)
-            for name in SYMBOLS:
-                if hasattr(lib, name):
-                    _sgemm = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                    break
-    return _sgemm
+    """The address of NumPy's ILP64 cblas_sgemm, or 0 where it has none."""
+    return blas_gemm(np.float32)
 
 
 def layout(m):
@@ -121,7 +129,7 @@ def matmul_cpu(fn, a, ta, lda, b, tb, ldb, out, split_columns, pieces):
             rows, cols, pb = hi - lo, N, b0
             pa = a0 + 4 * (lo * lda if ta == NO_TRANS else lo)
             pc = c0 + 4 * lo * N
-        call_sgemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(rows),
+        call_gemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(rows),
                    np.int64(cols), np.int64(K), np.float32(1), pa, np.int64(lda), pb,
                    np.int64(ldb), np.float32(0), pc, np.int64(N))
 
@@ -177,7 +185,7 @@ def batched_matmul_cpu(fn, a, sa, ta, lda, b, sb, tb, ldb, out, M, N, K, pieces)
     a0, b0, c0 = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
     for k in numba.prange(pieces):
         for i in range(batch * k // pieces, batch * (k + 1) // pieces):
-            call_sgemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(M),
+            call_gemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(M),
                        np.int64(N), np.int64(K), np.float32(1), a0 + 4 * i * sa, np.int64(lda),
                        b0 + 4 * i * sb, np.int64(ldb), np.float32(0), c0 + 4 * i * M * N,
                        np.int64(N))
