@@ -15,7 +15,8 @@ therefore never run for minigan; if they did, each would spin for ~0.1 s after e
 (OPENBLAS_THREAD_TIMEOUT only acts before NumPy loads OpenBLAS) on the cores that Numba's next
 kernel needs. cblas_sgemm is found in NumPy's OpenBLAS (the ILP64 build NumPy's wheels ship,
 `scipy_cblas_sgemm64_`); where it is not (NumPy on another BLAS) and for float64 (the gradient
-checks), the product is plain `A @ B`.
+checks), the product is plain `A @ B`. `blas_gemm` also finds cblas_dgemm, for the kernels
+that call a GEMM from inside their own loops (winograd.py's convolution, in float32 and float64).
 """
 import ctypes
 
