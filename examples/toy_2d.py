@@ -10,7 +10,9 @@ train with gan.make_optimizers, gan.discriminator_step and gan.generator_step un
 recipe's times LR_SCALE = 10 (toy_recipe says why), and instance noise anneals per step, not per
 epoch. With these settings (5,000 steps, batch 32, std 0.1), seeds 0-4: the seed recipe keeps 1,
 8, 1, 0, 6 modes (3 of 5 runs collapse to one blob), the stable one 8, 8, 7, 8, 8 (a ring through
-every mode that does not separate them: about 30% of its points are high quality). One thread, on
+every mode that does not separate them: about 30% of its points are high quality). These counts
+are from OpenBLAS's SkylakeX kernels; a CPU whose BLAS rounds otherwise trains another trajectory,
+as another seed would (its Haswell kernels: seeds 0-2 give 1, 8, 1 and 7, 7, 8). One thread, on
 2 cores shared with an MNIST training run: seed recipe 9.5-11 s, stable 25-31 s (minibatch
 discrimination's all-pairs closeness is half of it). Writes step_*.png and training.gif to --out.
 examples/toy_2d_ablation.py removes the stable recipe's tricks one at a time.

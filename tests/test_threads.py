@@ -1,6 +1,7 @@
 """minigan's threads: its GEMMs run on Numba's threads with OpenBLAS on one thread, so OpenBLAS's
 own workers never run for minigan, whatever the script imported first (checked in fresh
-processes); and a product in blocks equals the product in one piece."""
+processes); a product in blocks is the product within float32 rounding; and the numbers do not
+depend on the thread count."""
 import json
 import os
 import subprocess
@@ -92,40 +93,116 @@ def test_the_openblas_thread_count_is_restored_after_a_product():
     assert blas.get() == before
 
 
-@pytest.mark.parametrize("a_shape, b_shape", [((64, 288), (288, 3000)), ((288, 64), (64, 3000)),
-                                              ((64, 3000), (3000, 288)), ((300, 7), (7, 5)),
-                                              ((1, 50), (50, 1)), ((64, 5000), (5000, 1))])
-@pytest.mark.parametrize("transposed", [(False, False), (True, False), (False, True),
-                                        (True, True)])
-@pytest.mark.parametrize("pieces", [1, 2, 3])
-def test_a_product_in_blocks_is_bit_identical_to_one_product(a_shape, b_shape, transposed,
-                                                             pieces):
-    """Each block computes its elements as cblas_sgemm does for the whole product, so the
-    split changes no number, except where C has one column or row: OpenBLAS then runs a
-    matrix-vector product whose rounding may depend on the block (within float32 rounding, as
-    NumPy's a @ b, which may take another routine or split a sum over threads)."""
-    rng = np.random.default_rng(0)
+UNIT = 2.0 ** -24   # float32's unit roundoff
+
+
+def assert_float32_product(got, a, b):
+    """got = a @ b as float32 computes it: each element is a K-term dot product, whose float32
+    sum in any order and blocking lies within K * u * (|a| @ |b|) of the exact one (the classic
+    bound gamma_K, u = 2^-24), plus the last rounding to float32, u * |exact|."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    exact = a64 @ b64
+    bound = a.shape[1] * UNIT * (np.abs(a64) @ np.abs(b64)) + UNIT * np.abs(exact)
+    assert got.dtype == np.float32 and got.shape == exact.shape
+    excess = np.abs(got - exact) - bound
+    assert excess.max() <= 0, f"{(excess > 0).sum()} elements beyond float32's rounding"
+
+
+def operands(a_shape, b_shape, transposed, seed=0):
+    """Random float32 a, b; stored column by column where transposed says (the layers pass
+    transposed views: W.T, cols.T)."""
+    rng = np.random.default_rng(seed)
     a = rng.standard_normal(a_shape).astype(np.float32)
     b = rng.standard_normal(b_shape).astype(np.float32)
-    if transposed[0]:  # the layers pass transposed views (W.T, cols.T)
+    if transposed[0]:
         a = np.ascontiguousarray(a.T).T
     if transposed[1]:
         b = np.ascontiguousarray(b.T).T
+    return a, b
+
+
+SHAPES = [((64, 288), (288, 3000)), ((288, 64), (64, 3000)), ((64, 3000), (3000, 288)),
+          ((300, 7), (7, 5)), ((1, 50), (50, 1)), ((64, 5000), (5000, 1))]
+TRANSPOSED = [(False, False), (True, False), (False, True), (True, True)]
+
+
+@pytest.mark.parametrize("a_shape, b_shape", SHAPES)
+@pytest.mark.parametrize("transposed", TRANSPOSED)
+def test_a_product_in_blocks_is_the_product_within_float32_rounding(a_shape, b_shape,
+                                                                    transposed):
+    """Every block count and direction computes every element once, at its place: a wrong
+    offset or leading dimension would miss the bound by the size of the elements themselves."""
+    a, b = operands(a_shape, b_shape, transposed)
     (a2, _, ta, lda), (b2, _, tb, ldb) = gemm.operand(a), gemm.operand(b)
-
-    def blocks(columns, pieces):
-        out = np.empty((a.shape[0], b.shape[1]), np.float32)
-        gemm.on_one_blas_thread(gemm.matmul_cpu, gemm.sgemm(), a2, ta, lda, b2, tb, ldb, out,
-                                columns, pieces)
-        return out
-
-    whole = blocks(True, 1)
-    same = np.testing.assert_array_equal if min(whole.shape) > 1 else \
-        lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-4)
     for columns in (True, False):
-        same(blocks(columns, pieces), whole)
-    same(gemm.matmul(a, b), whole)
-    np.testing.assert_allclose(whole, a @ b, rtol=1e-5, atol=1e-4)
+        for blocks in (1, 2, 3, 8):
+            out = np.full((a.shape[0], b.shape[1]), np.nan, np.float32)
+            gemm.on_one_blas_thread(gemm.matmul_cpu, gemm.sgemm(), a2, ta, lda, b2, tb, ldb,
+                                    out, columns, blocks)
+            assert_float32_product(out, a, b)
+    assert_float32_product(gemm.matmul(a, b), a, b)
+
+
+def test_the_blocks_follow_the_shape_alone():
+    assert gemm.blocks_for(64, 128, 100) == 1                    # under SPLIT_FLOPS
+    assert gemm.blocks_for(64, 1, 50176) == 2                    # a matrix-vector product
+    assert gemm.blocks_for(64, 784, 1024) == 2                   # 103 MFLOP: 3.2 blocks' worth
+    assert gemm.blocks_for(64, 80, 50960) == 2                   # 80 columns: 2.5 blocks wide
+    assert gemm.blocks_for(1024, 3136, 128) == gemm.MAX_BLOCKS   # 822 MFLOP
+    for rows, cols, K in [(64, 784, 1024), (32, 50176, 9), (5000, 3, 400), (2, 2, 10 ** 6)]:
+        blocks = gemm.blocks_for(rows, cols, K)
+        assert blocks & (blocks - 1) == 0 and 1 <= blocks <= gemm.MAX_BLOCKS   # a power of two
+        assert blocks <= max(rows, cols)
+
+
+# A fresh process with 8 of Numba's threads computes products of the layers' shapes and a
+# Winograd convolution's gradients on 1, 2, 3 and 8 threads, and reports for each the block
+# counts matmul used and a digest of every number.
+THREAD_COUNTS = r"""
+import hashlib, json
+import numba
+import numpy as np
+from minigan.kernels import gemm, winograd
+
+rng = np.random.default_rng(0)
+def array(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+products = [(array(64, 1024), array(784, 1024).T), (array(64, 784).T, array(64, 1024)),
+            (array(1024, 128).T.copy().T, array(128, 3136)), (array(64, 80), array(80, 50960)),
+            (array(32, 50176), array(9, 50176).T), (array(64, 50176), array(50176, 1))]
+x, gy, U = array(16, 32, 14, 14), array(16, 64, 14, 14), array(36, 64, 32)
+blocks_used, real = [], gemm.matmul_cpu
+def matmul_cpu(*args):
+    blocks_used.append(int(args[-1]))
+    return real(*args)
+gemm.matmul_cpu = matmul_cpu
+report = {}
+for threads in (1, 2, 3, 8):
+    numba.set_num_threads(threads)
+    blocks_used.clear()
+    digest = hashlib.sha256()
+    for a, b in products:
+        digest.update(gemm.matmul(a, b).tobytes())
+    for grad in winograd.convolve_grads(x, gy, U, 1, 1):
+        digest.update(grad.tobytes())
+    report[threads] = {"blocks": list(blocks_used), "digest": digest.hexdigest()}
+print(json.dumps(report))
+"""
+
+
+def test_the_numbers_do_not_depend_on_the_thread_count():
+    """The partition of a product into blocks, and of a batch into the runs whose weight
+    gradients are summed apart, follow the shape alone: any thread count gives the same bits
+    (on a BLAS that rounds a block otherwise than the whole, the digest would show a thread
+    count that changed the partition; on any BLAS, the block counts do)."""
+    env = dict(os.environ, PYTHONPATH=REPO, NUMBA_NUM_THREADS="8")
+    out = subprocess.run([sys.executable, "-c", THREAD_COUNTS], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["1"]["blocks"] == [2, 2, 8, 8, 2, 2], report["1"]
+    for count in ("2", "3", "8"):
+        assert report[count] == report["1"], count
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [((6, 4, 5), (6, 5, 7)), ((4, 5), (6, 5, 7)),

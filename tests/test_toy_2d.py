@@ -1,7 +1,13 @@
 """The 2-D toy GAN (examples/toy_2d.py): its coverage rule, its command line, and the collapse of
-the seed recipe against the stable recipe's 8 modes, trained with the MNIST GAN's own steps."""
+the seed recipe against the stable recipe's coverage of the 8 modes over seeds, trained with the
+MNIST GAN's own steps."""
+import concurrent.futures
 import dataclasses
+import json
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +15,8 @@ import pytest
 
 from minigan.recipes import RECIPES
 
-TOY = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "toy_2d.py"))
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "toy_2d.py"
+TOY = runpy.run_path(str(EXAMPLE))
 
 
 def test_coverage_counts_modes_and_high_quality_points():
@@ -23,15 +30,40 @@ def test_coverage_counts_modes_and_high_quality_points():
     assert coverage(half_far) == (8, pytest.approx(0.5, abs=0.01))
 
 
-def test_seed_recipe_collapses_and_stable_covers_all_modes():
-    """Seed 0, the toy's own settings (over seeds 0-4 the seed recipe kept 1, 8, 1, 0, 6 modes
-    and the stable recipe 8, 8, 7, 8, 8: see the module docstring)."""
-    seed = TOY["train"]("seed", seed=0)
-    stable = TOY["train"]("stable", seed=0)
-    assert seed.modes_covered <= 5, seed.modes_covered
-    assert stable.modes_covered == 8, stable.modes_covered
-    assert stable.samples.shape == (TOY["SAMPLES"], 2) and len(stable.snapshots) == 11
-    assert len(stable.losses["loss_d"]) == TOY["STEPS"]
+# One training of the toy in a process of its own: the runs below go two at a time.
+ONE_RUN = r"""
+import json, runpy, sys
+toy = runpy.run_path(sys.argv[1])
+result = toy["train"](sys.argv[2], seed=int(sys.argv[3]))
+print(json.dumps({"modes": result.modes_covered, "samples": list(result.samples.shape),
+                  "snapshots": len(result.snapshots), "losses": len(result.losses["loss_d"])}))
+"""
+
+
+def toy_run(recipe, seed):
+    out = subprocess.run([sys.executable, "-c", ONE_RUN, str(EXAMPLE), recipe, str(seed)],
+                         capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, PYTHONPATH=str(EXAMPLE.parents[1])))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_seed_recipe_collapses_and_stable_covers_the_modes_over_seeds():
+    """Over seeds 0-2 the seed recipe's median run keeps at most 3 modes and the stable
+    recipe's at least 7 of 8. A run's count is not the same on every CPU: each BLAS rounds the
+    products its own way and 5,000 GAN steps carry a rounding difference into another
+    trajectory, as another seed would (seeds 0-2 gave the seed recipe 1, 8, 1 modes on
+    OpenBLAS's SkylakeX and Haswell kernels alike; the stable one 8, 8, 7 and 7, 7, 8)."""
+    runs = [(recipe, seed) for recipe in ("seed", "stable") for seed in range(3)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(runs, pool.map(lambda run: toy_run(*run), runs)))
+    modes = {recipe: [results[recipe, seed]["modes"] for seed in range(3)]
+             for recipe in ("seed", "stable")}
+    assert np.median(modes["seed"]) <= 3, modes
+    assert np.median(modes["stable"]) >= 7, modes
+    stable = results["stable", 0]
+    assert stable["samples"] == [TOY["SAMPLES"], 2] and stable["snapshots"] == 11
+    assert stable["losses"] == TOY["STEPS"]
 
 
 def test_pack_is_refused_with_the_fix():

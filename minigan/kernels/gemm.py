@@ -2,15 +2,19 @@
 goes through here.
 
 On the CPU, a float32 product runs on Numba's threads, the same threads as minigan's other
-kernels. It is split into column blocks of C (or row blocks, when C is taller than wide, or
-batch items), and a Numba parallel loop calls OpenBLAS's cblas_sgemm once per block:
+kernels. It is split into blocks of columns of C (or of rows, when C is taller than wide), and
+a Numba parallel loop calls OpenBLAS's cblas_sgemm once per block:
 
-    C[:, j0:j1] = A @ B[:, j0:j1]        (each element is the same dot product over K as in
-                                          one cblas_sgemm of A @ B: bit-identical to it, except
-                                          where C is a single column or row, a matrix-vector
-                                          product whose rounding may depend on the block)
+    C[:, j0:j1] = A @ B[:, j0:j1]
 
-with OpenBLAS set to one thread for the call and restored after. OpenBLAS's own worker threads
+The blocks are a function of the shape alone (`blocks_for`), never of the thread count: the
+threads take whole blocks from that fixed list. A BLAS may round a block's elements otherwise
+than the same elements of a product of another width (OpenBLAS's Haswell and Zen kernels do;
+its SkylakeX kernels do not), so a partition that followed the thread count would make every
+number of a training run depend on it. With the partition fixed, 1, 2 or 16 threads give
+bit-identical products on any CPU; two CPUs whose BLAS kernels differ still round differently.
+
+OpenBLAS is set to one thread for the call and restored after. Its own worker threads
 therefore never run for minigan; if they did, each would spin for ~0.1 s after every product
 (OPENBLAS_THREAD_TIMEOUT only acts before NumPy loads OpenBLAS) on the cores that Numba's next
 kernel needs. cblas_sgemm is found in NumPy's OpenBLAS (the ILP64 build NumPy's wheels ship,
@@ -28,7 +32,11 @@ from numba.extending import intrinsic
 
 from minigan import backend, threads
 
-SPLIT_FLOPS = 4e6   # below this, waking a second thread costs more than it saves
+SPLIT_FLOPS = 4e6    # below this, waking a second thread costs more than it saves
+BLOCK_FLOPS = 32e6   # a block beyond the second has at least this much work: smaller blocks
+                     # repack A once more each and run narrower, slower GEMMs
+MIN_SIDE = 32        # a block beyond the second has at least this many columns (or rows)
+MAX_BLOCKS = 8       # on 2 threads, 8 blocks cost up to 5% more than 2 (16: up to 15%)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 SYMBOLS = {np.dtype(np.float32): ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),   # ILP64: 64-bit
            np.dtype(np.float64): ("scipy_cblas_dgemm64_", "cblas_dgemm64_")}   # sizes
@@ -111,15 +119,16 @@ def matmul_reference(a, b):
 
 
 @numba.njit(parallel=True, cache=True)
-def matmul_cpu(fn, a, ta, lda, b, tb, ldb, out, split_columns, pieces):
-    """out (M, N) = a @ b, in `pieces` blocks of columns (or rows), one cblas_sgemm (at address
-    fn) each. ta, tb and lda, ldb say how a and b lie in memory (see `operand`)."""
+def matmul_cpu(fn, a, ta, lda, b, tb, ldb, out, split_columns, blocks):
+    """out (M, N) = a @ b, in `blocks` blocks of columns (or rows), one cblas_sgemm (at address
+    fn) each; Numba's threads share out the blocks. ta, tb and lda, ldb say how a and b lie in
+    memory (see `operand`)."""
     M, N = out.shape
     K = a.shape[1]
     length = N if split_columns else M
     a0, b0, c0 = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
-    for k in numba.prange(pieces):
-        lo, hi = length * k // pieces, length * (k + 1) // pieces
+    for k in numba.prange(blocks):
+        lo, hi = length * k // blocks, length * (k + 1) // blocks
         if hi == lo:
             continue
         if split_columns:      # C[:, lo:hi] = A @ B[:, lo:hi]
@@ -139,7 +148,25 @@ def matmul_gpu(a, b):
     return a @ b  # cuBLAS
 
 
-def pieces_for(flops):
+def blocks_for(rows, cols, K):
+    """How many blocks C (rows, cols) = A (rows, K) @ B (K, cols) is computed in: 1 below
+    SPLIT_FLOPS, else the largest power of two up to MAX_BLOCKS that leaves each block at least
+    BLOCK_FLOPS and MIN_SIDE columns (rows, if C is taller than wide), and at least 2. A function
+    of the shape alone, so the numbers do not depend on the thread count (the module docstring);
+    a power of two, so the blocks share out evenly over 1, 2, 4 or 8 threads."""
+    flops = 2.0 * rows * cols * K
+    if flops < SPLIT_FLOPS or max(rows, cols) < 2:
+        return 1
+    most = min(MAX_BLOCKS, flops / BLOCK_FLOPS, max(rows, cols) / MIN_SIDE)
+    blocks = 2
+    while 2 * blocks <= most:
+        blocks *= 2
+    return blocks
+
+
+def threads_for(flops):
+    """Numba's threads for a batch of products that each run as one call (whichever thread
+    runs an item, its numbers are the same), or 1 for a small batch."""
     return numba.get_num_threads() if flops >= SPLIT_FLOPS else 1
 
 
@@ -165,12 +192,12 @@ def matmul(a, b):
     if not fn:
         return a @ b
     rows, K, cols = a.shape[0], a.shape[1], b.shape[1]
-    pieces = pieces_for(2.0 * rows * cols * K)
-    if pieces == 1:  # too small to split: NumPy's call, on one OpenBLAS thread
+    blocks = blocks_for(rows, cols, K)
+    if blocks == 1:  # too small to split: NumPy's call, on one OpenBLAS thread
         return on_one_blas_thread(np.matmul, a, b)
     (a, _, ta, lda), (b, _, tb, ldb) = operand(a), operand(b)
     out = np.empty((rows, cols), dtype=np.float32)
-    on_one_blas_thread(matmul_cpu, fn, a, ta, lda, b, tb, ldb, out, cols >= rows, pieces)
+    on_one_blas_thread(matmul_cpu, fn, a, ta, lda, b, tb, ldb, out, cols >= rows, blocks)
     return out
 
 
@@ -207,7 +234,7 @@ def batched_matmul(a, b):
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     (a, sa, ta, lda), (b, sb, tb, ldb) = operand(a), operand(b)
     out = np.empty((batch, M, N), dtype=np.float32)
-    pieces = min(pieces_for(2.0 * batch * M * N * K), batch)
+    pieces = min(threads_for(2.0 * batch * M * N * K), batch)
     on_one_blas_thread(batched_matmul_cpu, fn, a, sa, ta, lda, b, sb, tb, ldb, out, M, N, K,
                        pieces)
     return out

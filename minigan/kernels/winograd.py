@@ -46,6 +46,7 @@ from minigan import backend
 from minigan.kernels import gemm, im2col
 
 TILE, OUT = 6, 4   # input tile side, output tile side
+GRAD_PARTS = 8     # backward's runs of images, shared out over the threads (parts_for)
 
 B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -482,18 +483,19 @@ def convolve_grads_reference(x, gy, U, PT, PL):
 
 
 @numba.njit(parallel=True, cache=True)
-def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, pieces, need_dx, need_dU):
-    """Image by image, as convolve_cpu: dx (left empty unless need_dx), dU (36, OC, C) summed
-    over the threads' parts (unless need_dU), db in float64. V is computed again from x."""
+def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, parts, need_dx, need_dU):
+    """Image by image, as convolve_cpu: dx (left empty unless need_dx), dU (36, OC, C) and db
+    (in float64) summed over `parts` contiguous runs of images, each run's sum kept apart, then
+    the parts added in order; Numba's threads share out the parts. V is computed again from x."""
     N, C, H, W = x.shape
     OC = gy.shape[1]
     tiles, size = TH * TW, x.itemsize
     one, zero = np.ones(1, x.dtype)[0], np.zeros(1, x.dtype)[0]
     dx = np.empty((N, C, H, W) if need_dx else (0, C, H, W), dtype=x.dtype)
-    dU_parts = np.zeros((pieces, TILE * TILE, OC, C), dtype=x.dtype)
-    db_parts = np.zeros((pieces, OC))
+    dU_parts = np.zeros((parts, TILE * TILE, OC, C), dtype=x.dtype)
+    db_parts = np.zeros((parts, OC))
     u = np.int64(U.ctypes.data)
-    for k in numba.prange(pieces):
+    for k in numba.prange(parts):
         padded = padded_image(TH, TW, C, x.dtype)            # x, then dx, of one image
         padded_gy = np.zeros((OUT * TH, OUT * TW, OC), dtype=x.dtype)
         rows = np.empty((TILE, TILE, max(C, OC)), dtype=x.dtype)
@@ -502,7 +504,7 @@ def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, pieces, need_dx, need_dU):
         v, m = np.int64(V.ctypes.data), np.int64(dM.ctypes.data)
         du = np.int64(dU_parts[k].ctypes.data)
         beta = zero                                            # the first image sets dU
-        for n in range(N * k // pieces, N * (k + 1) // pieces):
+        for n in range(N * k // parts, N * (k + 1) // parts):
             gather_grad(gy, n, padded_gy, db_parts[k])
             output_grad_tiles(padded_gy, TH, TW, rows, dM)
             if need_dU:
@@ -526,7 +528,7 @@ def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, pieces, need_dx, need_dU):
                 input_grad_tiles(V, TH, TW, rows, padded)
                 scatter_input_grad(padded, n, PT, PL, dx)
     dU = dU_parts[0]
-    for k in range(1, pieces):
+    for k in range(1, parts):
         dU += dU_parts[k]
     return dx, dU, db_parts.sum(axis=0)
 
@@ -555,7 +557,7 @@ def convolve_grads(x, gy, U, PT, PL, need_dx=True, need_dU=True):
     TH, TW = -(-gy.shape[2] // OUT), -(-gy.shape[3] // OUT)
     dx, dU, db = gemm.on_one_blas_thread(
         convolve_grads_cpu, fn, np.ascontiguousarray(x), np.ascontiguousarray(gy),
-        np.ascontiguousarray(U), PT, PL, TH, TW, threads_for(x.shape[0]), need_dx, need_dU)
+        np.ascontiguousarray(U), PT, PL, TH, TW, parts_for(x.shape[0]), need_dx, need_dU)
     return dx if need_dx else None, dU if need_dU else None, db.astype(x.dtype)
 
 
@@ -567,5 +569,12 @@ def fused_gemm(x):
 
 
 def threads_for(N):
-    """Numba's threads, at most one per image."""
+    """Numba's threads, at most one per image: forward, each image's output is its own, so
+    which thread computes it changes no number."""
     return max(1, min(numba.get_num_threads(), N))
+
+
+def parts_for(N):
+    """The runs of images whose weight gradients backward sums apart: a function of the batch
+    alone (at most GRAD_PARTS), so that dU and db do not depend on the thread count."""
+    return max(1, min(GRAD_PARTS, N))
