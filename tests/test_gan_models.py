@@ -81,7 +81,7 @@ def test_the_conditional_generator_reads_the_label_through_its_embedding():
     same_noise = mg.tensor(np.repeat(z.numpy()[:1], 2, axis=0))
     # Two rows of one batch may run through different kernel paths of a GEMM (OpenBLAS's edge
     # and full tiles round otherwise on some CPUs): equal within float32 rounding carried
-    # through the layers (sqrt(K) * 2^-24 per product, K <= 6272: ~5e-6), while another
+    # through the layers (sqrt(K) * 2^-24 per product, K <= 128: ~1e-6), while another
     # label moves the image by more than 1e-3.
     twins = G(same_noise, np.array([4, 4])).numpy()
     np.testing.assert_allclose(twins[0], twins[1], rtol=0, atol=1e-5)
