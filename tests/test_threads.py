@@ -137,8 +137,9 @@ def test_a_product_in_blocks_is_the_product_within_float32_rounding(a_shape, b_s
     for columns in (True, False):
         for blocks in (1, 2, 3, 8):
             out = np.full((a.shape[0], b.shape[1]), np.nan, np.float32)
-            gemm.on_one_blas_thread(gemm.matmul_cpu, gemm.sgemm(), a2, ta, lda, b2, tb, ldb,
-                                    out, columns, blocks)
+            gemm.on_one_blas_thread(gemm.matmul_cpu, gemm.sgemm(), a2.ctypes.data, ta, lda,
+                                    b2.ctypes.data, tb, ldb, out.ctypes.data, *out.shape,
+                                    a.shape[1], columns, blocks)
             assert_float32_product(out, a, b)
     assert_float32_product(gemm.matmul(a, b), a, b)
 

@@ -119,14 +119,12 @@ def matmul_reference(a, b):
 
 
 @numba.njit(parallel=True, cache=True)
-def matmul_cpu(fn, a, ta, lda, b, tb, ldb, out, split_columns, blocks):
-    """out (M, N) = a @ b, in `blocks` blocks of columns (or rows), one cblas_sgemm (at address
-    fn) each; Numba's threads share out the blocks. ta, tb and lda, ldb say how a and b lie in
-    memory (see `operand`)."""
-    M, N = out.shape
-    K = a.shape[1]
+def matmul_cpu(fn, a0, ta, lda, b0, tb, ldb, c0, M, N, K, split_columns, blocks):
+    """C (M, N) = A (M, K) @ B (K, N) in float32, in `blocks` blocks of columns (or rows), one
+    cblas_sgemm (at address fn) each; Numba's threads share out the blocks. a0, b0, c0: the
+    addresses of the first elements (addresses, not arrays: one compiled signature whatever the
+    arrays' layouts); ta, tb and lda, ldb say how A and B lie in memory (see `operand`)."""
     length = N if split_columns else M
-    a0, b0, c0 = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
     for k in numba.prange(blocks):
         lo, hi = length * k // blocks, length * (k + 1) // blocks
         if hi == lo:
@@ -197,7 +195,8 @@ def matmul(a, b):
         return on_one_blas_thread(np.matmul, a, b)
     (a, _, ta, lda), (b, _, tb, ldb) = operand(a), operand(b)
     out = np.empty((rows, cols), dtype=np.float32)
-    on_one_blas_thread(matmul_cpu, fn, a, ta, lda, b, tb, ldb, out, cols >= rows, blocks)
+    on_one_blas_thread(matmul_cpu, fn, a.ctypes.data, ta, lda, b.ctypes.data, tb, ldb,
+                       out.ctypes.data, rows, cols, K, cols >= rows, blocks)
     return out
 
 
@@ -206,11 +205,10 @@ def batched_matmul_reference(a, b):
 
 
 @numba.njit(parallel=True, cache=True)
-def batched_matmul_cpu(fn, a, sa, ta, lda, b, sb, tb, ldb, out, M, N, K, pieces):
-    """out[i] = a[i] @ b[i] for i < out.shape[0], one cblas_sgemm each, the batch in `pieces`;
-    sa, sb: the elements from one matrix of a batch to the next (0: one matrix for all)."""
-    batch = out.shape[0]
-    a0, b0, c0 = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+def batched_matmul_cpu(fn, a0, sa, ta, lda, b0, sb, tb, ldb, c0, batch, M, N, K, pieces):
+    """C[i] = A[i] @ B[i] for i < batch, C (batch, M, N), one cblas_sgemm each, the batch in
+    `pieces`; a0, b0, c0 the addresses of the first elements (as matmul_cpu); sa, sb: the
+    elements from one matrix of a batch to the next (0: one matrix for all)."""
     for k in numba.prange(pieces):
         for i in range(batch * k // pieces, batch * (k + 1) // pieces):
             call_gemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(M),
@@ -235,6 +233,6 @@ def batched_matmul(a, b):
     (a, sa, ta, lda), (b, sb, tb, ldb) = operand(a), operand(b)
     out = np.empty((batch, M, N), dtype=np.float32)
     pieces = min(threads_for(2.0 * batch * M * N * K), batch)
-    on_one_blas_thread(batched_matmul_cpu, fn, a, sa, ta, lda, b, sb, tb, ldb, out, M, N, K,
-                       pieces)
+    on_one_blas_thread(batched_matmul_cpu, fn, a.ctypes.data, sa, ta, lda, b.ctypes.data, sb, tb,
+                       ldb, out.ctypes.data, batch, M, N, K, pieces)
     return out
