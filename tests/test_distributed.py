@@ -112,9 +112,14 @@ def test_the_stable_recipe_needs_its_statistics_synchronised(tmp_path):
     synced, _ = train(tmp_path / "two", "stable", 2, 2)
     local, _ = train(tmp_path / "local", "stable", 2, 2, "--local-statistics")
 
+    # Two ranks sum each gradient in another order than one process: float32 rounding, which
+    # Adam turns into steps of either sign wherever a gradient is within rounding of zero, and
+    # the stable recipe has many such. Over 2 epochs the losses drift apart by up to 1.1e-4
+    # (OpenBLAS's Haswell kernels; less on its SkylakeX ones); per-rank statistics put the losses
+    # off by up to 50% and the weights by a median of 2.6e-4 (docs/distributed.md).
     def agrees(run):
         losses = np.abs(run["losses"] - one["losses"]) / np.abs(one["losses"])
-        return losses.max() < 1e-4 and np.median(differences(one, run)) < 2e-5
+        return losses.max() < 1e-3 and np.median(differences(one, run)) < 2e-5
 
     assert agrees(synced), (synced["losses"], one["losses"], np.median(differences(one, synced)))
     assert not agrees(local)
