@@ -162,7 +162,7 @@ def blocks_for(rows, cols, K):
     return blocks
 
 
-def threads_for(flops):
+def pieces_for(flops):
     """Numba's threads for a batch of products that each run as one call (whichever thread
     runs an item, its numbers are the same), or 1 for a small batch."""
     return numba.get_num_threads() if flops >= SPLIT_FLOPS else 1
@@ -232,7 +232,7 @@ def batched_matmul(a, b):
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     (a, sa, ta, lda), (b, sb, tb, ldb) = operand(a), operand(b)
     out = np.empty((batch, M, N), dtype=np.float32)
-    pieces = min(threads_for(2.0 * batch * M * N * K), batch)
+    pieces = min(pieces_for(2.0 * batch * M * N * K), batch)
     on_one_blas_thread(batched_matmul_cpu, fn, a.ctypes.data, sa, ta, lda, b.ctypes.data, sb, tb,
                        ldb, out.ctypes.data, batch, M, N, K, pieces)
     return out

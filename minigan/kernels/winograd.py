@@ -484,15 +484,16 @@ def convolve_grads_reference(x, gy, U, PT, PL):
 
 @numba.njit(parallel=True, cache=True)
 def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, parts, need_dx, need_dU):
-    """Image by image, as convolve_cpu: dx (left empty unless need_dx), dU (36, OC, C) and db
-    (in float64) summed over `parts` contiguous runs of images, each run's sum kept apart, then
-    the parts added in order; Numba's threads share out the parts. V is computed again from x."""
+    """Image by image, as convolve_cpu: dx (left empty unless need_dx), dU (36, OC, C; left
+    empty unless need_dU) and db (in float64) summed over `parts` contiguous runs of images,
+    each run's sum kept apart, then the parts added in order; Numba's threads share out the
+    parts. V is computed again from x."""
     N, C, H, W = x.shape
     OC = gy.shape[1]
     tiles, size = TH * TW, x.itemsize
     one, zero = np.ones(1, x.dtype)[0], np.zeros(1, x.dtype)[0]
     dx = np.empty((N, C, H, W) if need_dx else (0, C, H, W), dtype=x.dtype)
-    dU_parts = np.zeros((parts, TILE * TILE, OC, C), dtype=x.dtype)
+    dU_parts = np.zeros((parts if need_dU else 0, TILE * TILE, OC, C), dtype=x.dtype)
     db_parts = np.zeros((parts, OC))
     u = np.int64(U.ctypes.data)
     for k in numba.prange(parts):
@@ -502,7 +503,7 @@ def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, parts, need_dx, need_dU):
         V = np.empty((TILE * TILE, tiles, C), dtype=x.dtype)  # V, then dV
         dM = np.empty((TILE * TILE, tiles, OC), dtype=x.dtype)
         v, m = np.int64(V.ctypes.data), np.int64(dM.ctypes.data)
-        du = np.int64(dU_parts[k].ctypes.data)
+        du = np.int64(dU_parts[k].ctypes.data) if need_dU else np.int64(0)
         beta = zero                                            # the first image sets dU
         for n in range(N * k // parts, N * (k + 1) // parts):
             gather_grad(gy, n, padded_gy, db_parts[k])
@@ -527,8 +528,8 @@ def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, parts, need_dx, need_dU):
                                    v + size * t * tiles * C, np.int64(C))
                 input_grad_tiles(V, TH, TW, rows, padded)
                 scatter_input_grad(padded, n, PT, PL, dx)
-    dU = dU_parts[0]
-    for k in range(1, parts):
+    dU = dU_parts[0] if need_dU else np.empty((0, OC, C), dtype=x.dtype)
+    for k in range(1, dU_parts.shape[0]):
         dU += dU_parts[k]
     return dx, dU, db_parts.sum(axis=0)
 
