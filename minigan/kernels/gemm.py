@@ -38,6 +38,7 @@ BLOCK_FLOPS = 32e6   # a block beyond the second has at least this much work: sm
 MIN_SIDE = 32        # a block beyond the second has at least this many columns (or rows)
 MAX_BLOCKS = 8       # on 2 threads, 8 blocks cost up to 5% more than 2 (16: up to 15%)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+SIZE = np.dtype(np.float32).itemsize   # bytes per element of the matrices cblas_sgemm reads
 SYMBOLS = {np.dtype(np.float32): ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),   # ILP64: 64-bit
            np.dtype(np.float64): ("scipy_cblas_dgemm64_", "cblas_dgemm64_")}   # sizes
 
@@ -131,12 +132,12 @@ def matmul_cpu(fn, a0, ta, lda, b0, tb, ldb, c0, M, N, K, split_columns, blocks)
             continue
         if split_columns:      # C[:, lo:hi] = A @ B[:, lo:hi]
             rows, cols, pa = M, hi - lo, a0
-            pb = b0 + 4 * (lo if tb == NO_TRANS else lo * ldb)
-            pc = c0 + 4 * lo
+            pb = b0 + SIZE * (lo if tb == NO_TRANS else lo * ldb)
+            pc = c0 + SIZE * lo
         else:                  # C[lo:hi] = A[lo:hi] @ B
             rows, cols, pb = hi - lo, N, b0
-            pa = a0 + 4 * (lo * lda if ta == NO_TRANS else lo)
-            pc = c0 + 4 * lo * N
+            pa = a0 + SIZE * (lo * lda if ta == NO_TRANS else lo)
+            pc = c0 + SIZE * lo * N
         call_gemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(rows),
                    np.int64(cols), np.int64(K), np.float32(1), pa, np.int64(lda), pb,
                    np.int64(ldb), np.float32(0), pc, np.int64(N))
@@ -212,8 +213,8 @@ def batched_matmul_cpu(fn, a0, sa, ta, lda, b0, sb, tb, ldb, c0, batch, M, N, K,
     for k in numba.prange(pieces):
         for i in range(batch * k // pieces, batch * (k + 1) // pieces):
             call_gemm(fn, np.int32(ROW_MAJOR), np.int32(ta), np.int32(tb), np.int64(M),
-                       np.int64(N), np.int64(K), np.float32(1), a0 + 4 * i * sa, np.int64(lda),
-                       b0 + 4 * i * sb, np.int64(ldb), np.float32(0), c0 + 4 * i * M * N,
+                       np.int64(N), np.int64(K), np.float32(1), a0 + SIZE * i * sa, np.int64(lda),
+                       b0 + SIZE * i * sb, np.int64(ldb), np.float32(0), c0 + SIZE * i * M * N,
                        np.int64(N))
 
 
