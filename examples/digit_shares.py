@@ -9,13 +9,13 @@ The judge is minigan.digits, the LeNet-style classifier behind `python -m miniga
 import argparse
 import sys
 
-from minigan import digits, gan, metrics
+from minigan import digits, metrics, sampling
 
 
 def shares_of(source, n=5000, seed=0):
     """metrics.coverage of n samples from the generator at `source`."""
-    G = gan.load_generator(source)  # first: a bad file fails before anything else loads
-    return metrics.coverage(digits.run(digits.load(), gan.generate(G, n, seed))[1])
+    G = sampling.load_generator(source)  # first: a bad file fails before anything else loads
+    return metrics.coverage(digits.run(digits.load(), sampling.generate(G, n, seed))[1])
 
 
 def main(argv=None):

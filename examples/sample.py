@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from minigan import visualize
-from minigan.gan import digit_labels, generate, is_conditional, load_generator, load_pretrained
+from minigan.sampling import (digit_labels, generate, is_conditional, load_generator,
+                              load_pretrained)
 
 MAX_SAMPLES = 100_000  # as .npy: 314 MB of float32
 MAX_GRID = 10_000      # as .png: a 100 x 100 grid, about 9,000 pixels on a side

@@ -1,11 +1,11 @@
-"""Tensor, Function and reverse-mode autograd; the array algebra ops (add, mul, matmul, sum...).
+"""Tensor, Function and reverse-mode autograd; the array algebra ops (add, mul, matmul, sum...) and
+the elementwise functions the Tensor methods name (exp, log, tanh, sigmoid, relu, leaky_relu).
 
 A Tensor wraps an array (`.data`, numpy or cupy). Each op is a Function: `forward` computes on
 plain arrays, `backward` maps the output gradient gy to one gradient per input. Calling a Function
 on tensors records it as the creator (`_ctx`) of its output when gradients are needed, so the
 graph is built as the computation runs; `Tensor.backward` walks it in reverse topological order.
 """
-import functools
 import math
 
 import numpy as np
@@ -253,32 +253,25 @@ class Tensor:
     def broadcast_to(self, shape):
         return BroadcastTo(tuple(shape))(self)
 
-    # Elementwise functions (their Functions live in minigan.functional.activation)
+    # Elementwise functions (their Functions follow the algebra ops below)
     def exp(self):
-        return _elementwise().exp(self)
+        return Exp()(float_tensor("exp", self))
 
     def log(self):
-        return _elementwise().log(self)
+        return Log()(float_tensor("log", self))
 
     def tanh(self):
-        return _elementwise().tanh(self)
+        return Tanh()(float_tensor("tanh", self))
 
     def sigmoid(self):
-        return _elementwise().sigmoid(self)
+        return Sigmoid()(float_tensor("sigmoid", self))
 
     def relu(self):
-        return _elementwise().relu(self)
+        return ReLU()(float_tensor("relu", self))
 
     def leaky_relu(self, alpha=0.01):
-        return _elementwise().leaky_relu(self, alpha)
+        return LeakyReLU(alpha)(float_tensor("leaky_relu", self))
 
-
-@functools.cache
-def _elementwise():
-    """minigan.functional.activation, imported on first use and then remembered: it builds on
-    this module, so importing it at the top would be circular."""
-    from minigan.functional import activation
-    return activation
 
 def as_array(data, dtype, device):
     """`data` (scalar, list or array) as an array of `dtype` on `device` (None: the default
@@ -662,6 +655,84 @@ def _add_rows(gx, index, gy):
     ordered = index[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     gx[ordered[starts]] += np.add.reduceat(gy[order], starts, axis=0)
+
+
+# Elementwise functions: exp, log and the activations.
+
+def stable_sigmoid(x):
+    """1 / (1 + exp(-x)) on an array, for any x: with e = exp(-|x|) <= 1 nothing overflows, and
+    for x < 0 the form e / (1 + e) keeps full relative precision in the tail (1 - 1 / (1 + e)
+    would round to 0 near x = -17). One fused kernel on the GPU."""
+    return kernels.sigmoid_tanh.sigmoid(x)
+
+
+class Exp(Function):
+    """y = exp(x).    dy/dx = y (backward keeps only y)."""
+
+    def forward(self, x):
+        self.y = backend.xp_of(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = log(x).    dy/dx = 1 / x."""
+
+    def forward(self, x):
+        self.x = x
+        return backend.xp_of(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Tanh(Function):
+    """y = tanh(x).    dy/dx = 1 - y**2 (backward keeps only y)."""
+
+    def forward(self, x):
+        self.y = backend.xp_of(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return kernels.sigmoid_tanh.tanh_backward(self.y, gy)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)).    dy/dx = y * (1 - y)."""
+
+    def forward(self, x):
+        self.y = stable_sigmoid(x)
+        return self.y
+
+    def backward(self, gy):
+        return kernels.sigmoid_tanh.sigmoid_backward(self.y, gy)
+
+
+class ReLU(Function):
+    """y = max(x, 0).    dy/dx = 1 if x > 0 else 0 (0 at the kink, as PyTorch)."""
+
+    def forward(self, x):
+        self.positive = x > 0
+        return backend.xp_of(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * self.positive
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else alpha * x.    dy/dx = 1 if x > 0 else alpha."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        self.x = x  # backward needs only the sign of x
+        return kernels.leaky_relu.forward(x, self.alpha)
+
+    def backward(self, gy):
+        return kernels.leaky_relu.backward(self.x, gy, self.alpha)
 
 
 class Concatenate(Function):

@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 
-from minigan import data, digits, gan, metrics
+from minigan import data, digits, metrics, sampling
 
 TEST_IMAGES = data.FILES["test-images"][3][0]  # the real images the samples are compared with
 FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N value: warn
@@ -27,7 +27,7 @@ FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N valu
 
 def evaluate(source, n=5000, seed=0, data_dir=None):
     """Scores of the generator at `source` (None: the classifier's report alone)."""
-    return score(gan.load_generator(source) if source is not None else None, n, seed, data_dir)
+    return score(sampling.load_generator(source) if source is not None else None, n, seed, data_dir)
 
 
 def score(G, n=5000, seed=0, data_dir=None):
@@ -39,8 +39,8 @@ def score(G, n=5000, seed=0, data_dir=None):
     test_images, test_labels = data.load_mnist("test", data_dir)
     result = metrics.classifier_report(test_images, test_labels, model)
     if G is not None:
-        labels = gan.digit_labels(n) if gan.is_conditional(G) else None
-        images = gan.generate(G, n, seed, labels=labels)
+        labels = sampling.digit_labels(n) if sampling.is_conditional(G) else None
+        images = sampling.generate(G, n, seed, labels=labels)
         result.update(metrics.evaluate_images(images, test_images[:n], model, labels=labels))
     return result
 
@@ -71,7 +71,7 @@ def main(argv=None):
               f"{FEW_SAMPLES} or more (default 5000) to compare generators", file=sys.stderr)
     try:
         if args.pretrained:
-            result = score(gan.load_pretrained(), args.n, args.seed, args.data_dir)
+            result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir)
         else:
             result = evaluate(args.source, args.n, args.seed, args.data_dir)
     except (OSError, ValueError, data.DataError) as error:  # FileNotFoundError is an OSError

@@ -68,8 +68,9 @@ def build_dcgan_generator(noise_dim=NOISE_DIM, channels=DCGAN_CHANNELS):
         ConvTranspose2D 128 -> 64, BatchNorm2d, ReLU                 (N, 64, 14, 14)
         ConvTranspose2D 64 -> 1, Tanh, Flatten                       (N, 784)
 
-    The flat output is what the discriminators read. Normalizing the Dense's 6272 outputs one by
-    one (BatchNorm1d) is the 'documented equivalent' of normalizing its 128 maps per channel."""
+    The flat output is what the discriminators read. The first BatchNorm1d normalises each of
+    the Dense's 6,272 outputs over the batch on its own (6,272 means and variances); a
+    per-channel BatchNorm2d after the Reshape would share one per map (128)."""
     wide, narrow = channels
     return nn.Sequential(
         nn.Dense(noise_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU(),
@@ -346,17 +347,3 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
     finally:
         D.requires_grad_(True)
     return loss.data, p_fake.data.mean()
-
-
-_IN_SAMPLING = ("GeneratorError", "digit_labels", "generate", "is_conditional", "load_generator",
-                "load_pretrained", "pretrained_info", "read_arrays", "read_recipe")
-
-
-def __getattr__(name):
-    """Reading and sampling a trained generator live in minigan.sampling (which imports this
-    module, so they cannot be imported here); gan.load_generator, gan.load_pretrained and the
-    others work as if they were defined here."""
-    if name in _IN_SAMPLING:
-        from minigan import sampling
-        return getattr(sampling, name)
-    raise AttributeError(f"module 'minigan.gan' has no attribute {name!r}")

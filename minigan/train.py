@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, checkpoint, data, distributed, gan
+from minigan import backend, checkpoint, data, distributed, gan, sampling
 from minigan.autograd import no_grad, tensor
 from minigan.checkpoint import CheckpointError, save_atomic  # noqa: F401  (part of this API)
 from minigan.progress import (ProgressMeter, TerminalLog, TrainingDiverged,  # noqa: F401
@@ -307,7 +307,7 @@ class Trainer:
         """G's images (N, 784) of the noise in eval mode; a conditional G draws `labels`
         (default: each digit in turn)."""
         if self.recipe.conditional and labels is None:
-            labels = gan.digit_labels(len(noise))
+            labels = sampling.digit_labels(len(noise))
         self.G.eval()
         with no_grad():
             images = gan.draw(self.G, noise, labels).numpy()
@@ -321,7 +321,7 @@ class Trainer:
         from minigan import metrics
         n = self.config.eval_samples
         noise = np.random.default_rng(10_000 + self.epoch).standard_normal((n, gan.NOISE_DIM))
-        labels = gan.digit_labels(n) if self.recipe.conditional else None
+        labels = sampling.digit_labels(n) if self.recipe.conditional else None
         images = self.generate(tensor(noise.astype(np.float32), device=self.config.device),
                                labels)
         result = metrics.evaluate_images(images, self.eval_images[:n], labels=labels)

@@ -1,4 +1,6 @@
+import ast
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,17 +91,59 @@ def test_to_numpy_is_a_copy():
     assert x.data[0] == 1.0
 
 
-def _top_level_imports(path):
-    """The minigan modules a file imports when it loads (not inside functions)."""
-    import ast
+PACKAGE = Path(mg.__file__).parent
+
+
+def _module_name(path):
+    """minigan/functional/conv.py -> minigan.functional.conv; a package's __init__.py -> the
+    package."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path) for path in PACKAGE.rglob("*.py")}
+
+
+def _imports(path):
+    """The minigan modules a file imports anywhere: when it loads, inside functions and in a
+    module __getattr__ alike (an import deferred into a function still makes a cycle)."""
     found = set()
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("minigan.")}
+            for alias in node.names:   # `from minigan import gan` imports minigan.gan
+                name = f"{node.module}.{alias.name}"
+                found.add(name if name in MODULES else node.module)
+    modules = set()
+    for name in found:
+        while name and name not in MODULES:   # minigan.kernels.gemm.matmul -> ...gemm
+            name = name.rpartition(".")[0]
+        if name and name != _module_name(path):
+            modules.add(name)
+    return modules
+
+
+def _import_cycles():
+    """The groups of minigan modules that import each other, directly or round a loop (the
+    strongly connected components of the import graph with more than one module)."""
+    graph = {_module_name(path): _imports(path) for path in PACKAGE.rglob("*.py")}
+    reaches = {module: set(targets) for module, targets in graph.items()}
+    changed = True
+    while changed:                       # transitive closure: the graph is small
+        changed = False
+        for targets in reaches.values():
+            more = set().union(*(reaches.get(t, set()) for t in targets)) - targets
+            if more:
+                targets |= more
+                changed = True
+    return sorted({tuple(sorted(m for m in reaches if m in reaches[module] and
+                                module in reaches[m]))
+                   for module in graph if module in reaches[module]})
+
+
+def test_no_module_imports_its_way_back_to_itself():
+    assert _import_cycles() == []
 
 
 LAYERS = {  # each layer of the engine imports only the layers below it
@@ -114,12 +158,11 @@ LAYERS = {  # each layer of the engine imports only the layers below it
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_the_engine_imports_downward_only(layer):
-    """No import cycle: autograd imports no functional op at load time (the Tensor methods
-    .exp() ... .leaky_relu() import theirs when called), kernels know no Tensor."""
-    from pathlib import Path
-    root = Path(mg.__file__).parent / layer
+    """Each layer imports, anywhere in its files, only the layers below it: autograd no
+    functional op, kernels no Tensor."""
+    root = PACKAGE / layer
     allowed = LAYERS[layer]
     for path in sorted(root.glob("*.py")) if root.is_dir() else [root]:
-        for name in _top_level_imports(path):
+        for name in _imports(path):
             assert any(name == a or name.startswith(a + ".") for a in allowed), \
                 f"{path.name} imports {name}"

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from minigan import data, gan
+from minigan import data, gan, sampling
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("MINIGAN_DATA_DIR", "/nonexistent"))
@@ -78,7 +78,7 @@ def test_an_npz_entry_holding_objects_is_refused_unread(tmp_path, capsys):
     marker = tmp_path / "MARKER"
     np.savez(tmp_path / "generator.npz", w=np.array([Touch(marker)], dtype=object))
     with pytest.raises(ValueError, match="entry 'w' holds Python objects") as info:
-        gan.load_generator(tmp_path)
+        sampling.load_generator(tmp_path)
     assert "allow_pickle" not in str(info.value) and "generator.npz" in str(info.value)
     (tmp_path / "x.png").write_bytes(b"keep")
     assert load_script("sample.py")([str(tmp_path), "--out", str(tmp_path / "x.png")]) == 1
@@ -116,8 +116,8 @@ def test_non_finite_weights_or_running_statistics_are_refused_before_sampling(tm
     assert out.read_bytes() == b"keep"
     G.eval()
     dict(G.named_tensors())["3.running_var"].data[5] = np.nan   # already in memory: generate
-    with pytest.raises(gan.GeneratorError, match="non-finite images.*running statistics"):
-        gan.generate(G, 4)
+    with pytest.raises(sampling.GeneratorError, match="non-finite images.*running statistics"):
+        sampling.generate(G, 4)
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -131,7 +131,7 @@ def test_a_bad_recipe_json_is_named(tmp_path, text, problem):
     save_run(tmp_path)
     (tmp_path / "recipe.json").write_text(text)
     with pytest.raises(ValueError, match=problem) as info:
-        gan.load_generator(tmp_path)
+        sampling.load_generator(tmp_path)
     assert str(info.value).startswith(f"{tmp_path / 'recipe.json'}: ")
 
 
@@ -164,7 +164,7 @@ def test_recipe_trials_refuses_out_of_range_settings(monkeypatch, capsys, settin
 
 
 def test_sample_checks_out_and_n_before_generating(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(gan, "generate", lambda *a, **k: pytest.fail("generated"))
+    monkeypatch.setattr(sampling, "generate", lambda *a, **k: pytest.fail("generated"))
     run = save_run(tmp_path / "run")
     sample = load_script("sample.py")
     assert sample([str(run), "--out", str(tmp_path / "missing" / "x.png")]) == 1

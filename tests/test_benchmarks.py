@@ -33,7 +33,7 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys, monkeypatch, no_ship
     import numpy as np
 
     import minigan as mg
-    from minigan import data, gan, recipes
+    from minigan import data, recipes, sampling
     pixels = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
     data.save_idx(tmp_path / "train-images-idx3-ubyte.gz", pixels)
     main = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))["main"]
@@ -48,9 +48,9 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys, monkeypatch, no_ship
     stable = dataclasses.asdict(recipes.RECIPES["stable"])   # the twin trains minigan's recipe
     assert record["recipe"] == {**{k: v for k, v in stable.items() if k != "name"}, "pack": 2,
                                 "mode_seeking": 0.0, "adversarial": 1.0, "ema": 0.9}
-    G = gan.load_generator(tmp_path / "run")  # minigan reads the twin's generator (same keys)
+    G = sampling.load_generator(tmp_path / "run")  # minigan reads the twin's generator (same keys)
     assert G(mg.tensor(np.zeros((2, 100)))).shape == (2, 784)
-    assert gan.read_recipe(tmp_path / "run" / "recipe.json").pack == 2
+    assert sampling.read_recipe(tmp_path / "run" / "recipe.json").pack == 2
     assert (tmp_path / "run" / "generator_epoch001.npz").is_file()
 
 

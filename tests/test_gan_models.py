@@ -10,7 +10,7 @@ import pytest
 
 import minigan as mg
 from conftest import quiet, randn, tiny_images
-from minigan import autograd, gan, metrics, nn, train
+from minigan import autograd, gan, metrics, nn, sampling, train
 from minigan.gradcheck import gradcheck
 from minigan.recipes import Recipe, RECIPES
 
@@ -57,7 +57,7 @@ def test_a_recipe_json_from_before_the_models_reads_as_the_mlp(tmp_path):
     for name in ("model", "discriminator", "conditional"):
         del fields[name]
     (tmp_path / "recipe.json").write_text(json.dumps(fields))
-    assert gan.read_recipe(tmp_path / "recipe.json") == RECIPES["stable"]
+    assert sampling.read_recipe(tmp_path / "recipe.json") == RECIPES["stable"]
 
 
 # The models
@@ -199,8 +199,8 @@ def test_a_conditional_dcgan_run_writes_grids_with_a_row_per_digit(tmp_path):
     for name in ("samples_epoch001.png", "final_grid.png"):
         assert Image.open(run / name).size == (side, side)
     assert trainer.fixed_labels.reshape(10, 10).tolist() == [[d] * 10 for d in range(10)]
-    G = gan.load_generator(run)
-    assert gan.is_conditional(G) and not G.training
+    G = sampling.load_generator(run)
+    assert sampling.is_conditional(G) and not G.training
     for name, value in trainer.G.state_dict().items():
         np.testing.assert_array_equal(G.state_dict()[name], value, err_msg=name)
 
@@ -277,18 +277,19 @@ def conditional_run(tmp_path_factory):
 
 def test_sample_draws_the_digit_asked_for(conditional_run, tmp_path, monkeypatch):
     sample = runpy.run_path(str(ROOT / "examples" / "sample.py"))["main"]
-    G = gan.load_generator(conditional_run)
-    np.testing.assert_array_equal(gan.generate(G, 5, seed=2, labels=np.full(5, 7)),
-                                  gan.generate(G, 5, seed=2, labels=gan.digit_labels(5, 7)))
+    G = sampling.load_generator(conditional_run)
+    sevens = sampling.digit_labels(5, 7)
+    np.testing.assert_array_equal(sampling.generate(G, 5, seed=2, labels=np.full(5, 7)),
+                                  sampling.generate(G, 5, seed=2, labels=sevens))
     assert sample([str(conditional_run), "--digit", "7", "--n", "5", "--seed", "2", "--out",
                    str(tmp_path / "sevens.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "sevens.npy"),
-                                  gan.generate(G, 5, seed=2, labels=np.full(5, 7)))
+                                  sampling.generate(G, 5, seed=2, labels=np.full(5, 7)))
     assert sample([str(conditional_run), "--n", "20", "--out", str(tmp_path / "g.png")]) == 0
     with pytest.raises(ValueError, match="this generator is unconditional"):
-        gan.generate(gan.build_generator("stable"), 3, labels=np.zeros(3, int))
+        sampling.generate(gan.build_generator("stable"), 3, labels=np.zeros(3, int))
     with pytest.raises(ValueError, match="digit must be a whole number from 0 to 9"):
-        gan.digit_labels(3, 10)
+        sampling.digit_labels(3, 10)
 
 
 def test_sample_digit_on_an_unconditional_run_is_one_clear_error(tmp_path, capsys):

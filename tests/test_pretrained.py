@@ -31,9 +31,9 @@ def test_the_shipped_file_is_float16_with_its_provenance():
 
 def test_load_pretrained_draws_every_digit_without_mnist(monkeypatch):
     monkeypatch.setattr(data, "load_mnist", lambda *a, **k: pytest.fail("read MNIST"))
-    G = gan.load_pretrained()
+    G = sampling.load_pretrained()
     assert not G.training                        # BatchNorm uses its running statistics
-    images = gan.generate(G, 1000, seed=1)
+    images = sampling.generate(G, 1000, seed=1)
     assert images.shape == (1000, 28, 28) and images.dtype == np.float32
     assert -1 <= images.min() and images.max() <= 1
     labels = digits.run(digits.load(), images)[1].argmax(axis=1)
@@ -44,7 +44,7 @@ def test_load_pretrained_draws_every_digit_without_mnist(monkeypatch):
 def test_evaluate_reproduces_the_stated_fid():
     from minigan import evaluate
     stated = sampling.pretrained_info()["provenance"]["scores_float16"]
-    result = evaluate.score(gan.load_pretrained())
+    result = evaluate.score(sampling.load_pretrained())
     assert result["digits_covered"] == stated["digits_covered"]
     assert result["fid"] == pytest.approx(stated["fid"], abs=0.05)
 
@@ -68,19 +68,19 @@ def test_sample_wants_a_run_or_pretrained_not_both(tmp_path, capsys):
 
 def test_a_missing_or_broken_pretrained_file_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no pretrained generator at"):
-        gan.load_pretrained(tmp_path / "none.npz")
+        sampling.load_pretrained(tmp_path / "none.npz")
     npz = tmp_path / "g.npz"
     np.savez(npz, **gan.build_generator().state_dict())
     npz.with_suffix(".json").write_text("[1, 2]")
-    with pytest.raises(gan.GeneratorError, match="expected an object with a 'recipe'"):
-        gan.load_pretrained(npz)
+    with pytest.raises(sampling.GeneratorError, match="expected an object with a 'recipe'"):
+        sampling.load_pretrained(npz)
     npz.with_suffix(".json").write_text(json.dumps({"recipe": {"name": "x", "pack": 0}}))
-    with pytest.raises(gan.GeneratorError, match="pack must be"):
-        gan.load_pretrained(npz)
+    with pytest.raises(sampling.GeneratorError, match="pack must be"):
+        sampling.load_pretrained(npz)
     npz.with_suffix(".json").write_text(json.dumps({"recipe": {"name": "seed",
                                                                "generator": "seed"}}))
-    with pytest.raises(gan.GeneratorError, match="missing keys"):   # a BatchNorm G's weights
-        gan.load_pretrained(npz)
+    with pytest.raises(sampling.GeneratorError, match="missing keys"):   # a BatchNorm G's weights
+        sampling.load_pretrained(npz)
 
 
 def test_sample_pretrained_from_a_fresh_environment(tmp_path):
@@ -111,8 +111,8 @@ def test_export_writes_float16_weights_that_load_as_the_run_generator(tmp_path, 
     info = sampling.pretrained_info(out)
     assert info["provenance"]["epochs_trained"] == 1 == info["provenance"]["epochs_planned"]
     assert info["provenance"]["float16_max_abs_rounding"] < 1e-2
-    G = gan.load_pretrained(out)
-    trained = gan.load_generator(tmp_path / "run")
+    G = sampling.load_pretrained(out)
+    trained = sampling.load_generator(tmp_path / "run")
     for (name, half), (_, full) in zip(G.state_dict().items(), trained.state_dict().items()):
         assert half.dtype == full.dtype, name
         np.testing.assert_allclose(half, full, rtol=1e-3, atol=1e-4, err_msg=name)

@@ -3,8 +3,8 @@ softmax cross-entropy. Inputs outside a loss's domain raise DomainError (on the 
 import numpy as np
 
 from minigan import backend, kernels
-from minigan.autograd import Function, Tensor, as_tensor, check_same_dtype, float_tensor
-from minigan.functional.activation import stable_sigmoid
+from minigan.autograd import (Function, Tensor, as_tensor, check_same_dtype, float_tensor,
+                              stable_sigmoid)
 
 REDUCTIONS = ("mean", "sum", "none")
 
