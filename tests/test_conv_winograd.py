@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3) convolution: its transforms against their NumPy references, the
+"""Winograd F(4x4, 3x3) convolution: its kernels against their NumPy references, the
 convolution against im2col in float64 and by finite differences, PyTorch parity in float32, the
 float32 error bound, and the dispatcher's choice.
 
@@ -37,9 +37,13 @@ def relative_error(actual, expected):
     return float(np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-30))
 
 
+@pytest.mark.gpu
 @settings(max_examples=40, deadline=None)
 @given(case=tiling(), seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
-def test_the_transforms_equal_their_kronecker_references(case, seed, dtype):
+def test_the_gpu_transforms_equal_their_kronecker_references(case, seed, dtype):
+    """The whole-batch steps on the GPU (the CPU runs the references themselves)."""
+    import cupy
+    batch = kernels.winograd_batch
     N, C, H, W, PT, PL, OH, OW = case
     TH, TW = -(-OH // 4), -(-OW // 4)
     x = normal_array((N, C, H, W), seed, dtype)
@@ -47,16 +51,18 @@ def test_the_transforms_equal_their_kronecker_references(case, seed, dtype):
     bias = normal_array((C,), seed + 2, dtype)
     gy = normal_array((N, C, OH, OW), seed + 3, dtype)
     dV = normal_array((36, C, N * TH * TW), seed + 4, dtype)
+    x_, M_, bias_, gy_, dV_ = (cupy.asarray(a) for a in (x, M, bias, gy, dV))
     tol = 1e-6 if dtype == np.float32 else 1e-14
-    pairs = [(kernels.winograd.input_grad(dV, N, H, W, PT, PL, TH, TW),
-              kernels.winograd.input_grad_reference(dV, N, H, W, PT, PL, TH, TW)),
-             (kernels.winograd.input_transform(x, PT, PL, TH, TW),
-              kernels.winograd.input_transform_reference(x, PT, PL, TH, TW)),
-             (kernels.winograd.output_transform(M, bias, N, OH, OW, TH, TW),
-              kernels.winograd.output_transform_reference(M, bias, N, OH, OW, TH, TW)),
-             *zip(kernels.winograd.output_grad(gy, TH, TW),       # dM and db
-                  kernels.winograd.output_grad_reference(gy, TH, TW))]
+    pairs = [(batch.input_grad(dV_, N, H, W, PT, PL, TH, TW),
+              batch.input_grad_reference(dV, N, H, W, PT, PL, TH, TW)),
+             (batch.input_transform(x_, PT, PL, TH, TW),
+              batch.input_transform_reference(x, PT, PL, TH, TW)),
+             (batch.output_transform(M_, bias_, N, OH, OW, TH, TW),
+              batch.output_transform_reference(M, bias, N, OH, OW, TH, TW)),
+             *zip(batch.output_grad(gy_, TH, TW),       # dM and db
+                  batch.output_grad_reference(gy, TH, TW))]
     for got, want in pairs:
+        got = cupy.asnumpy(got)
         assert got.dtype == dtype and got.shape == want.shape
         assert relative_error(got, want) <= tol
 
@@ -231,7 +237,7 @@ def test_the_exact_kernel_transform_round_trips():
     the 4x4 correlation of a 6x6 tile with the 3x3 kernel, exactly in float64."""
     rng = np.random.default_rng(0)
     d, g = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
-    G, BT, AT = conv_winograd.G, kernels.winograd.B_T, kernels.winograd.A_T
+    G, BT, AT = conv_winograd.G, kernels.winograd_tiles.B_T, kernels.winograd_tiles.A_T
     y = AT @ ((G @ g @ G.T) * (BT @ d @ BT.T)) @ AT.T
     direct = np.array([[(d[i:i + 3, j:j + 3] * g).sum() for j in range(4)] for i in range(4)])
     np.testing.assert_allclose(y, direct, rtol=0, atol=1e-12)

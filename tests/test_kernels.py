@@ -216,7 +216,7 @@ def test_adam_kernel_equals_the_numpy_update(size, seed, t, betas):
 # The layout of a kernel file (kernels/__init__.py states the rule and its exceptions)
 ONE_DEVICE = {("adam", "step_many"): "gpu", ("bce", "first_outside_domain"): "cpu",
               **{("batch_norm", op): "cpu" for op in ("stats", "normalize", "grad")}}
-NUMPY_IS_THE_CPU_PATH = {"sigmoid_tanh"}
+NUMPY_IS_THE_CPU_PATH = {"sigmoid_tanh", "winograd_batch"}
 
 
 def _defined_lines(module):

@@ -11,7 +11,7 @@ elementwise product becomes a matrix product for every one of the 36 positions t
                             V[t] (C, P):  (B^T d B)[t] of every input tile (P tiles in all)
 
 so the convolution is 36 GEMMs of (OC x C) @ (C x P), a quarter of im2col's multiplications,
-between two transforms (minigan/kernels/winograd.py holds them, with A^T, B^T and G):
+between two transforms (minigan/kernels/winograd_tiles.py holds them, with A^T, B^T and G):
 
     V = input_transform(x)          (36, C, P)      6x6 tiles at stride 4, zero padded
     U = KG @ g                      (36, OC, C)     KG = G kron G (36 x 9), for every kernel
@@ -36,20 +36,20 @@ than im2col's: tests/test_conv_winograd.py states the bound it checks against fl
 """
 from minigan import backend, kernels
 from minigan.autograd import Function
-from minigan.kernels.winograd import G
+from minigan.kernels.winograd_tiles import G, kron
 
 
 def kernel_transform(weight):
     """weight (OC, C, 3, 3) -> U (36, OC, C): G g G^T of every kernel g."""
     OC, C = weight.shape[:2]
-    KG = kernels.winograd.kron(G, backend.xp_of(weight), weight.dtype)          # (36, 9)
+    KG = kron(G, backend.xp_of(weight), weight.dtype)          # (36, 9)
     return kernels.gemm.matmul(KG, weight.reshape(OC * C, 9).T).reshape(36, OC, C)
 
 
 def kernel_grad(dU, weight_shape):
     """dW (OC, C, 3, 3) from dU (36, OC, C): the adjoint of kernel_transform."""
     OC, C = weight_shape[:2]
-    KG = kernels.winograd.kron(G, backend.xp_of(dU), dU.dtype)
+    KG = kron(G, backend.xp_of(dU), dU.dtype)
     return kernels.gemm.matmul(KG.T, dU.reshape(36, OC * C)).T.reshape(weight_shape)
 
 
