@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import evaluate, gan, sampling, train
+from minigan import evaluate, recipes, sampling, train
 
 KEPT = ("fid", "digits_covered", "shares", "kl_to_uniform", "confidence",
         "fid_floor_real_vs_real", "n")
@@ -42,7 +42,7 @@ def main(argv=None):
     run, out = Path(args.run), Path(args.out)
     try:
         saved = train.load_checkpoint(run / "checkpoint.npz")
-        recipe = gan.Recipe(**saved["recipe"])
+        recipe = recipes.Recipe(**saved["recipe"])
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Train the classic MNIST GAN with minigan.
 
     python examples/mnist_gan.py --device cpu --epochs 1          # the default, stable recipe
-    python examples/mnist_gan.py --schedule seed --recipe seed    # the original (100 epochs)
+    python examples/mnist_gan.py --schedule original --recipe original   # the Keras script's
     python examples/mnist_gan.py --model dcgan --conditional      # a DCGAN told which digit
     python examples/mnist_gan.py --resume runs/RUN/checkpoint.npz --epochs 20   # continue a run
     mpiexec -n 2 python examples/mnist_gan.py --distributed   # data-parallel over 2 processes
@@ -11,14 +11,15 @@ Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generato
 --overwrite is given.
 """
 import argparse
-import dataclasses
 import math
 import sys
 
 from minigan import backend, data, distributed, train
+from minigan.config import EVAL_SAMPLES, MINIMUMS, SCHEDULE_ALIASES, SCHEDULE_DEFAULTS
+from minigan.recipes import (CONDITIONAL_CLASSIFIER, DEFAULT_RECIPE, DISCRIMINATORS,
+                             FIELD_ALIASES, MODELS, RECIPE_ALIASES, RECIPES, Recipe,
+                             recipe_from_flags)
 from minigan.run_folder import fresh_run_folder
-from minigan.recipes import (CONDITIONAL_CLASSIFIER, DEFAULT_RECIPE, DISCRIMINATORS, MODELS,
-                             RECIPES, get_recipe)
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
@@ -65,21 +66,24 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
                    help="where to train: NumPy + Numba on the CPU, or CuPy on an NVIDIA GPU "
                         "(default: cpu)")
-    p.add_argument("--schedule", default=None, choices=["standard", "seed"],
+    p.add_argument("--schedule", default=None,
+                   choices=sorted(SCHEDULE_DEFAULTS) + sorted(SCHEDULE_ALIASES),
                    help="standard (default): an epoch is a pass over the data, one D and one G "
-                        "step per batch; seed: the original's 64 D iterations then one G step "
-                        "per epoch")
-    p.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                        "step per batch; original (alias: seed): the Keras script's 64 D "
+                        "iterations then one G step per epoch")
+    p.add_argument("--recipe", default=None, choices=sorted(RECIPES) + sorted(RECIPE_ALIASES),
                    help="stable (default for --model mlp): changed to fight the collapse (see "
-                        "the README for what it reaches); seed: the original's hyperparameters "
-                        "(collapses); dcgan (default for --model dcgan): stable's training for "
-                        "the DCGAN generator")
+                        "the README for what it reaches); original (alias: seed): the Keras "
+                        "script's hyperparameters (collapses); dcgan (default for --model "
+                        "dcgan): stable's training for the DCGAN generator")
     p.add_argument("--model", default=None, choices=MODELS,
-                   help="the generator: mlp (default: the seed's 100-128-256-512-1024-784) or "
+                   help="the generator: mlp (default: the original's 100-128-256-512-1024-784) "
+                        "or "
                         "dcgan (transposed convolutions 7x7 -> 14x14 -> 28x28); it replaces the "
                         "recipe's")
-    p.add_argument("--discriminator", default=None, choices=DISCRIMINATORS,
-                   help="seed (the recipes' default: two 3x3 convolutions at full size) or "
+    p.add_argument("--discriminator", default=None, choices=DISCRIMINATORS + ("seed",),
+                   help="original (alias: seed; the recipes' default: two 3x3 convolutions at "
+                        "full size) or "
                         "dcgan (4x4 stride-2 convolutions, BatchNorm, LeakyReLU 0.2); it "
                         "replaces the recipe's")
     p.add_argument("--conditional", action="store_true",
@@ -90,17 +94,19 @@ def parse_args(argv=None):
                    help="with --conditional: weight of the auxiliary classifier (D reads the "
                         f"digit of real images, G's fakes must read as theirs; default "
                         f"{CONDITIONAL_CLASSIFIER}, 0: off)")
-    p.add_argument("--epochs", type=whole_number(train.MINIMUMS["epochs"]), default=None,
-                   help="epochs in all (default: 10, or 100 with --schedule seed; with --resume, "
+    p.add_argument("--epochs", type=whole_number(MINIMUMS["epochs"]), default=None,
+                   help="epochs in all (default: 10, or 100 with --schedule original; with "
+                        "--resume, "
                         "the run's planned total)")
-    p.add_argument("--batch-size", type=whole_number(train.MINIMUMS["batch_size"]), default=None,
+    p.add_argument("--batch-size", type=whole_number(MINIMUMS["batch_size"]), default=None,
                    help="images per batch (default: 64)")
     p.add_argument("--lr", type=learning_rate, default=None,
                    help="learning rate of both Adam optimizers (default: the recipe's; with "
                         "--resume, it replaces the run's from then on)")
-    p.add_argument("--sample-every", type=whole_number(train.MINIMUMS["sample_every"]),
+    p.add_argument("--sample-every", type=whole_number(MINIMUMS["sample_every"]),
                    default=None,
-                   help="epochs between sample grids (default: 1, or 10 with --schedule seed)")
+                   help="epochs between sample grids (default: 1, or 10 with --schedule "
+                        "original)")
     p.add_argument("--out", default=None,
                    help="output folder (default: a new runs/<date-time>; with --resume, the "
                         "checkpoint's folder)")
@@ -109,17 +115,18 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None,
                    help="folder with the four MNIST .gz files (else $MINIGAN_DATA_DIR, then the "
                         "user cache, then a download)")
-    p.add_argument("--seed", type=whole_number(train.MINIMUMS["seed"]), default=None,
+    p.add_argument("--seed", type=whole_number(MINIMUMS["seed"]), default=None,
                    help="random seed: the same seed, the same run (default: 0)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
                         "--schedule, --recipe, --model, --discriminator, --conditional, "
                         "--classifier, --batch-size and --seed must match the run's)")
-    p.add_argument("--log-every", type=whole_number(train.MINIMUMS["log_every"]), default=None,
+    p.add_argument("--log-every", type=whole_number(MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
-    p.add_argument("--eval-every", type=whole_number(train.MINIMUMS["eval_every"]), default=None,
+    p.add_argument("--eval-every", type=whole_number(MINIMUMS["eval_every"]), default=None,
                    metavar="N",
-                   help="every N epochs, score 5,000 samples (FID on the digit classifier's "
+                   help=f"every N epochs, score {EVAL_SAMPLES:,} samples (FID on the digit "
+                        "classifier's "
                         "features, digits covered) into history.csv and losses.png (default: 0, "
                         "off; with --resume, the checkpoint's setting)")
     p.add_argument("--distributed", action="store_true",
@@ -134,6 +141,10 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=whole_number(1), default=None,
                    help="train on the first N images only (for quick trials)")
     args = p.parse_args(argv)
+    args.schedule = SCHEDULE_ALIASES.get(args.schedule, args.schedule)   # old names: the new
+    args.recipe = RECIPE_ALIASES.get(args.recipe, args.recipe)
+    args.discriminator = FIELD_ALIASES["discriminator"].get(args.discriminator,
+                                                            args.discriminator)
     if args.local_statistics and not args.distributed:
         p.error("--local-statistics is for a --distributed run")
     if args.resume and args.overwrite:
@@ -148,34 +159,26 @@ def new_run_config(args):
 
 
 def new_run_recipe(args, config):
-    """The named recipe with --model, --discriminator, --conditional and --classifier in it
-    (a conditional run gets the auxiliary classifier unless --classifier says otherwise), and
-    both learning rates set to --lr when it is given."""
-    recipe = get_recipe(config.recipe)
-    classifier = args.classifier
-    if classifier and not (args.conditional or recipe.conditional):
-        raise ValueError("--classifier reads the digit a conditional GAN was asked for: add "
-                         "--conditional, or leave --classifier out")
-    if classifier is None and args.conditional and not recipe.classifier:
-        classifier = CONDITIONAL_CLASSIFIER
-    changes = {"model": args.model, "discriminator": args.discriminator,
-               "conditional": args.conditional or None, "classifier": classifier,
-               "lr_d": args.lr, "lr_g": args.lr}
-    return dataclasses.replace(recipe, **{k: v for k, v in changes.items() if v is not None})
+    """The named recipe with the flags that change it (minigan.recipes.recipe_from_flags)."""
+    return recipe_from_flags(config.recipe, model=args.model, discriminator=args.discriminator,
+                             conditional=args.conditional, classifier=args.classifier,
+                             lr=args.lr)
 
 
 def check_fixed_flags(args, state):
     """A flag that would change what a resumed run is must agree with its checkpoint."""
-    saved = dict(state["config"], recipe=state["recipe"]["name"])
+    try:
+        recipe = Recipe(**state["recipe"])     # old names read as the new ones
+        schedule = train.TrainConfig(**state["config"]).schedule
+    except (TypeError, ValueError) as exc:
+        raise train.CheckpointError(f"{args.resume} holds an invalid run ({exc})") from None
+    saved = dict(state["config"], schedule=schedule,
+                 recipe=RECIPE_ALIASES.get(recipe.name, recipe.name), model=recipe.model,
+                 discriminator=recipe.discriminator, conditional=recipe.conditional,
+                 classifier=recipe.classifier)
     given = {name: getattr(args, name) for name in FIXED_ON_RESUME}
-    given["model"] = args.model
-    given["discriminator"] = args.discriminator
-    given["conditional"] = args.conditional or None
-    given["classifier"] = args.classifier
-    saved["model"] = state["recipe"].get("model", "mlp")
-    saved["discriminator"] = state["recipe"].get("discriminator", "seed")
-    saved["conditional"] = state["recipe"].get("conditional", False)
-    saved["classifier"] = state["recipe"].get("classifier", 0.0)
+    given.update(model=args.model, discriminator=args.discriminator,
+                 conditional=args.conditional or None, classifier=args.classifier)
     for name, value in given.items():
         if value is not None and value != saved[name]:
             flag = "--" + name.replace("_", "-")

@@ -26,7 +26,7 @@ from pathlib import Path
 import minigan as mg  # first: it tunes OpenBLAS before NumPy loads it
 import numpy as np
 
-from minigan import gan, nn, threads
+from minigan import build, gan, nn, threads
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd
 from minigan.recipes import RECIPES, Recipe, get_recipe, parse_override
 
@@ -67,7 +67,7 @@ def coverage(points):
 
 
 def build_generator(recipe):
-    """z (N, 100) -> points (N, 2), hidden layers as gan.build_generator makes them: "seed" is
+    """z (N, 100) -> points (N, 2), hidden layers as gan.build_generator makes them: "relu" is
     Dense+ReLU, "batchnorm" Dense+BatchNorm1d+LeakyReLU(0.2) (no BatchNorm on the first). The
     output is linear: the ring reaches radius 2, beyond tanh's [-1, 1]."""
     return gan.build_generator(recipe, sizes=(gan.NOISE_DIM,) + (WIDTH,) * HIDDEN_LAYERS + (2,),
@@ -161,8 +161,9 @@ def _train(recipe, trained, steps, batch_size, seed, snapshot_every, progress):
         # Instance noise annealed linearly to 0, as train.Trainer.noise_std (a step is an epoch)
         noise_std = trained.instance_noise * max(0.0, 1 - step / steps)
         real = ring(batch_size, data_rng)
-        loss_d, d_real, d_fake = gan.discriminator_step(G, D, opt_d, trained, real, noise_std)
-        loss_g, _ = gan.generator_step(G, D, opt_g, trained, real, noise_std)
+        rules = build.rules(trained, noise_std)
+        loss_d, d_real, d_fake = gan.discriminator_step(G, D, opt_d, real, rules)
+        loss_g, _ = gan.generator_step(G, D, opt_g, real, rules)
         for key, value in zip(losses, (loss_d, loss_g, d_real, d_fake)):
             losses[key].append(float(value))
         if (step + 1) % snapshot_every == 0 or step + 1 == steps:

@@ -2,53 +2,47 @@
 
 The seed is the classic Keras MNIST GAN: an MLP generator 100 -> 128 -> 256 -> 512 -> 1024 -> 784
 (ReLU, tanh output) against a two-layer conv discriminator (32 and 64 3x3 filters, LeakyReLU 0.01,
-Dropout 0.3, sigmoid output), binary cross-entropy, Adam(1e-4) for both, batch 64. How it trains
-(learning rates, label smoothing, the tricks against collapse) is a Recipe (minigan.recipes).
+Dropout 0.3, sigmoid output), binary cross-entropy, Adam(1e-4) for both, batch 64.
 
-Beyond the seed, the recipe can choose a DCGAN generator (transposed convolutions), a DCGAN
-discriminator (strided convolutions), and a conditional GAN that is told the digit: G(z, y)
-draws a y, D(x, y) judges whether x is a real y. Every step takes `labels` (the real batch's
-digits; None for an unconditional GAN), and the fakes are drawn for the same labels.
+The game (Goodfellow et al. 2014): D(x) is the probability that x is real, G(z) an image drawn
+from noise z ~ N(0, I).
+
+    D maximises  log D(x) + log(1 - D(G(z)))   i.e. minimises  BCE(D(x), 1) + BCE(D(G(z)), 0)
+    G maximises  log D(G(z))                   i.e. minimises  BCE(D(G(z)), 1)
+
+The steps below play it one Adam step each. How a recipe plays it beyond the textbook (label
+smoothing, instance noise, feature matching, a conditional GAN's labels...) enters through the
+step's `rules`: a target, a view of the images and terms added to a loss (minigan.build makes
+them from a Recipe; the seed recipe's rules are the defaults). The DCGAN networks are in
+minigan.dcgan, the conditional GAN in minigan.conditional.
 """
-import numpy as np
+import dataclasses
+from typing import Callable
 
 import minigan.functional as F
 from minigan import backend, nn, optim
-from minigan.functional import global_batch
-from minigan.autograd import Tensor, concatenate, no_grad, tensor
+from minigan.autograd import Tensor, no_grad, tensor
+from minigan.batch import LOCAL_BATCH, LocalBatch
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd, Pack
-from minigan.recipes import RECIPES, Recipe, get_recipe  # noqa: F401  (also importable from here)
+from minigan.recipes import DEFAULT, get_recipe
 
 NOISE_DIM = 100
 IMAGE_SIZE = 28 * 28
 GENERATOR_SIZES = (NOISE_DIM, 128, 256, 512, 1024, IMAGE_SIZE)  # the seed's MLP, layer by layer
-DIGITS = 10       # the labels of a conditional GAN: 0-9
-LABEL_DIM = 10    # the conditional generator's label embedding, concatenated to z
 
 
-def build_generator(recipe="stable", sizes=GENERATOR_SIZES, output=nn.Tanh):
-    """The recipe's generator, in training mode: z (N, 100) -> images (N, 784) in [-1, 1], or
-    (z, labels) -> images for a conditional recipe. recipe.model picks the MLP (`sizes`, with
-    `output`) or the DCGAN generator."""
-    recipe = get_recipe(recipe)
-    extra = LABEL_DIM if recipe.conditional else 0     # the label embedding widens z
-    if recipe.model == "dcgan":
-        body = build_dcgan_generator(NOISE_DIM + extra)
-    else:
-        body = build_mlp_generator(recipe, (sizes[0] + extra, *sizes[1:]), output)
-    return ConditionalGenerator(body) if recipe.conditional else body
-
-
-def build_mlp_generator(recipe="stable", sizes=GENERATOR_SIZES, output=nn.Tanh):
-    """z (N, 100) -> images (N, 784) in [-1, 1]: Dense layers of `sizes`, the hidden ones as the
-    recipe says, and `output` (a layer class; None: a linear output, as the 2-D toy's points)."""
+def build_generator(recipe=DEFAULT, sizes=GENERATOR_SIZES, output=nn.Tanh):
+    """z (N, 100) -> images (N, 784) in [-1, 1], in training mode: Dense layers of `sizes`, the
+    hidden ones as recipe.generator says ("relu": ReLU, the seed's; "batchnorm": BatchNorm but
+    after the first, then LeakyReLU 0.2, as PyTorch-GAN), and `output` (a layer class; None: a
+    linear output, as the 2-D toy's points)."""
     recipe = get_recipe(recipe)
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
         layers.append(nn.Dense(n_in, n_out))
-        if recipe.generator == "seed":
+        if recipe.generator == "relu":
             layers.append(nn.ReLU())
-        else:  # "batchnorm": normalise every hidden layer but the first, as in PyTorch-GAN
+        else:
             if i > 0:
                 layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
@@ -56,73 +50,27 @@ def build_mlp_generator(recipe="stable", sizes=GENERATOR_SIZES, output=nn.Tanh):
     return nn.Sequential(*layers, *([output()] if output is not None else []))
 
 
-DCGAN_CHANNELS = (128, 64)   # the DCGAN generator's feature maps at 7x7 and 14x14
-
-
-def build_dcgan_generator(noise_dim=NOISE_DIM, channels=DCGAN_CHANNELS):
-    """z (N, 100) -> images (N, 784) in [-1, 1], the DCGAN generator (Radford et al. 2015) for
-    28x28: Dense to 128 maps of 7x7, BatchNorm, ReLU, then two transposed convolutions (4x4,
-    stride 2, padding 1), each doubling the side, 7 -> 14 -> 28:
-
-        Dense 100 -> 128*7*7, BatchNorm1d, ReLU, Reshape (128, 7, 7)
-        ConvTranspose2D 128 -> 64, BatchNorm2d, ReLU                 (N, 64, 14, 14)
-        ConvTranspose2D 64 -> 1, Tanh, Flatten                       (N, 784)
-
-    The flat output is what the discriminators read. The first BatchNorm1d normalises each of
-    the Dense's 6,272 outputs over the batch on its own (6,272 means and variances); a
-    per-channel BatchNorm2d after the Reshape would share one per map (128)."""
-    wide, narrow = channels
-    return nn.Sequential(
-        nn.Dense(noise_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU(),
-        nn.Reshape(wide, 7, 7),
-        nn.ConvTranspose2D(wide, narrow, 4, stride=2, padding=1), nn.BatchNorm2d(narrow),
-        nn.ReLU(),
-        nn.ConvTranspose2D(narrow, 1, 4, stride=2, padding=1), nn.Tanh(), nn.Flatten())
-
-
-class ConditionalGenerator(nn.Module):
-    """(z (N, 100), labels (N,)) -> images: body(concatenate(z, E[labels])), E a learned table of
-    one 10-vector per digit (nn.Embedding, N(0, 1) rows), as PyTorch-GAN's cgan.py. The body is
-    the MLP or DCGAN generator with 10 more inputs; the gradient reaches E through the concat."""
-
-    def __init__(self, body, digits=DIGITS, label_dim=LABEL_DIM):
-        self.body = body
-        self.embed = nn.Embedding(digits, label_dim)
-
-    def forward(self, z, labels):
-        return self.body(concatenate([z, self.embed(labels)], axis=1))
-
-
-# The discriminators' convolutional parts, for `pack` input channels (one image each).
-def seed_features(pack):
-    """The seed's: two 3x3 "same" convolutions at full size, LeakyReLU 0.01 and dropout 0.3."""
+def original_features(pack):
+    """The original discriminator's convolutional part, for `pack` images per input: two 3x3
+    "same" convolutions at full size, LeakyReLU 0.01 and dropout 0.3:
+    (N, 784) -> (N / pack, 64, 28, 28)."""
     return [Pack(pack),                                       # (N, 784) -> (N / m, m, 28, 28)
             nn.Conv2D(pack, 32, 3, padding="same"), nn.LeakyReLUDropout(0.01, 0.3),
             nn.Conv2D(32, 64, 3, padding="same"), nn.LeakyReLUDropout(0.01, 0.3)]
 
 
-def dcgan_features(pack):
-    """The DCGAN paper's: 4x4 convolutions of stride 2 (28 -> 14 -> 7) in place of pooling,
-    LeakyReLU 0.2, BatchNorm on every layer but the first."""
-    return [Pack(pack),
-            nn.Conv2D(pack, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2D(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128),
-            nn.LeakyReLU(0.2)]
-
-
-# recipe.discriminator -> (its feature layers, the channels and side of the maps they give)
-DISCRIMINATOR_FEATURES = {"seed": (seed_features, 64, 28), "dcgan": (dcgan_features, 128, 7)}
+ORIGINAL_FEATURES = (original_features, 64, 28)   # (the layers, their maps' channels and side)
 
 
 class Discriminator(nn.Module):
-    """images (N, 784) -> P(real) (N / pack, 1), or (images, labels) -> P(real | label) for a
-    conditional recipe, in two parts: `features`, the convolutional feature maps (what feature
-    matching compares), and `head`, which judges them. With recipe.classifier > 0 a third part,
-    `classifier`, reads the digit from the same features (digit_loss)."""
+    """images (N, 784) -> P(real) (N / pack, 1), in two parts: `features`, the convolutional
+    feature maps (what feature matching compares), and `head`, which judges them: Flatten,
+    minibatch discrimination when the recipe asks, Dense to one logit, sigmoid. `features` is
+    (its layer list builder, channels, side), e.g. minigan.dcgan.DCGAN_FEATURES."""
 
-    def __init__(self, recipe="stable"):
+    def __init__(self, recipe=DEFAULT, features=ORIGINAL_FEATURES):
         recipe = get_recipe(recipe)
-        build_features, channels, side = DISCRIMINATOR_FEATURES[recipe.discriminator]
+        build_features, channels, side = features
         width = side * side * (channels + recipe.minibatch_std)   # the std channel comes last
         # Initial weights are drawn in construction order, which fixes a seed's numbers: the
         # minibatch-discrimination projection first, then the convolutions, then the Dense.
@@ -130,58 +78,16 @@ class Discriminator(nn.Module):
             if recipe.minibatch_kernels else []
         self.features = nn.Sequential(*build_features(recipe.pack),
                                       *([MinibatchStd()] if recipe.minibatch_std else []))
-        judge = [nn.Flatten(), *closeness, nn.Dense(width + recipe.minibatch_kernels, 1)]
-        self.head = ProjectionHead(nn.Sequential(*judge), width) if recipe.conditional \
-            else nn.Sequential(*judge, nn.Sigmoid())
-        # recipe.classifier > 0: the auxiliary classifier (AC-GAN), one Dense from the same
-        # features to a logit per digit
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dense(width, DIGITS)) \
-            if recipe.classifier else None
+        self.width = width                                         # of the flat features
+        self.head = self.make_head(
+            [nn.Flatten(), *closeness, nn.Dense(width + recipe.minibatch_kernels, 1)], width)
 
-    def forward(self, x, *labels):
-        return self.head(self.features(x), *labels)
+    def make_head(self, judge, width):
+        """The head from the layers that give the logit: here sigmoid(logit)."""
+        return nn.Sequential(*judge, nn.Sigmoid())
 
-    def digit_loss(self, features, labels):
-        """The auxiliary classifier's softmax cross-entropy (Odena et al. 2017, AC-GAN):
-        -mean log softmax(c(h))[y], with c = `classifier` on the flattened features h and y the
-        digits (int64, on D's device). D minimises it on real images: it learns to read digits
-        from the data. G minimises it on its fakes: each fake must read as the digit it was
-        drawn for, a per-sample signal that the projection's single logit gives only weakly.
-        Its gradient is (softmax(c(h)) - onehot(y)) / N with respect to the logits."""
-        return F.cross_entropy(self.classifier(features), labels)
-
-
-class ProjectionHead(nn.Module):
-    """(features, labels) -> P(real | label), the projection discriminator (Miyato & Koyama
-    2018): with h the flattened features,
-
-        logit = psi(h) + E[y] . h,        P = sigmoid(logit)
-
-    psi is the unconditional judge (minibatch discrimination, Dense) and E a learned vector per
-    digit. The optimal D's logit is log p(x, y) / q(x, y) = log p(x) / q(x) + log p(y | x) /
-    q(y | x); for a log-linear p(y | x) the second term is exactly the inner product E[y] . h.
-    So the label enters as one inner product with the features D already has, not as an input
-    channel that every convolution must learn to carry. E starts at zero: D starts as the
-    unconditional one. d logit / dE[y] = h, d logit / dh = dpsi/dh + E[y]."""
-
-    def __init__(self, judge, width, digits=DIGITS):
-        self.judge = judge
-        self.projection = nn.Embedding(digits, width)
-        self.projection.weight.data[...] = 0
-
-    def forward(self, features, labels=None):
-        if labels is None:
-            raise ValueError("a conditional discriminator judges (images, labels): give the "
-                             "labels")
-        h = features.reshape(features.shape[0], -1)
-        match = (self.projection(labels) * h).sum(axis=1, keepdims=True)
-        return (self.judge(features) + match).sigmoid()
-
-
-def build_discriminator(recipe="stable"):
-    """The seed's discriminator, with what the recipe adds: packs of images as channels, the
-    minibatch-std channel, minibatch-discrimination features before the final Dense."""
-    return Discriminator(recipe)
+    def forward(self, x):
+        return self.head(self.features(x))
 
 
 def make_optimizers(G, D, recipe):
@@ -191,35 +97,9 @@ def make_optimizers(G, D, recipe):
             optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas))
 
 
-def sample_noise(n, device=None):
-    """z ~ N(0, 1), (n, 100) float32, from minigan's seeded generator (in data-parallel
-    training: this rank's rows of the global batch's z)."""
-    rng = backend.rng("cpu")
-    z = global_batch.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
-                                  (n, NOISE_DIM))
-    return tensor(z, device=device)
-
-
-def draw(G, z, labels=None):
-    """G's images for the noise z: G(z), or G(z, labels) for a conditional generator (labels:
-    integers 0-9, one per row of z, on any device)."""
-    return G(z) if labels is None else G(z, as_labels(labels, z.device))
-
-
-def as_labels(labels, device):
-    """Digit labels as an int64 array on `device` (what nn.Embedding indexes with)."""
-    data = labels.data if isinstance(labels, Tensor) else labels
-    return backend.to_device(backend.xp_of(data).asarray(data, dtype="int64"), device)
-
-
-def _noisy(x, std):
-    """Instance noise: D sees real and fake images through the same Gaussian blur of pixels."""
-    if std <= 0:
-        return x
-    rng = backend.rng("cpu")
-    noise = global_batch.rows_of_batch(lambda shape: rng.standard_normal(shape, dtype=np.float32),
-                                      x.shape) * np.float32(std)
-    return x + backend.to_device(noise, x.device)
+def sample_noise(n, device=None, batch=LOCAL_BATCH):
+    """z ~ N(0, 1), (n, 100) float32, drawn over the batch (minigan.batch)."""
+    return tensor(batch.normal((n, NOISE_DIM)), device=device)
 
 
 def d_loss(p, target):
@@ -236,114 +116,81 @@ def g_loss(p_fake):
     return d_loss(p_fake, 1.0)
 
 
-def _given(labels, recipe, step, device):
-    """() or (labels on `device`,): what D and G take besides their input, checked against the
-    recipe."""
-    if recipe.conditional != (labels is not None):
-        given = "given" if labels is not None else "None"
-        raise ValueError(f"{step}: a conditional recipe needs the batch's labels, an "
-                         f"unconditional one takes none (recipe {recipe.name}, conditional="
-                         f"{recipe.conditional}, labels {given})")
-    return () if labels is None else (as_labels(labels, device),)
+def unchanged(images):
+    return images
 
 
-def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, labels=None):
-    """One Adam step of D on the batch `real` (None: no real images) and n_fake fresh fakes
-    (default: as many as real; 0: none): minimise d_loss(D(x), real_label) + d_loss(D(G(z)), 0),
-    plus recipe.classifier * D.digit_loss on the real images.
-    A conditional recipe gives `labels`, the digits of the real batch, which the fakes are drawn
-    for too (with no real batch: the fakes' labels). Returns (loss, mean D(x) or None,
-    mean D(G(z)) or None) as device scalars."""
-    if real is None and n_fake is None:
-        raise ValueError("discriminator_step: with no real batch, say how many fakes (n_fake)")
-    if real is not None and not isinstance(real, Tensor):
-        real = Tensor(real)                                    # a batch array (any device)
-    n_fake = real.shape[0] if n_fake is None else n_fake
-    given = _given(labels, recipe, "discriminator_step", D.device)
-    loss = d_real = d_fake = None
-    if real is not None:
-        features = D.features(_noisy(real, noise_std))
-        p_real = D.head(features, *given)                      # one P(real) per pack of images
-        loss = d_loss(p_real, recipe.real_label)
-        if recipe.classifier > 0:                              # D learns digits from real ones
-            loss = loss + recipe.classifier * D.digit_loss(features, *given)
-        d_real = p_real.data.mean()
-    if n_fake:
-        with no_grad():
-            fake = G(sample_noise(n_fake, D.device), *given)   # (N, 784); D's step stops here
-        p_fake = D(_noisy(fake, noise_std), *given)
-        loss = d_loss(p_fake, 0.0) if loss is None else loss + d_loss(p_fake, 0.0)
-        d_fake = p_fake.data.mean()
-    opt_d.zero_grad()
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """How the steps play beyond the textbook's game; the defaults (TEXTBOOK) are the
+    textbook's, and the original recipe's."""
+
+    real_label: float = 1.0          # D's target for real images (< 1: label smoothing)
+    show: Callable = unchanged       # what D is shown of a batch of images (instance noise)
+    batch: LocalBatch = LOCAL_BATCH  # where noise is drawn and means are taken (minigan.batch)
+    d_terms: tuple = ()              # term(D, features of the real batch) -> a loss D adds
+    g_terms: tuple = ()              # term(D, features of the fakes, real, rules) -> G adds
+
+
+TEXTBOOK = Rules()
+
+
+def adam_step(opt, loss):
+    """Backpropagate `loss` and let `opt` move its parameters once."""
+    opt.zero_grad()
     loss.backward()
-    opt_d.step()
+    opt.step()
+
+
+def real_loss(D, real, rules=TEXTBOOK):
+    """D on the real batch: BCE(D(x), 1), plus D's terms. Returns (loss, mean D(x))."""
+    features = D.features(rules.show(real))
+    p_real = D.head(features)                                  # one P(real) per pack of images
+    loss = d_loss(p_real, rules.real_label)
+    for term in rules.d_terms:
+        loss = loss + term(D, features)
+    return loss, p_real.data.mean()
+
+
+def fake_loss(G, D, n, rules=TEXTBOOK):
+    """D on n fresh fakes: BCE(D(G(z)), 0). Returns (loss, mean D(G(z)))."""
+    with no_grad():
+        fake = G(sample_noise(n, D.device, rules.batch))       # (n, 784); D's step stops here
+    p_fake = D(rules.show(fake))
+    return d_loss(p_fake, 0.0), p_fake.data.mean()
+
+
+def discriminator_step(G, D, opt_d, real, rules=TEXTBOOK):
+    """One Adam step of D on the batch `real` and as many fakes:
+    minimise BCE(D(x), 1) + BCE(D(G(z)), 0). Returns (loss, mean D(x), mean D(G(z)))."""
+    real = real if isinstance(real, Tensor) else Tensor(real)  # a batch array (any device)
+    loss_real, d_real = real_loss(D, real, rules)
+    loss_fake, d_fake = fake_loss(G, D, real.shape[0], rules)
+    loss = loss_real + loss_fake
+    adam_step(opt_d, loss)
     return loss.data, d_real, d_fake
 
 
-def class_means(labels, n, dtype, device):
-    """A (digits present, n) matrix whose product with n rows gives each digit's mean row: row k
-    holds 1 / n_k at the samples labelled with the k-th digit present, 0 elsewhere. Built on
-    the host from the batch's labels (the trainer's are host arrays: no copy back)."""
-    labels = np.asarray(backend.to_device(labels.data if isinstance(labels, Tensor) else labels,
-                                          "cpu"))
-    present = np.unique(labels)
-    onehot = (labels[None, :] == present[:, None]).astype(dtype)
-    return Tensor(backend.to_device(onehot / onehot.sum(axis=1, keepdims=True), device))
-
-
-def class_mean_gap(labels, features, real_features):
-    """(digits present, F): per digit of the batch, the mean of the fakes' features minus the
-    mean of the real images' (features (N, ...) a Tensor, real_features an array). In
-    data-parallel training the means are the global batch's: each rank weighs its rows by
-    1 / (the digit's count over all ranks) and the weighted sums are summed over the ranks."""
-    n = features.shape[0]
-    fake, real = features.reshape(n, -1), real_features.reshape(n, -1)
-    if not global_batch.syncs_statistics():
-        means = class_means(labels, n, features.dtype, features.device)
-        return means @ fake - means @ real
-    labels = np.asarray(backend.to_device(labels.data if isinstance(labels, Tensor) else labels,
-                                          "cpu"))
-    onehot = (labels[None, :] == np.arange(DIGITS)[:, None]).astype(features.dtype)
-    counts = global_batch.batch_sum(onehot.sum(axis=1))
-    present = counts > 0
-    weights = backend.to_device(onehot[present] / counts[present][:, None], features.device)
-    return global_batch.BatchSum()(Tensor(weights) @ fake) - \
-        global_batch.batch_sum(weights @ real)
-
-
-def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None):
-    """One Adam step of G on as many fakes as `real` has images (drawn for the real batch's
-    `labels` in a conditional recipe): minimise g_loss(D(G(z))), plus,
-    with recipe.feature_matching = w > 0, w * mean((mean D.features(fake) - mean
-    D.features(real))**2) (Salimans et al. 2016: G must match the data's statistics, not just
-    fool D on one mode); in a conditional recipe the means are taken per digit of the batch
-    (class_means), so each digit's fakes are pulled towards that digit's real features; plus
-    recipe.classifier * D.digit_loss on the fakes and the digits they were drawn for. D is
-    frozen: its parameters need no gradient (none is computed) and only opt_g steps, so D's
-    weights cannot move. Returns (loss, mean D(G(z)))."""
-    if not isinstance(real, Tensor):
-        real = Tensor(real)
-    given = _given(labels, recipe, "generator_step", D.device)
-    z = sample_noise(real.shape[0], D.device)
+def generator_step(G, D, opt_g, real, rules=TEXTBOOK):
+    """One Adam step of G on as many fakes as `real` has images: minimise BCE(D(G(z)), 1), plus
+    G's terms (which may compare with `real`). D is frozen: its parameters need no gradient
+    (none is computed) and only opt_g steps, so D cannot move. Returns (loss, mean D(G(z)))."""
+    real = real if isinstance(real, Tensor) else Tensor(real)
+    z = sample_noise(real.shape[0], D.device, rules.batch)
     D.requires_grad_(False)
     try:
-        features = D.features(_noisy(G(z, *given), noise_std))
-        p_fake = D.head(features, *given)
+        features = D.features(rules.show(G(z)))
+        p_fake = D.head(features)
         loss = g_loss(p_fake)
-        if recipe.feature_matching > 0:
-            with no_grad():
-                real_features = D.features(_noisy(real, noise_std))
-            if given:
-                gap = class_mean_gap(labels, features, real_features.data)
-            else:
-                gap = global_batch.batch_mean(features) - \
-                    global_batch.batch_mean_array(real_features.data)
-            loss = loss + recipe.feature_matching * (gap * gap).mean()
-        if recipe.classifier > 0:                              # fakes must read as their digit
-            loss = loss + recipe.classifier * D.digit_loss(features, *given)
-        opt_g.zero_grad()
-        loss.backward()
-        opt_g.step()
+        for term in rules.g_terms:
+            loss = loss + term(D, features, real, rules)
+        adam_step(opt_g, loss)
     finally:
         D.requires_grad_(True)
     return loss.data, p_fake.data.mean()
+
+
+__all__ = ["Discriminator", "GENERATOR_SIZES", "IMAGE_SIZE", "NOISE_DIM", "ORIGINAL_FEATURES",
+           "Rules", "TEXTBOOK", "adam_step", "build_generator", "d_loss", "discriminator_step",
+           "fake_loss", "g_loss", "generator_step", "make_optimizers", "original_features",
+           "real_loss", "sample_noise", "unchanged"]

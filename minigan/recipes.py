@@ -1,5 +1,6 @@
-"""Recipes and run settings, in one home: the Recipe (how the GAN trains), the named recipes,
-`--set field=value` overrides, and the schedules' defaults (how long, how often to sample).
+"""Recipes: the Recipe (how the GAN trains), the named recipes, `--set field=value` overrides and
+the command line's rules for making one (recipe_from_flags). How long and how often a run
+trains, samples and scores is its TrainConfig (minigan.config).
 
 A Recipe checks its own fields (type and range) when it is made, so one read from a file, a
 checkpoint or a command line is valid before anything trains.
@@ -9,9 +10,12 @@ import dataclasses
 import math
 import numbers
 
-GENERATORS = ("seed", "batchnorm")
-MODELS = ("mlp", "dcgan")
-DISCRIMINATORS = ("seed", "dcgan")
+GENERATORS = ("relu", "batchnorm")       # the MLP generator's hidden layers
+MODELS = ("mlp", "dcgan")                 # the generator
+DISCRIMINATORS = ("original", "dcgan")    # the discriminator's convolutions
+# Names earlier versions used, still read (from checkpoints, recipe.json and the command line).
+FIELD_ALIASES = {"generator": {"seed": "relu"}, "discriminator": {"seed": "original"}}
+RECIPE_ALIASES = {"seed": "original"}
 RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values in words)
     "generator": (lambda v: v in GENERATORS, f"one of {GENERATORS}"),
     "lr_d": (lambda v: v > 0, "> 0"),
@@ -36,7 +40,7 @@ class Recipe:
     """Everything that decides how the GAN trains, besides the schedule."""
 
     name: str
-    generator: str = "seed"       # "seed": Dense+ReLU; "batchnorm": Dense+BatchNorm+LeakyReLU(0.2)
+    generator: str = "relu"       # "relu": Dense+ReLU; "batchnorm": Dense+BatchNorm+LeakyReLU(0.2)
     minibatch_std: bool = False   # give D the batch's feature spread as one more input feature
     lr_d: float = 1e-4
     lr_g: float = 1e-4
@@ -47,9 +51,9 @@ class Recipe:
     pack: int = 1                 # D judges packs of this many images at once (PacGAN)
     minibatch_kernels: int = 0    # > 0: D also sees how close each sample is to the rest of its
                                   # batch, through this many learned kernels (Salimans 2016)
-    model: str = "mlp"            # the generator: "mlp" (the seed's; `generator` says its
+    model: str = "mlp"            # the generator: "mlp" (the original's; `generator` says its
                                   # hidden layers) or "dcgan" (transposed convolutions)
-    discriminator: str = "seed"   # "seed": two 3x3 convolutions at full size; "dcgan": two
+    discriminator: str = "original"  # two 3x3 convolutions at full size; "dcgan": two
                                   # strided 4x4 convolutions, BatchNorm, LeakyReLU 0.2
     conditional: bool = False     # G and D are told the digit: G(z, y) and D(x, y)
     classifier: float = 0.0       # > 0, conditional only: D also reads the digit of real images
@@ -58,7 +62,12 @@ class Recipe:
 
     def __post_init__(self):
         """Refuses a value of the wrong type or out of range: a recipe from a file or a --set is
-        checked before it trains (dataclasses.replace runs this too)."""
+        checked before it trains (dataclasses.replace runs this too). An old name of a value
+        (FIELD_ALIASES) is read as the new one."""
+        for name, aliases in FIELD_ALIASES.items():
+            value = getattr(self, name)
+            if isinstance(value, str) and value in aliases:
+                object.__setattr__(self, name, aliases[value])
         for field in dataclasses.fields(self):
             value, kind = getattr(self, field.name), field.type
             if kind is bool:
@@ -90,10 +99,10 @@ class Recipe:
 
 
 RECIPES = {
-    # The original's hyperparameters, exactly. It collapses (see the README).
-    "seed": Recipe("seed"),
-    # The default: the seed's layer sizes and discriminator, trained so that it does not collapse
-    # (each change measured: see README "Beating the collapse").
+    # The original Keras script's hyperparameters, exactly. It collapses (see the README).
+    "original": Recipe("original"),
+    # The default: the original's layer sizes and discriminator, trained so that it does not
+    # collapse (each change measured: see README "Beating the collapse").
     "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
                      beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
                      minibatch_kernels=16),
@@ -101,11 +110,12 @@ RECIPES = {
 # The DCGAN generator's default: the stable recipe's training with its transposed convolutions
 # (docs/experiments.md has the runs that chose the discriminator).
 RECIPES["dcgan"] = dataclasses.replace(RECIPES["stable"], name="dcgan", model="dcgan")
+DEFAULT = "stable"    # the recipe of the MLP GAN when none is named
 # The recipe a run of each model gets when --recipe is not given.
-DEFAULT_RECIPE = {"mlp": "stable", "dcgan": "dcgan"}
+DEFAULT_RECIPE = {"mlp": DEFAULT, "dcgan": "dcgan"}
 
 # The default recipe's tricks, each named by the fields that make it: an ablation removes one by
-# setting its fields back to the seed recipe's values (docs/gan-tricks.md).
+# setting its fields back to the original recipe's values (docs/gan-tricks.md).
 TRICKS = {
     "BatchNorm generator": ("generator",),
     "Adam lr 2e-4 and beta1 0.5": ("lr_d", "lr_g", "beta1"),
@@ -118,18 +128,21 @@ TRICKS = {
 
 
 def without(trick):
-    """The `--set` overrides that take one of TRICKS out of a recipe: its fields at the seed's."""
+    """The `--set` overrides that take one of TRICKS out of a recipe: its fields at the
+    original's."""
     if trick not in TRICKS:
         raise ValueError(f"unknown trick {trick!r}: one of {list(TRICKS)}")
-    return {field: getattr(RECIPES["seed"], field) for field in TRICKS[trick]}
+    return {field: getattr(RECIPES["original"], field) for field in TRICKS[trick]}
 
 
 def get_recipe(name_or_recipe):
+    """A Recipe as given, or the named one (an old name, RECIPE_ALIASES, as the new)."""
     if isinstance(name_or_recipe, Recipe):
         return name_or_recipe
-    if name_or_recipe not in RECIPES:
+    name = RECIPE_ALIASES.get(name_or_recipe, name_or_recipe)
+    if name not in RECIPES:
         raise ValueError(f"unknown recipe {name_or_recipe!r}: choose one of {sorted(RECIPES)}")
-    return RECIPES[name_or_recipe]
+    return RECIPES[name]
 
 
 def parse_override(text):
@@ -152,17 +165,25 @@ def parse_override(text):
             raise argparse.ArgumentTypeError(
                 f"{key} must be of type {kind.__name__}, got {value!r}") from None
     try:
-        dataclasses.replace(RECIPES["stable"], **{key: value})  # the Recipe's range checks
+        dataclasses.replace(RECIPES[DEFAULT], **{key: value})  # the Recipe's range checks
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return key, value
 
 
-# The original Keras script's schedule: per epoch 64 iterations of one D step on real and one on
-# fake images, then one G step; 100 epochs, a 4x4 grid every 10.
-SEED_SCHEDULE = {"epochs": 100, "batch_size": 64, "iterations": 64, "sample_every": 10,
-                 "grid": 4}
-# What a run of each schedule does when not told otherwise.
-SCHEDULE_DEFAULTS = {"standard": {"epochs": 10, "sample_every": 1, "grid": 8},
-                     "seed": {key: SEED_SCHEDULE[key] for key in ("epochs", "sample_every",
-                                                                   "grid")}}
+def recipe_from_flags(name, model=None, discriminator=None, conditional=False, classifier=None,
+                      lr=None):
+    """The named recipe with a command line's changes: the generator (`model`), the
+    discriminator, conditional, the auxiliary classifier's weight (a conditional run gets
+    CONDITIONAL_CLASSIFIER unless told otherwise; an unconditional one refuses a weight), and
+    both learning rates (`lr`). None: the recipe's own."""
+    recipe = get_recipe(name)
+    if classifier and not (conditional or recipe.conditional):
+        raise ValueError("--classifier reads the digit a conditional GAN was asked for: add "
+                         "--conditional, or leave --classifier out")
+    if classifier is None and conditional and not recipe.classifier:
+        classifier = CONDITIONAL_CLASSIFIER
+    changes = {"model": model, "discriminator": discriminator,
+               "conditional": conditional or None, "classifier": classifier,
+               "lr_d": lr, "lr_g": lr}
+    return dataclasses.replace(recipe, **{k: v for k, v in changes.items() if v is not None})

@@ -9,8 +9,10 @@ import numpy as np
 
 from minigan import backend, checkpoint, nn
 from minigan.autograd import no_grad
-from minigan.gan import DIGITS, ConditionalGenerator, build_generator, draw, sample_noise
-from minigan.recipes import RECIPES, Recipe
+from minigan.build import build_generator
+from minigan.conditional import DIGITS, ConditionalGenerator, draw
+from minigan.gan import sample_noise
+from minigan.recipes import DEFAULT, RECIPES, Recipe
 
 
 # The default recipe's generator, shipped as float16 arrays with a JSON of its recipe and
@@ -65,7 +67,7 @@ def load_generator(path):
         raise FileNotFoundError(f"no generator weights at {npz} (expected a run folder or a "
                                 "generator.npz written by examples/mnist_gan.py)")
     recipe_file = npz.parent / "recipe.json"
-    recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES["stable"]
+    recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES[DEFAULT]
     return generator_from(recipe, read_arrays(npz), npz)
 
 

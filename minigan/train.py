@@ -1,9 +1,7 @@
-"""The GAN trainer: the two schedules, scores, checkpoints and resume.
-
-Two schedules. "standard": one epoch is one pass over the training set; per batch one D step on
-real + fake and one G step. "seed" (what the original Keras script did): per epoch 64 iterations
-of {one D step on 64 random real images, one on 64 fresh fakes}, then a single G step.
-Progress lines come from minigan.progress, files from minigan.run_writer.
+"""The GAN trainer: it builds the recipe's networks (minigan.build), runs the configured schedule
+(minigan.schedules) epoch by epoch, scores, samples, saves checkpoints and resumes from them.
+Its settings are a TrainConfig (minigan.config); progress lines come from minigan.progress,
+files from minigan.run_writer.
 """
 import contextlib
 import dataclasses
@@ -13,59 +11,17 @@ from pathlib import Path
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, checkpoint, data, distributed, gan, sampling
+from minigan import backend, build, checkpoint, conditional, data, distributed, gan, sampling
 from minigan.autograd import no_grad, tensor
+from minigan.batch import LOCAL_BATCH
 from minigan.checkpoint import CheckpointError, save_atomic  # noqa: F401  (part of this API)
+from minigan.config import MINIMUMS, SCHEDULE_DEFAULTS, TrainConfig  # noqa: F401  (this API's)
 from minigan.progress import (ProgressMeter, TerminalLog, TrainingDiverged,  # noqa: F401
                               as_log, divergence_warning)
-from minigan.recipes import SCHEDULE_DEFAULTS, SEED_SCHEDULE
+from minigan.recipes import Recipe, get_recipe
 from minigan.run_folder import OutputError, fresh_run_folder, prepare_output  # noqa: F401
 from minigan.run_writer import RunWriter
-
-# The least value of each whole-number setting (the command line checks its flags by these).
-MINIMUMS = {"epochs": 1, "batch_size": 1, "sample_every": 1, "log_every": 1, "seed": 0,
-            "eval_every": 0, "eval_samples": 2}
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """How one run trains, besides its recipe. epochs and sample_every default to the
-    schedule's (minigan.recipes.SCHEDULE_DEFAULTS: 10 and 1, or 100 and 10 for "seed")."""
-
-    epochs: int = None
-    batch_size: int = 64
-    schedule: str = "standard"
-    recipe: str = "stable"
-    sample_every: int = None    # epochs between sample grids
-    out: str = None             # default: a new runs/<date-time>
-    seed: int = 0
-    device: str = "cpu"
-    log_every: int = 50         # iterations between progress lines (and host reads of losses)
-    eval_every: int = 0         # epochs between quality scores (FID, coverage); 0: never
-    eval_samples: int = 5000    # generated images per score
-
-    def __post_init__(self):
-        if self.schedule not in SCHEDULE_DEFAULTS:
-            raise ValueError(f"schedule must be 'standard' or 'seed', got {self.schedule!r}")
-        for name in ("epochs", "sample_every"):
-            if getattr(self, name) is None:
-                setattr(self, name, SCHEDULE_DEFAULTS[self.schedule][name])
-        for name, minimum in MINIMUMS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be at least {minimum} (a whole number), got "
-                                 f"{value!r}")
-        for name in ("recipe", "device"):
-            if not isinstance(getattr(self, name), str):
-                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
-        gan.get_recipe(self.recipe)
-        self.device = backend.normalize_device(self.device)
-        if self.out is None:
-            self.out = fresh_run_folder()
-        elif not isinstance(self.out, (str, os.PathLike)):
-            raise ValueError(f"out must be a folder path, got {self.out!r}")
-        self.out = str(self.out)
-
+from minigan.schedules import SCHEDULES
 
 def check_labels(labels, images, recipe):
     """A conditional recipe's labels: one digit 0-9 per training image."""
@@ -78,8 +34,8 @@ def check_labels(labels, images, recipe):
             labels.dtype.kind not in "iu":
         raise ValueError(f"labels must be an integer NumPy array ({len(images)},), one digit per "
                          "image, as data.load_mnist returns")
-    if labels.size and (labels.min() < 0 or labels.max() >= gan.DIGITS):
-        raise ValueError(f"labels must be digits 0-{gan.DIGITS - 1}, got values from "
+    if labels.size and (labels.min() < 0 or labels.max() >= conditional.DIGITS):
+        raise ValueError(f"labels must be digits 0-{conditional.DIGITS - 1}, got values from "
                          f"{labels.min()} to {labels.max()}")
     return labels
 
@@ -122,7 +78,7 @@ class Trainer:
 
     def __init__(self, config, images, *, labels=None, log=print, recipe=None,
                  on_epoch_end=None, eval_images=None, overwrite=False, comm=None):
-        recipe = gan.get_recipe(recipe or config.recipe)
+        recipe = get_recipe(recipe or config.recipe)
         check_images(images, config, recipe)
         if comm is not None:
             check_ranks(comm, config, recipe)
@@ -140,13 +96,14 @@ class Trainer:
         self.log = as_log(log if self.is_root else lambda line: None)
         self.meter = ProgressMeter(self.log, config.log_every, config.batch_size, config.epochs)
         # A conditional run's grids have one row per digit, ten samples each.
-        self.writer = RunWriter(Path(config.out), gan.DIGITS if recipe.conditional
+        self.writer = RunWriter(Path(config.out), conditional.DIGITS if recipe.conditional
                                 else SCHEDULE_DEFAULTS[config.schedule]["grid"],
-                                frame=gan.DIGITS if recipe.conditional else 8)
+                                frame=conditional.DIGITS if recipe.conditional else 8)
         backend.set_device(config.device)
         backend.manual_seed(config.seed)
-        self.G, self.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
-        self.opt_d, self.opt_g = gan.make_optimizers(self.G, self.D, recipe)
+        self.G, self.D, self.opt_d, self.opt_g = build.build(recipe)
+        self.given = build.networks_given(recipe)   # (G, D, labels) -> what a step trains
+        self.batch = LOCAL_BATCH     # where the steps draw noise and take means (minigan.batch)
         if comm is not None:   # one start for all ranks, and gradients averaged before a step
             comm.broadcast(self.G)
             comm.broadcast(self.D)
@@ -155,7 +112,7 @@ class Trainer:
         self.data_rng = np.random.default_rng(config.seed)
         side = self.writer.frame
         self.fixed_noise = gan.sample_noise(side * side, config.device)  # grids stay comparable
-        self.fixed_labels = np.repeat(np.arange(gan.DIGITS), gan.DIGITS) \
+        self.fixed_labels = np.repeat(np.arange(conditional.DIGITS), conditional.DIGITS) \
             if recipe.conditional else None                  # row r of the grid: digit r
         self.epoch = 0
         self.g_steps = 0
@@ -163,58 +120,24 @@ class Trainer:
 
     out = property(lambda self: self.writer.out)
 
-    # The two schedules
     def noise_std(self):
         """Instance noise, annealed linearly from the recipe's value to 0 over the run."""
         return self.recipe.instance_noise * max(0.0, 1 - self.epoch / self.config.epochs)
 
-    def standard_epoch(self):
-        n = self.config.batch_size
-        for i, (real, labels) in enumerate(self.iterate_batches(n)):
-            loss_d, d_real, d_fake = gan.discriminator_step(
-                self.G, self.D, self.opt_d, self.recipe, real, self.noise_std(), labels=labels)
-            loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real,
-                                           self.noise_std(), labels=labels)
-            self.g_steps += 1
-            self.meter.add(**self.global_values(loss_d=loss_d, loss_g=loss_g, d_real=d_real,
-                                                d_fake=d_fake))
-            self.meter.done(i + 1, self.g_steps)
-
-    def seed_epoch(self):
-        n, iterations = self.config.batch_size, SEED_SCHEDULE["iterations"]
-        for i in range(iterations):
-            real, labels = self.random_batch(n)
-            loss_real, d_real, _ = gan.discriminator_step(self.G, self.D, self.opt_d,
-                                                          self.recipe, real, n_fake=0,
-                                                          labels=labels)
-            loss_fake, _, d_fake = gan.discriminator_step(self.G, self.D, self.opt_d,
-                                                          self.recipe, None, n_fake=n,
-                                                          labels=labels)
-            if i < iterations - 1:
-                self.meter.add(**self.global_values(loss_d=loss_real + loss_fake,
-                                                    d_real=d_real, d_fake=d_fake))
-        loss_g, _ = gan.generator_step(self.G, self.D, self.opt_g, self.recipe, real,
-                                       labels=labels)                        # once
-        self.g_steps += 1
-        self.meter.add(**self.global_values(loss_d=loss_real + loss_fake, loss_g=loss_g,
-                                            d_real=d_real, d_fake=d_fake))
-        self.meter.done(iterations, self.g_steps)
-
     def iterations(self):
-        if self.config.schedule == "seed":
-            return SEED_SCHEDULE["iterations"]
-        return len(self.images) // self.config.batch_size
+        return SCHEDULES[self.config.schedule].iterations(self)
 
-    def iterate_batches(self, n):
+    def iterate_batches(self):
         """(images, labels or None) of one shuffled pass over the training set."""
+        n = self.config.batch_size
         for order in data.batches(np.arange(len(self.images)), n, self.data_rng):
-            yield self.batch(order)
+            yield self.batch_at(order)
 
     def random_batch(self, n):
         """As the original: n random training images, drawn with replacement across batches."""
-        return self.batch(self.data_rng.integers(0, len(self.images), n))
+        return self.batch_at(self.data_rng.integers(0, len(self.images), n))
 
-    def batch(self, idx):
+    def batch_at(self, idx):
         """The images at idx on the run's device, and their labels in a conditional run; in
         data-parallel training, this rank's share of them (idx is the global batch)."""
         if self.comm is not None:
@@ -260,7 +183,7 @@ class Trainer:
         self.G.train()
         self.meter.start_epoch(self.epoch, self.iterations())
         try:
-            (self.seed_epoch if self.config.schedule == "seed" else self.standard_epoch)()
+            SCHEDULES[self.config.schedule].epoch(self)
         except TrainingDiverged as exc:
             raise TrainingDiverged(f"{exc} {self.last_good()}") from None
         except F.DomainError as exc:  # the trainer's labels are valid: D's output is not
@@ -310,7 +233,7 @@ class Trainer:
             labels = sampling.digit_labels(len(noise))
         self.G.eval()
         with no_grad():
-            images = gan.draw(self.G, noise, labels).numpy()
+            images = conditional.draw(self.G, noise, labels).numpy()
         self.G.train()
         return images
 
@@ -349,11 +272,13 @@ class Trainer:
                 "frames": self.writer.frames}
 
     def load_state(self, state):
-        """Restore what load_checkpoint read; every array is checked (dtype, shape, finite)."""
+        """Restore what load_checkpoint read; every array is checked (dtype, shape, finite). The
+        learning rates are the trainer's recipe's (a resumed run may be given new ones)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.hyper["lr"], self.opt_g.hyper["lr"] = self.recipe.lr_d, self.recipe.lr_g
         for name, rng in (("minigan_cpu", backend.rng("cpu")), ("data", self.data_rng)):
             if state["rng"][name].get("bit_generator") != "PCG64":
                 raise ValueError(f"random state {name!r} is not a PCG64 state")
@@ -417,16 +342,15 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
                             sample_every=sample_every, log_every=log_every,
                             eval_every=0 if eval_images is None else eval_every)
     try:
-        recipe = gan.Recipe(**state["recipe"])
+        recipe = Recipe(**state["recipe"])
+        if lr is not None:
+            recipe = dataclasses.replace(recipe, lr_d=lr, lr_g=lr)
         trainer = Trainer(config, images, labels=labels, log=log, recipe=recipe,
                           eval_images=eval_images, overwrite=overwrite, comm=comm)
         trainer.load_state(state)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{where} does not fit the model it describes ({exc})") from None
     trainer.own_output = path is not None and Path(out).resolve() == path.parent.resolve()
-    if lr is not None:
-        trainer.recipe = dataclasses.replace(trainer.recipe, lr_d=lr, lr_g=lr)
-        trainer.opt_d.hyper["lr"] = trainer.opt_g.hyper["lr"] = lr
     return trainer
 
 

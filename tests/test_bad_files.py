@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from minigan import data, gan, sampling
+from minigan import build, data, recipes, sampling
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("MINIGAN_DATA_DIR", "/nonexistent"))
@@ -36,8 +36,8 @@ class Touch:
 def save_run(folder, recipe="stable", state=None):
     """A run folder as the trainer writes it: generator.npz and recipe.json."""
     folder.mkdir(parents=True, exist_ok=True)
-    recipe = gan.get_recipe(recipe)
-    np.savez(folder / "generator.npz", **(state or gan.build_generator(recipe).state_dict()))
+    recipe = recipes.get_recipe(recipe)
+    np.savez(folder / "generator.npz", **(state or build.build_generator(recipe).state_dict()))
     (folder / "recipe.json").write_text(json.dumps(dataclasses.asdict(recipe)))
     return folder
 
@@ -104,7 +104,7 @@ def test_files_that_are_not_generators_get_one_line_and_keep_out(tmp_path, capsy
 
 
 def test_non_finite_weights_or_running_statistics_are_refused_before_sampling(tmp_path, capsys):
-    G = gan.build_generator("stable")
+    G = build.build_generator("stable")
     state = G.state_dict()
     state["3.running_var"][5] = np.nan                  # one NaN in a BatchNorm running variance
     run = save_run(tmp_path / "run", state=state)
@@ -145,10 +145,10 @@ def test_a_bad_recipe_json_is_named(tmp_path, text, problem):
 ])
 def test_a_recipe_refuses_wrong_types_and_ranges(field, value, allowed):
     with pytest.raises(ValueError, match=rf"recipe field {field} must be .*{allowed}.*got"):
-        dataclasses.replace(gan.RECIPES["stable"], **{field: value})
-    fields = {**dataclasses.asdict(gan.RECIPES["seed"]), field: value}   # as from a checkpoint
+        dataclasses.replace(recipes.RECIPES["stable"], **{field: value})
+    fields = {**dataclasses.asdict(recipes.RECIPES["original"]), field: value}   # a checkpoint's
     with pytest.raises(ValueError, match=f"recipe field {field}"):
-        gan.Recipe(**fields)
+        recipes.Recipe(**fields)
 
 
 @pytest.mark.parametrize("setting, message", [

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from minigan import build
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -54,7 +56,7 @@ def test_torch_gan_twin_trains_and_judges(tmp_path, capsys, monkeypatch, no_ship
     assert (tmp_path / "run" / "generator_epoch001.npz").is_file()
 
 
-@pytest.mark.parametrize("generator", ["seed", "batchnorm"])
+@pytest.mark.parametrize("generator", ["relu", "batchnorm"])
 @pytest.mark.parametrize("pack, kernels, std", [(1, 0, False), (2, 0, True), (1, 4, True)])
 def test_torch_gan_twin_is_minigans_gan(pack, kernels, std, generator):
     """Same weights, same inputs: the twin's G and D (packed or not, with the minibatch-std
@@ -71,7 +73,7 @@ def test_torch_gan_twin_is_minigans_gan(pack, kernels, std, generator):
     copy_weights = runpy.run_path(str(BENCHMARKS / "bench_common.py"))["copy_weights"]
     recipe = dataclasses.replace(recipes.RECIPES["stable"], pack=pack, minibatch_kernels=kernels,
                                  minibatch_std=std, generator=generator)
-    G, D = gan.build_generator(recipe), gan.build_discriminator(recipe)
+    G, D = build.build_generator(recipe), build.build_discriminator(recipe)
     for _ in range(2):  # BatchNorm's running statistics move away from their start
         G(mg.tensor(np.random.default_rng(1).standard_normal((8, 100)).astype(np.float32)))
     Gt, Dt = twin["build_generator"](recipe, gan.GENERATOR_SIZES), twin["Discriminator"](recipe)
@@ -95,15 +97,15 @@ def test_copy_weights_refuses_a_twin_of_another_shape():
     pytest.importorskip("torch")
     import dataclasses
 
-    from minigan import gan, recipes
+    from minigan import recipes
     twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
     copy_weights = runpy.run_path(str(BENCHMARKS / "bench_common.py"))["copy_weights"]
-    recipe = recipes.RECIPES["seed"]
+    recipe = recipes.RECIPES["original"]
     with pytest.raises(ValueError, match="does not fit"):  # 1 input channel, the twin has 2
-        copy_weights(gan.build_discriminator(recipe),
+        copy_weights(build.build_discriminator(recipe),
                      twin["Discriminator"](dataclasses.replace(recipe, pack=2)))
     with pytest.raises(ValueError, match="tensors"):       # minibatch discrimination's T
-        copy_weights(gan.build_discriminator(recipe),
+        copy_weights(build.build_discriminator(recipe),
                      twin["Discriminator"](dataclasses.replace(recipe, minibatch_kernels=4)))
 
 
@@ -113,7 +115,7 @@ def test_gan_memory_measures_each_engine_alone():
 
     from minigan import gan, recipes
     memory = runpy.run_path(str(BENCHMARKS / "gan_memory.py"))
-    spec = {"recipe": dataclasses.asdict(recipes.RECIPES["seed"]), "sizes": gan.GENERATOR_SIZES}
+    spec = {"recipe": dataclasses.asdict(recipes.RECIPES["original"]), "sizes": gan.GENERATOR_SIZES}
     result = memory["measure_both"]("cpu", 1, 4, 0, spec, ("OMP_NUM_THREADS",))
     assert "error" not in result, result
     for engine in ("minigan", "torch"):  # each child refuses to run with the other engine loaded
@@ -170,7 +172,7 @@ def test_compare_quality_scores_both_engines_and_states_the_spread(tmp_path, cap
         run = tmp_path / name
         run.mkdir()
         gan.backend.manual_seed(seed)
-        state = gan.build_generator("seed").state_dict()
+        state = build.build_generator("original").state_dict()
         np.savez(run / "generator.npz", **state)
         (run / "recipe.json").write_text(json.dumps({"name": "seed"}))
         if name == "minigan":

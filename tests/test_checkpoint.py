@@ -42,7 +42,7 @@ class Payload:
 def trained_run(tmp_path_factory):
     """A one-epoch run of the seed recipe (its checkpoint is the smallest a trainer writes)."""
     out = tmp_path_factory.mktemp("trained") / "run"
-    trainer = train.Trainer(config(out, recipe="seed"), tiny_images(), log=quiet)
+    trainer = train.Trainer(config(out, recipe="original"), tiny_images(), log=quiet)
     trainer.train()
     return out
 
@@ -232,7 +232,7 @@ KILLED_DURING_A_WRITE = textwrap.dedent("""
     from minigan import checkpoint, train
     out, images = sys.argv[1], np.load(sys.argv[2])
     config = train.TrainConfig(epochs=1, batch_size=8, out=out, log_every=2, seed=3,
-                               recipe="seed")
+                               recipe="original")
     trainer = train.Trainer(config, images, log=lambda line: None)
     trainer.train()
 
@@ -259,7 +259,7 @@ def test_a_kill_during_a_write_keeps_the_last_checkpoint_and_resume_is_exact(tmp
     resumed = train.resume(out / "checkpoint.npz", images, epochs=2, log=quiet)
     resumed.train()
     assert not list(out.glob("checkpoint.npz.tmp*"))  # cleaned up by the resumed run
-    full = train.Trainer(config(tmp_path / "full", epochs=2, recipe="seed"), images, log=quiet)
+    full = train.Trainer(config(tmp_path / "full", epochs=2, recipe="original"), images, log=quiet)
     full.train()
     for net in ("G", "D"):
         ours, theirs = getattr(resumed, net).state_dict(), getattr(full, net).state_dict()
@@ -275,14 +275,14 @@ def test_an_interrupt_mid_epoch_resumes_to_the_same_weights(tmp_path):
         lines.append(line)
         if line.startswith("epoch 2/3"):
             raise KeyboardInterrupt
-    interrupted = train.Trainer(config(tmp_path / "run", epochs=3, recipe="seed"), images,
+    interrupted = train.Trainer(config(tmp_path / "run", epochs=3, recipe="original"), images,
                                 log=interrupt_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
     resumed = train.resume(tmp_path / "run" / "checkpoint.npz", images, log=quiet)
     assert resumed.epoch == 1 and resumed.config.epochs == 3  # the planned total is kept
     resumed.train()
-    full = train.Trainer(config(tmp_path / "full", epochs=3, recipe="seed"), images, log=quiet)
+    full = train.Trainer(config(tmp_path / "full", epochs=3, recipe="original"), images, log=quiet)
     full.train()
     for name, value in full.G.state_dict().items():
         np.testing.assert_array_equal(resumed.G.state_dict()[name], value, err_msg=name)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 from conftest import normal_array, randn, randomized_batch_norm
-from minigan import kernels, nn
+from minigan import dcgan, kernels, nn
 
 seeds = st.integers(0, 2**16)
 RED_RTOL, RED_ATOL = 1e-4, 1e-5
@@ -260,9 +260,8 @@ def test_dcgan_generator_matches_a_pytorch_twin():
     """The same weights in both engines: the images and every parameter's gradient of a loss
     on them, in train mode (batch statistics), and the images in eval mode."""
     torch = pytest.importorskip("torch")
-    from minigan import gan
     mg.manual_seed(0)
-    G = gan.build_dcgan_generator()
+    G = dcgan.build_generator()
     tnn = torch.nn
     twin = tnn.Sequential(tnn.Linear(100, 6272), tnn.BatchNorm1d(6272), tnn.ReLU(),
                           tnn.Unflatten(1, (128, 7, 7)),

@@ -10,7 +10,8 @@ import pytest
 
 import minigan as mg
 from conftest import quiet, randn, tiny_images
-from minigan import autograd, gan, metrics, nn, sampling, train
+from minigan import autograd, batch, build, conditional, gan, metrics, nn, sampling, train
+from minigan.config import ORIGINAL_SCHEDULE
 from minigan.gradcheck import gradcheck
 from minigan.recipes import Recipe, RECIPES
 
@@ -19,7 +20,7 @@ DCGAN_COND = dataclasses.replace(RECIPES["dcgan"], conditional=True)
 DCGAN_AC = dataclasses.replace(DCGAN_COND, classifier=1.0)   # with the auxiliary classifier
 
 
-def recipe(model="mlp", discriminator="seed", conditional=False, base="stable"):
+def recipe(model="mlp", discriminator="original", conditional=False, base="stable"):
     return dataclasses.replace(RECIPES[base], model=model, discriminator=discriminator,
                                conditional=conditional)
 
@@ -49,7 +50,7 @@ def test_recipe_fields_for_the_models_are_checked():
     assert (dcgan.model, dcgan.conditional) == ("dcgan", False)
     # the DCGAN recipe trains as the stable one does: only the models differ
     assert dataclasses.replace(dcgan, name="stable", model="mlp",
-                               discriminator="seed") == RECIPES["stable"]
+                               discriminator="original") == RECIPES["stable"]
 
 
 def test_a_recipe_json_from_before_the_models_reads_as_the_mlp(tmp_path):
@@ -62,21 +63,21 @@ def test_a_recipe_json_from_before_the_models_reads_as_the_mlp(tmp_path):
 
 # The models
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
-@pytest.mark.parametrize("conditional", [False, True])
-def test_each_generator_draws_flat_images_in_range(model, conditional):
+@pytest.mark.parametrize("told", [False, True])
+def test_each_generator_draws_flat_images_in_range(model, told):
     mg.manual_seed(0)
-    G = gan.build_generator(recipe(model, conditional=conditional))
-    assert isinstance(G, gan.ConditionalGenerator) == conditional
+    G = build.build_generator(recipe(model, conditional=told))
+    assert isinstance(G, conditional.ConditionalGenerator) == told
     z = gan.sample_noise(5)
-    labels = np.array([0, 3, 3, 9, 5]) if conditional else None
-    images = gan.draw(G, z, labels).numpy()
+    labels = np.array([0, 3, 3, 9, 5]) if told else None
+    images = conditional.draw(G, z, labels).numpy()
     assert images.shape == (5, 784) and images.dtype == np.float32
     assert np.abs(images).max() <= 1
 
 
 def test_the_conditional_generator_reads_the_label_through_its_embedding():
     mg.manual_seed(0)
-    G = gan.build_generator(recipe("dcgan", conditional=True)).eval()
+    G = build.build_generator(recipe("dcgan", conditional=True)).eval()
     z = gan.sample_noise(2)
     same_noise = mg.tensor(np.repeat(z.numpy()[:1], 2, axis=0))
     # Two rows of one batch may run through different kernel paths of a GEMM (OpenBLAS's edge
@@ -88,7 +89,7 @@ def test_the_conditional_generator_reads_the_label_through_its_embedding():
     apart = G(same_noise, np.array([4, 7])).numpy()
     assert np.abs(apart[0] - apart[1]).max() > 1e-3
     # the body sees [z, E[y]]: 110 inputs
-    assert G.body[0].in_features == gan.NOISE_DIM + gan.LABEL_DIM
+    assert G.body[0].in_features == gan.NOISE_DIM + conditional.LABEL_DIM
     with pytest.raises(TypeError, match="indices must be integers"):
         G(z, np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 10\)"):
@@ -98,7 +99,7 @@ def test_the_conditional_generator_reads_the_label_through_its_embedding():
 def test_the_conditional_generator_gradcheck_reaches_the_embedding():
     mg.manual_seed(0)
     body = nn.Sequential(nn.Dense(6, 5), nn.Tanh())
-    G = gan.ConditionalGenerator(body, digits=4, label_dim=2)
+    G = conditional.ConditionalGenerator(body, digits=4, label_dim=2)
     for p in G.parameters():
         p.data = p.data.astype(np.float64)
     z = randn((7, 4), seed=1)
@@ -110,7 +111,7 @@ def test_the_conditional_generator_gradcheck_reaches_the_embedding():
 
 def test_the_dcgan_discriminator_halves_the_side_twice():
     mg.manual_seed(0)
-    D = gan.build_discriminator(recipe(discriminator="dcgan"))
+    D = build.build_discriminator(recipe(discriminator="dcgan"))
     x = mg.tensor(tiny_images(6))
     features = D.features(x)
     assert features.shape == (6, 128 + 1, 7, 7)             # 128 maps and the std channel
@@ -120,11 +121,11 @@ def test_the_dcgan_discriminator_halves_the_side_twice():
     assert sum(isinstance(m, nn.BatchNorm2d) for m in D.features) == 1
 
 
-@pytest.mark.parametrize("discriminator", ["seed", "dcgan"])
+@pytest.mark.parametrize("discriminator", ["original", "dcgan"])
 def test_the_projection_head_adds_the_label_vector_dot_the_features(discriminator):
     """P(real | y) = sigmoid(psi(h) + E[y] . h): recomputed here in NumPy from psi's output."""
     mg.manual_seed(0)
-    D = gan.build_discriminator(recipe(discriminator=discriminator, conditional=True))
+    D = build.build_discriminator(recipe(discriminator=discriminator, conditional=True))
     D.eval()                                                # no dropout: comparable outputs
     x = mg.tensor(tiny_images(4))
     labels = np.array([2, 2, 5, 0])
@@ -142,7 +143,7 @@ def test_the_projection_head_adds_the_label_vector_dot_the_features(discriminato
 def test_projection_head_gradcheck():
     mg.manual_seed(0)
     judge = nn.Sequential(nn.Flatten(), nn.Dense(12, 1))
-    head = gan.ProjectionHead(judge, 12, digits=3)
+    head = conditional.ProjectionHead(judge, 12, digits=3)
     for p in head.parameters():
         p.data = p.data.astype(np.float64)
     head.projection.weight.data[...] = np.random.default_rng(2).normal(size=(3, 12))
@@ -153,19 +154,18 @@ def test_projection_head_gradcheck():
 
 
 # The steps
-def test_steps_refuse_labels_that_do_not_fit_the_recipe():
+def test_the_steps_refuse_a_conditional_gan_without_its_labels():
     mg.manual_seed(0)
     cond = recipe(conditional=True)
-    G, D = gan.build_generator(cond), gan.build_discriminator(cond)
+    G, D = build.build_generator(cond), build.build_discriminator(cond)
     opt_d, opt_g = gan.make_optimizers(G, D, cond)
     real = tiny_images(4)
-    with pytest.raises(ValueError, match="discriminator_step: a conditional recipe needs"):
-        gan.discriminator_step(G, D, opt_d, cond, real)
-    with pytest.raises(ValueError, match="generator_step: a conditional recipe needs"):
-        gan.generator_step(G, D, opt_g, cond, real)
-    plain = RECIPES["stable"]
-    with pytest.raises(ValueError, match="an unconditional one takes none"):
-        gan.discriminator_step(G, D, opt_d, plain, real, labels=np.arange(4))
+    with pytest.raises(ValueError, match="a conditional discriminator judges .*give the labels"):
+        gan.discriminator_step(G, D, opt_d, real, build.rules(cond))
+    with pytest.raises(ValueError, match="a conditional generator draws .*give the labels"):
+        gan.generator_step(G, D, opt_g, real, build.rules(cond))
+    Gy, Dy = conditional.given(G, D, np.arange(4))          # bound: the same steps train them
+    assert np.isfinite(float(gan.discriminator_step(Gy, Dy, opt_d, real, build.rules(cond))[0]))
 
 
 def test_conditional_steps_train_the_label_tables():
@@ -173,16 +173,17 @@ def test_conditional_steps_train_the_label_tables():
     embedding and leaves D (projection included) untouched."""
     mg.manual_seed(0)
     cond = recipe("dcgan", "dcgan", conditional=True)
-    G, D = gan.build_generator(cond), gan.build_discriminator(cond)
+    G, D = build.build_generator(cond), build.build_discriminator(cond)
     opt_d, opt_g = gan.make_optimizers(G, D, cond)
     real, labels = tiny_images(8), np.array([1, 1, 2, 2, 3, 3, 1, 2])
-    gan.discriminator_step(G, D, opt_d, cond, real, 0.1, labels=labels)
+    Gy, Dy = conditional.given(G, D, labels)
+    gan.discriminator_step(Gy, Dy, opt_d, real, build.rules(cond, 0.1))
     moved = np.abs(D.head.projection.weight.numpy()).sum(axis=1) > 0
     assert moved.tolist() == [d in (1, 2, 3) for d in range(10)]
     before_d = {k: v.copy() for k, v in D.state_dict().items() if "running" not in k
                 and "num_batches" not in k}
     before_embed = G.embed.weight.numpy().copy()
-    gan.generator_step(G, D, opt_g, cond, real, 0.1, labels=labels)
+    gan.generator_step(Gy, Dy, opt_g, real, build.rules(cond, 0.1))
     for name, value in before_d.items():
         np.testing.assert_array_equal(D.state_dict()[name], value, err_msg=name)
     assert np.abs(G.embed.weight.numpy() - before_embed).max() > 0
@@ -216,10 +217,10 @@ def test_a_conditional_run_needs_its_labels(tmp_path):
                       recipe=DCGAN_COND)
 
 
-@pytest.mark.parametrize("schedule", ["standard", "seed"])
+@pytest.mark.parametrize("schedule", ["standard", "original"])
 def test_a_resumed_conditional_dcgan_run_matches_an_uninterrupted_one(tmp_path, schedule,
                                                                       monkeypatch):
-    monkeypatch.setitem(train.SEED_SCHEDULE, "iterations", 3)
+    monkeypatch.setitem(ORIGINAL_SCHEDULE, "iterations", 3)
     images, labels = tiny_images(), tiny_labels()
     runs = {}
     for name, epochs in (("full", 2), ("first", 1)):
@@ -287,7 +288,7 @@ def test_sample_draws_the_digit_asked_for(conditional_run, tmp_path, monkeypatch
                                   sampling.generate(G, 5, seed=2, labels=np.full(5, 7)))
     assert sample([str(conditional_run), "--n", "20", "--out", str(tmp_path / "g.png")]) == 0
     with pytest.raises(ValueError, match="this generator is unconditional"):
-        sampling.generate(gan.build_generator("stable"), 3, labels=np.zeros(3, int))
+        sampling.generate(build.build_generator("stable"), 3, labels=np.zeros(3, int))
     with pytest.raises(ValueError, match="digit must be a whole number from 0 to 9"):
         sampling.digit_labels(3, 10)
 
@@ -335,7 +336,7 @@ def test_mnist_gan_trains_a_conditional_dcgan_and_guards_its_resume(tmp_path, ca
     assert "--model mlp conflicts with" in capsys.readouterr().err
     assert main(["--resume", checkpoint, "--discriminator", "seed", "--limit", "64",
                  "--epochs", "2"]) == 1
-    assert "--discriminator seed conflicts with" in capsys.readouterr().err
+    assert "--discriminator original conflicts with" in capsys.readouterr().err   # old name read
     assert main(["--resume", checkpoint, "--limit", "64", "--epochs", "2", "--conditional"]) == 0
     plain = tmp_path / "plain"
     assert main(["--limit", "64", "--epochs", "1", "--out", str(plain)]) == 0
@@ -360,7 +361,7 @@ def test_row_scatter_add_matches_add_at():
 
 def test_class_means_average_the_rows_of_each_digit_present():
     labels = np.array([3, 1, 3, 3, 7])
-    means = gan.class_means(labels, 5, np.float64, "cpu").numpy()
+    means = batch.class_means(labels, 5, np.float64, "cpu").numpy()
     rows = np.arange(10.0).reshape(5, 2)
     np.testing.assert_allclose(means @ rows, [rows[[1]].mean(0), rows[[0, 2, 3]].mean(0),
                                               rows[[4]].mean(0)])
@@ -371,7 +372,7 @@ def test_conditional_feature_matching_compares_each_digit_with_its_own(tmp_path)
     (fake mean - real mean)**2, the means per digit of the batch, recomputed here in NumPy."""
     mg.manual_seed(0)
     cond = dataclasses.replace(recipe(conditional=True), instance_noise=0.0)
-    G, D = gan.build_generator(cond), gan.build_discriminator(cond)
+    G, D = build.build_generator(cond), build.build_discriminator(cond)
     _, opt_g = gan.make_optimizers(G, D, cond)
     D.eval()                                                # no dropout: a deterministic D
     real, labels = tiny_images(8), np.array([0, 0, 1, 1, 1, 2, 2, 7])
@@ -387,7 +388,8 @@ def test_conditional_feature_matching_compares_each_digit_with_its_own(tmp_path)
     overall = fake_f.mean(0) - real_f.mean(0)
     adversarial = -np.log(p).mean()
     mg.manual_seed(5)                                       # the step draws the same z
-    loss = float(gan.generator_step(G, D, opt_g, cond, real, labels=labels)[0])
+    loss = float(gan.generator_step(*conditional.given(G, D, labels), opt_g, real,
+                                    build.rules(cond))[0])
     expected = adversarial + cond.feature_matching * (per_digit ** 2).mean()
     assert loss == pytest.approx(expected, rel=1e-4)
     assert abs(loss - (adversarial + cond.feature_matching * (overall ** 2).mean())) > 1e-2 * loss
@@ -399,13 +401,13 @@ def test_the_auxiliary_classifier_belongs_to_conditional_recipes():
         Recipe("x", classifier=1.0)
     with pytest.raises(ValueError, match="classifier must be a finite number >= 0"):
         Recipe("x", conditional=True, classifier=-1.0)
-    assert gan.build_discriminator(DCGAN_COND).classifier is None
+    assert build.build_discriminator(DCGAN_COND).classifier is None
     mg.manual_seed(0)
-    D = gan.build_discriminator(DCGAN_AC)
+    D = build.build_discriminator(DCGAN_AC)
     assert D.classifier[1].weight.shape == (10, 28 * 28 * 65)   # 64 maps and the std channel
     # the classifier is built last: D's other weights are those of the recipe without it
     mg.manual_seed(0)
-    plain = gan.build_discriminator(DCGAN_COND).state_dict()
+    plain = build.build_discriminator(DCGAN_COND).state_dict()
     for name, value in plain.items():
         np.testing.assert_array_equal(D.state_dict()[name], value, err_msg=name)
 
@@ -422,7 +424,7 @@ def test_the_discriminator_step_learns_digits_from_real_images_only():
     recomputed in NumPy; a step on fakes alone leaves the classifier where it was."""
     mg.manual_seed(0)
     ac = dataclasses.replace(DCGAN_AC, classifier=0.5)
-    G, D = gan.build_generator(ac), gan.build_discriminator(ac)
+    G, D = build.build_generator(ac), build.build_discriminator(ac)
     opt_d, _ = gan.make_optimizers(G, D, ac)
     D.eval()                                                # no dropout: a deterministic D
     real, labels = tiny_images(6), np.array([3, 3, 0, 9, 1, 3])
@@ -433,10 +435,12 @@ def test_the_discriminator_step_learns_digits_from_real_images_only():
     t = ac.real_label
     expected = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean() + \
         0.5 * softmax_cross_entropy(logits, labels)
-    loss = float(gan.discriminator_step(G, D, opt_d, ac, real, n_fake=0, labels=labels)[0])
-    assert loss == pytest.approx(expected, rel=1e-5)
+    Gy, Dy = conditional.given(G, D, labels)
+    loss, _ = gan.real_loss(Dy, mg.tensor(real), build.rules(ac))
+    gan.adam_step(opt_d, loss)
+    assert float(loss.data) == pytest.approx(expected, rel=1e-5)
     before = D.classifier[1].weight.numpy().copy()
-    gan.discriminator_step(G, D, opt_d, ac, None, n_fake=6, labels=labels)
+    gan.adam_step(opt_d, gan.fake_loss(Gy, Dy, 6, build.rules(ac))[0])
     np.testing.assert_array_equal(D.classifier[1].weight.numpy(), before)
 
 
@@ -446,7 +450,7 @@ def test_the_generator_step_pulls_fakes_towards_reading_as_their_digit():
     mg.manual_seed(0)
     ac = dataclasses.replace(DCGAN_AC, instance_noise=0.0, feature_matching=0.0,
                              classifier=2.0)
-    G, D = gan.build_generator(ac), gan.build_discriminator(ac)
+    G, D = build.build_generator(ac), build.build_discriminator(ac)
     _, opt_g = gan.make_optimizers(G, D, ac)
     D.eval()
     real, labels = tiny_images(5), np.array([4, 4, 8, 2, 0])
@@ -459,7 +463,8 @@ def test_the_generator_step_pulls_fakes_towards_reading_as_their_digit():
     before_d = {k: v.copy() for k, v in D.state_dict().items()}
     before_embed = G.embed.weight.numpy().copy()
     mg.manual_seed(5)                                       # the step draws the same z
-    loss = float(gan.generator_step(G, D, opt_g, ac, real, labels=labels)[0])
+    loss = float(gan.generator_step(*conditional.given(G, D, labels), opt_g, real,
+                                    build.rules(ac))[0])
     expected = -np.log(p).mean() + 2.0 * softmax_cross_entropy(logits, labels)
     assert loss == pytest.approx(expected, rel=1e-5)
     assert abs(loss - (-np.log(p).mean())) > 0.1           # the classifier's term is there

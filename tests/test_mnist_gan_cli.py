@@ -15,7 +15,7 @@ from minigan import data, train
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 IMAGES = np.random.default_rng(0).uniform(-1, 1, (48, 784)).astype(np.float32)
-SMALL = ["--recipe", "seed", "--batch-size", "8", "--log-every", "2"]
+SMALL = ["--recipe", "original", "--batch-size", "8", "--log-every", "2"]
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def test_resume_without_the_test_files_when_scoring_is_off(cli, finished_run):
 
 def test_a_nan_in_the_first_epoch_names_no_missing_checkpoint(tmp_path):
     config = train.TrainConfig(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2,
-                               recipe="seed")
+                               recipe="original")
     trainer = train.Trainer(config, IMAGES, log=lambda line: None)
     trainer.D.head[-2].weight.data[...] = np.nan
     with pytest.raises(train.TrainingDiverged, match="No checkpoint was written yet") as error:
@@ -229,7 +229,7 @@ def test_out_of_memory_is_one_line(cli, tmp_path, monkeypatch):
 def test_a_saturated_discriminator_is_warned_about(tmp_path):
     lines = []
     config = train.TrainConfig(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2,
-                               recipe="seed")
+                               recipe="original")
     trainer = train.Trainer(config, IMAGES, log=lines.append)
     trainer.D.head[-2].bias.data[...] = 60.0  # D says "real" to everything, and cannot unlearn it
     trainer.train()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minigan import data, digits, gan, sampling
+from minigan import build, data, digits, recipes, sampling
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_the_shipped_file_is_float16_with_its_provenance():
     assert {v.dtype for v in arrays.values() if v.dtype.kind == "f"} == {np.dtype(np.float16)}
     assert sampling.PRETRAINED.stat().st_size < 5e6
     info = sampling.pretrained_info()
-    assert gan.Recipe(**info["recipe"]) == gan.RECIPES["stable"]
+    assert recipes.Recipe(**info["recipe"]) == recipes.RECIPES["stable"]
     for key in ("command", "commit", "machine", "scores_float32", "scores_float16"):
         assert info["provenance"][key], key
 
@@ -70,7 +70,7 @@ def test_a_missing_or_broken_pretrained_file_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no pretrained generator at"):
         sampling.load_pretrained(tmp_path / "none.npz")
     npz = tmp_path / "g.npz"
-    np.savez(npz, **gan.build_generator().state_dict())
+    np.savez(npz, **build.build_generator().state_dict())
     npz.with_suffix(".json").write_text("[1, 2]")
     with pytest.raises(sampling.GeneratorError, match="expected an object with a 'recipe'"):
         sampling.load_pretrained(npz)

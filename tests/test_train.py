@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 import minigan as mg
 import minigan.functional as F
 from conftest import quiet, randn, tiny_images
-from minigan import gan, nn, train
-from minigan.recipes import SEED_SCHEDULE
+from minigan import build, gan, nn, recipes, train
+from minigan.config import ORIGINAL_SCHEDULE
 
 
 def config(tmp_path, **overrides):
@@ -19,19 +19,19 @@ def config(tmp_path, **overrides):
     return train.TrainConfig(**settings)
 
 
-def test_seed_configuration_matches_the_original():
-    assert SEED_SCHEDULE == {"epochs": 100, "batch_size": 64, "iterations": 64,
+def test_the_original_configuration_matches_the_keras_script():
+    assert ORIGINAL_SCHEDULE == {"epochs": 100, "batch_size": 64, "iterations": 64,
                                    "sample_every": 10, "grid": 4}
-    r = gan.RECIPES["seed"]
+    r = recipes.RECIPES["original"]
     assert (r.generator, r.minibatch_std, r.lr_d, r.lr_g, r.beta1, r.real_label,
-            r.instance_noise) == ("seed", False, 1e-4, 1e-4, 0.9, 1.0, 0.0)
-    G = gan.build_generator("seed")
+            r.instance_noise) == ("original", False, 1e-4, 1e-4, 0.9, 1.0, 0.0)
+    G = build.build_generator("original")
     dense = [m for m in G if isinstance(m, nn.Dense)]
     assert [(d.in_features, d.out_features) for d in dense] == [
         (100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
     assert [type(m).__name__ for m in G][-2:] == ["Dense", "Tanh"]
     assert sum(isinstance(m, nn.ReLU) for m in G) == 4
-    D = gan.build_discriminator("seed")
+    D = build.build_discriminator("original")
     assert [type(m).__name__ for m in D.features] == [
         "Pack", "Conv2D", "LeakyReLUDropout", "Conv2D", "LeakyReLUDropout"]
     assert [type(m).__name__ for m in D.head] == ["Flatten", "Dense", "Sigmoid"]
@@ -46,11 +46,11 @@ def test_seed_configuration_matches_the_original():
 
 
 def test_generator_step_leaves_the_discriminator_frozen():
-    G, D = gan.build_generator("seed"), gan.build_discriminator("seed")
-    opt_d, opt_g = gan.make_optimizers(G, D, gan.RECIPES["seed"])
+    G, D = build.build_generator("original"), build.build_discriminator("original")
+    opt_d, opt_g = gan.make_optimizers(G, D, recipes.RECIPES["original"])
     before = D.state_dict()
     g_before = G.state_dict()
-    gan.generator_step(G, D, opt_g, gan.RECIPES["seed"], tiny_images(4))
+    gan.generator_step(G, D, opt_g, tiny_images(4), build.rules(recipes.RECIPES["original"]))
     for name, value in D.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
     assert all(p.grad is None for p in D.parameters())  # no weight gradients were computed
@@ -59,20 +59,20 @@ def test_generator_step_leaves_the_discriminator_frozen():
 
 
 def test_discriminator_step_moves_only_the_discriminator():
-    r = gan.RECIPES["stable"]
-    G, D = gan.build_generator(r), gan.build_discriminator(r)
+    r = recipes.RECIPES["stable"]
+    G, D = build.build_generator(r), build.build_discriminator(r)
     opt_d, _ = gan.make_optimizers(G, D, r)
     g_before = {k: v for k, v in G.state_dict().items() if "running" not in k
                 and "num_batches" not in k}
     d_before = D.state_dict()
-    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, r, tiny_images(4), 0.1)
+    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, tiny_images(4), build.rules(r, 0.1))
     assert np.isfinite(float(loss)) and 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
     for k, v in g_before.items():
         np.testing.assert_array_equal(G.state_dict()[k], v)
     assert any(not np.array_equal(v, d_before[k]) for k, v in D.state_dict().items())
 
 
-@pytest.mark.parametrize("recipe", ["stable", "seed"])
+@pytest.mark.parametrize("recipe", ["stable", "original"])
 def test_a_short_standard_run_writes_every_output(tmp_path, recipe):
     trainer = train.Trainer(config(tmp_path, recipe=recipe), tiny_images(), log=quiet)
     last = trainer.train()
@@ -81,7 +81,7 @@ def test_a_short_standard_run_writes_every_output(tmp_path, recipe):
                  "history.csv", "checkpoint.npz", "generator.npz", "recipe.json"):
         assert (out / name).is_file(), name
     assert last["g_steps"] == 6 and np.isfinite(last["loss_d"]) and np.isfinite(last["loss_g"])
-    G = gan.build_generator(recipe)
+    G = build.build_generator(recipe)
     G.load_state_dict(dict(np.load(out / "generator.npz")))  # the documented way back
 
 
@@ -103,8 +103,8 @@ def test_instance_noise_anneals_over_the_whole_run(tmp_path):
 
 
 def test_a_short_seed_schedule_run(tmp_path, monkeypatch):
-    monkeypatch.setitem(train.SEED_SCHEDULE, "iterations", 3)
-    trainer = train.Trainer(config(tmp_path, schedule="seed", recipe="seed", epochs=2),
+    monkeypatch.setitem(ORIGINAL_SCHEDULE, "iterations", 3)
+    trainer = train.Trainer(config(tmp_path, schedule="original", recipe="original", epochs=2),
                             tiny_images(), log=quiet)
     trainer.train()
     assert trainer.g_steps == 2  # one generator step per epoch, as the original
@@ -200,12 +200,12 @@ def test_batch_closeness_gradcheck_over_shapes(seed, n, kernels, kernel_dim):
 
 def test_discriminator_with_minibatch_discrimination():
     def layer(recipe):
-        found = [m for m in gan.build_discriminator(recipe).head
+        found = [m for m in build.build_discriminator(recipe).head
                  if isinstance(m, gan.MinibatchDiscrimination)]
         return found[0] if found else None
-    assert layer("stable").kernels == 16 and layer("seed") is None
-    assert layer(dataclasses.replace(gan.RECIPES["stable"], minibatch_kernels=4)).kernels == 4
-    D = gan.build_discriminator(dataclasses.replace(gan.RECIPES["stable"], pack=2))
+    assert layer("stable").kernels == 16 and layer("original") is None
+    assert layer(dataclasses.replace(recipes.RECIPES["stable"], minibatch_kernels=4)).kernels == 4
+    D = build.build_discriminator(dataclasses.replace(recipes.RECIPES["stable"], pack=2))
     assert D(mg.tensor(np.zeros((6, 784)))).shape == (3, 1)
 
 
@@ -223,28 +223,28 @@ def test_pack_puts_consecutive_images_in_the_channels_of_one_input():
 
 
 def test_packed_discriminator_gives_one_probability_per_pack():
-    r = dataclasses.replace(gan.RECIPES["stable"], pack=2)
-    G, D = gan.build_generator(r), gan.build_discriminator(r)
+    r = dataclasses.replace(recipes.RECIPES["stable"], pack=2)
+    G, D = build.build_generator(r), build.build_discriminator(r)
     assert D.features[1].in_channels == 2
     opt_d, opt_g = gan.make_optimizers(G, D, r)
     real = mg.tensor(tiny_images(8))
     assert D(real).shape == (4, 1)
-    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, r, real, 0.1)
+    loss, d_real, d_fake = gan.discriminator_step(G, D, opt_d, real, build.rules(r, 0.1))
     assert np.isfinite(float(loss)) and 0 < float(d_real) < 1 and 0 < float(d_fake) < 1
-    loss_g, _ = gan.generator_step(G, D, opt_g, r, real, 0.1)
+    loss_g, _ = gan.generator_step(G, D, opt_g, real, build.rules(r, 0.1))
     assert np.isfinite(float(loss_g))
 
 
 def test_a_batch_size_the_pack_does_not_divide_is_refused_before_training(tmp_path):
-    packed = dataclasses.replace(gan.RECIPES["stable"], pack=2)
+    packed = dataclasses.replace(recipes.RECIPES["stable"], pack=2)
     with pytest.raises(ValueError, match="batch size 7 is not a multiple of the recipe's pack"):
         train.Trainer(config(tmp_path, batch_size=7), tiny_images(), log=quiet, recipe=packed)
 
 
 def test_feature_matching_pulls_fake_features_towards_real():
-    r = gan.Recipe("fm", feature_matching=1.0)
+    r = recipes.Recipe("fm", feature_matching=1.0)
     strong = dataclasses.replace(r, feature_matching=100.0)
-    G, D = gan.build_generator(r), gan.build_discriminator(r)
+    G, D = build.build_generator(r), build.build_discriminator(r)
     D.eval()  # no dropout: the features are a deterministic function of the images
     _, opt_g = gan.make_optimizers(G, D, r)
     real = mg.tensor(tiny_images(16))
@@ -258,14 +258,14 @@ def test_feature_matching_pulls_fake_features_towards_real():
         return float(((f_fake - f_real) ** 2).mean())
     before = gap()
     for _ in range(5):
-        gan.generator_step(G, D, opt_g, strong, real)
+        gan.generator_step(G, D, opt_g, real, build.rules(strong))
     assert gap() < before
 
 
 def test_resume_a_variant_recipe(tmp_path):
     """A run of a recipe variant (here without the minibatch-std channel, so D has another
     shape) resumes with that variant, not with the named recipe's defaults."""
-    variant = dataclasses.replace(gan.RECIPES["stable"], minibatch_std=False)
+    variant = dataclasses.replace(recipes.RECIPES["stable"], minibatch_std=False)
     first = train.Trainer(config(tmp_path), tiny_images(), log=quiet, recipe=variant)
     first.train()
     resumed = train.resume(tmp_path / "run" / "checkpoint.npz", tiny_images(), epochs=2,
@@ -279,7 +279,7 @@ def test_the_tricks_are_every_field_the_stable_recipe_changes():
     """An ablation removes each trick: a new change to the default recipe must be listed in
     recipes.TRICKS, or no ablation would ever take it out."""
     from minigan.recipes import TRICKS, without
-    seed, stable = gan.RECIPES["seed"], gan.RECIPES["stable"]
+    seed, stable = recipes.RECIPES["original"], recipes.RECIPES["stable"]
     changed = {f.name for f in dataclasses.fields(stable)
                if f.name != "name" and getattr(stable, f.name) != getattr(seed, f.name)}
     listed = [field for fields in TRICKS.values() for field in fields]
