@@ -16,7 +16,7 @@ import numpy as np
 
 import minigan as mg
 import minigan.functional as F
-from minigan import gan, train, visualize
+from minigan import build, gan, recipes, train, visualize
 from minigan.functional.conv import conv_geometry
 from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
@@ -43,7 +43,7 @@ def architecture_tables(recipe="stable", n=4):
     """The real G and D of `recipe` on a batch of n: {panel title: rows}; a row with shape None
     is a heading (D's two Sequentials)."""
     mg.manual_seed(0)
-    G, D = gan.build_generator(recipe).eval(), gan.build_discriminator(recipe).eval()
+    G, D = build.build_generator(recipe).eval(), build.build_discriminator(recipe).eval()
     with mg.no_grad():
         z = gan.sample_noise(n)
         g_rows, images = layer_table(G, z)
@@ -82,7 +82,8 @@ def architecture(path):
                     family="monospace", fontsize=8.5)
     fig.text(0.5, 0.01, "blue: learned layers; orange: the stable recipe's GAN layers (Pack, "
              "minibatch std, minibatch discrimination); grey: no parameters.\nShapes: a batch of "
-             "4 run through gan.build_generator() and gan.build_discriminator(), layer by layer.",
+             "4 run through build.build_generator() and build.build_discriminator(), layer by "
+             "layer.",
              ha="center", fontsize=9.5)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return save(fig, path)
@@ -224,7 +225,7 @@ def losses_annotated(path, run):
     """A run's per-epoch means from history.csv against iterations (generator steps): the D and
     G losses, D(x) and D(G(z)), and FID and digits when the run scored them, with notes on how
     to read them for the stable recipe, quoting the run's own numbers."""
-    h, recipe = read_history(run), gan.RECIPES["stable"]
+    h, recipe = read_history(run), recipes.RECIPES["stable"]
     steps, notes = h["g_steps"], loss_notes(h, recipe)
     fig, axes = plt.subplots(1, len(notes), figsize=(5.6 * len(notes), 6.2))
     axes[0].plot(steps, h["loss_d"], "o-", label="D loss")

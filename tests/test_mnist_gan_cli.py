@@ -169,7 +169,8 @@ def finished_run(cli, tmp_path):
 
 
 @pytest.mark.parametrize("flag, value, saved", [
-    ("--batch-size", 7, 8), ("--recipe", "stable", "seed"), ("--schedule", "seed", "standard"),
+    ("--batch-size", 7, 8), ("--recipe", "stable", "original"),
+    ("--schedule", "original", "standard"),
     ("--seed", 5, 0)])
 def test_resume_refuses_a_flag_that_conflicts_with_the_checkpoint(cli, finished_run, flag,
                                                                   value, saved):

@@ -24,7 +24,7 @@ def test_the_original_configuration_matches_the_keras_script():
                                    "sample_every": 10, "grid": 4}
     r = recipes.RECIPES["original"]
     assert (r.generator, r.minibatch_std, r.lr_d, r.lr_g, r.beta1, r.real_label,
-            r.instance_noise) == ("original", False, 1e-4, 1e-4, 0.9, 1.0, 0.0)
+            r.instance_noise) == ("relu", False, 1e-4, 1e-4, 0.9, 1.0, 0.0)
     G = build.build_generator("original")
     dense = [m for m in G if isinstance(m, nn.Dense)]
     assert [(d.in_features, d.out_features) for d in dense] == [
