@@ -40,29 +40,25 @@ def whole_number(minimum):
     return parse
 
 
-def learning_rate(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
+def finite_number(allowed, words):
+    """An argparse type: a finite float that passes `allowed`, else one line naming `words`."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or not allowed(value):
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}")
+        return value
+    return parse
 
 
-def weight(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
+learning_rate = finite_number(lambda v: v > 0, "a positive finite number")
+weight = finite_number(lambda v: v >= 0, "a finite number >= 0")
 
 
-def parse_args(argv=None):
-    # each help states its default: most defaults depend on --schedule, --recipe or --resume
-    p = argparse.ArgumentParser(description="Train the classic Keras MNIST GAN with minigan.")
+def add_model_flags(p):
+    """What is trained: the device, the schedule, the recipe and what changes it."""
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "cuda"],
                    help="where to train: NumPy + Numba on the CPU, or CuPy on an NVIDIA GPU "
                         "(default: cpu)")
@@ -94,6 +90,10 @@ def parse_args(argv=None):
                    help="with --conditional: weight of the auxiliary classifier (D reads the "
                         f"digit of real images, G's fakes must read as theirs; default "
                         f"{CONDITIONAL_CLASSIFIER}, 0: off)")
+
+
+def add_run_flags(p):
+    """How long and how often, where the outputs and the data are, the seed, resuming."""
     p.add_argument("--epochs", type=whole_number(MINIMUMS["epochs"]), default=None,
                    help="epochs in all (default: 10, or 100 with --schedule original; with "
                         "--resume, "
@@ -129,6 +129,10 @@ def parse_args(argv=None):
                         "classifier's "
                         "features, digits covered) into history.csv and losses.png (default: 0, "
                         "off; with --resume, the checkpoint's setting)")
+
+
+def add_process_flags(p):
+    """Data-parallel training, and quick trials on part of the data."""
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel training over the processes mpiexec starts (mpiexec -n K "
                         "python examples/mnist_gan.py --distributed ...): each takes batch size "
@@ -140,6 +144,13 @@ def parse_args(argv=None):
                         "over the global batch: less communication, but the run depends on K")
     p.add_argument("--limit", type=whole_number(1), default=None,
                    help="train on the first N images only (for quick trials)")
+
+
+def parse_args(argv=None):
+    # each help states its default: most defaults depend on --schedule, --recipe or --resume
+    p = argparse.ArgumentParser(description="Train the classic Keras MNIST GAN with minigan.")
+    for add_flags in (add_model_flags, add_run_flags, add_process_flags):
+        add_flags(p)
     args = p.parse_args(argv)
     args.schedule = SCHEDULE_ALIASES.get(args.schedule, args.schedule)   # old names: the new
     args.recipe = RECIPE_ALIASES.get(args.recipe, args.recipe)
