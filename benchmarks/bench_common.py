@@ -1,5 +1,6 @@
-"""The harness the benchmark scripts share: thread pinning, the device, the interleaved timing
-loop, result checks, Markdown tables and the machine's description.
+"""The harness the benchmark scripts share: thread pinning, the device, the one timing loop
+(measure), result checks, minigan's GAN and its steps (the one place benchmarks call them),
+Markdown tables and the machine's description.
 
 Imports no NumPy at module level: `prepare_script` decides what is imported first. Thread counts
 are set at run time (`pinned_threads`), never through environment variables, as in a user's
@@ -194,18 +195,22 @@ def _nothing():
 class Case:
     """The same work in each engine. engines: {name: fn}, the one the ratios compare against
     last; reset runs untimed before each call; check() -> (text, ok) compares the engines'
-    results before anything is timed; warmup_engines (default: engines) run in the warm-up."""
+    results before anything is timed (None: nothing to compare); warmup_engines (default:
+    engines) run in the warm-up; after_warmup runs once, untimed, between the warm-up and the
+    timed rounds (to zero a counter, or install a profiler's timers)."""
 
     engines: dict
-    check: Callable
+    check: Callable = None
     what: str = ""
     reset: Callable = _nothing
     warmup_engines: dict = None
+    after_warmup: Callable = _nothing
 
 
 def measure(case, warmup, repeats, sync=None):
-    """Interleaved timings in seconds, {engine: [...]}: warm-up rounds, then rounds that call
-    every engine once, the one that goes first rotating. sync: {engine: fn} waiting for the
+    """The benchmarks' one timing loop. Interleaved timings in seconds, {engine: [...]}: warm-up
+    rounds, then rounds that call every engine once, the one that goes first rotating, each call
+    timed alone (case.reset and the waits outside the clock). sync: {engine: fn} waiting for the
     engine's queued GPU work, before the clock starts and before it is read."""
     import gc
     import time
@@ -217,6 +222,7 @@ def measure(case, warmup, repeats, sync=None):
             case.reset()
             warm[name]()
             wait[name]()
+    case.after_warmup()
     times = {name: [] for name in engines}
     gc.collect()
     for i in range(repeats):
@@ -230,6 +236,73 @@ def measure(case, warmup, repeats, sync=None):
             times[name].append(time.perf_counter() - t0)
     case.reset()
     return times
+
+
+def quartiles(samples):
+    """(p25, median, p75) of timings, as floats."""
+    import numpy as np
+    return tuple(float(q) for q in np.percentile(samples, [25, 50, 75]))
+
+
+# The GAN: benchmarks build minigan's models and call its two training steps only through
+# minigan_models and minigan_steps (the PyTorch twin's models and steps are in torch_gan.py);
+# schedule_steps makes one iteration of a schedule from either engine's steps.
+SCHEDULES = ("standard", "seed")
+
+
+def minigan_models(recipe, device="cpu", seed=0):
+    """minigan's G and D for `recipe` on `device`, initialised from `seed`, and make_optimizers'
+    two Adams: (G, D, opt_d, opt_g)."""
+    import minigan as mg
+    from minigan import gan
+    mg.manual_seed(seed)
+    G = gan.build_generator(recipe).to(device)
+    D = minigan_discriminator(recipe, device)
+    return (G, D, *gan.make_optimizers(G, D, recipe))
+
+
+def minigan_discriminator(recipe, device="cpu"):
+    """minigan's D alone for `recipe` on `device`, its weights drawn from minigan's generator as
+    it stands (not reseeded)."""
+    from minigan import gan
+    return gan.build_discriminator(recipe).to(device)
+
+
+def minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None):
+    """minigan's two training steps with all but the batch bound, as torch_gan.twin_steps:
+    d_step(real, n_fake=None) (real None: fakes only; n_fake 0: the real batch only) and
+    g_step(real). Each returns what minigan.gan's step returns."""
+    from minigan import gan
+
+    def d_step(real, n_fake=None):
+        return gan.discriminator_step(G, D, opt_d, recipe, real, noise_std, n_fake=n_fake,
+                                      labels=labels)
+
+    def g_step(real):
+        return gan.generator_step(G, D, opt_g, recipe, real, noise_std, labels=labels)
+
+    return d_step, g_step
+
+
+def schedule_steps(d_step, g_step, real, schedule="standard"):
+    """One iteration of `schedule` on the batch `real`, as (D step, G step), two calls of no
+    argument, from an engine's bound steps (minigan_steps, torch_gan.twin_steps). The standard
+    schedule steps D once, on `real` and as many fresh fakes; the seed schedule (the original
+    Keras script's) steps it twice, on `real` alone, then on as many fakes alone."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}: one of {SCHEDULES}")
+    if schedule == "seed":
+        def d():
+            d_step(real, 0)
+            d_step(None, real.shape[0])
+    else:
+        def d():
+            d_step(real)
+
+    def g():
+        g_step(real)
+
+    return d, g
 
 
 def cpu_model():
@@ -271,8 +344,7 @@ def fmt(seconds, unit=None):
 
 
 def cell(samples):
-    import numpy as np
-    p25, p50, p75 = np.percentile(samples, [25, 50, 75])
+    p25, p50, p75 = quartiles(samples)
     median, unit = fmt(p50)
     return f"{median} {unit} ({fmt(p25, unit)[0]}–{fmt(p75, unit)[0]})"
 

@@ -80,7 +80,8 @@ from bench_common import (  # noqa: E402
     IMPORT_ORDERS, REPO_ROOT, THREAD_ENV_VARS, Case, add_import_order, cell, copy_weights,
     diff_check, fmt, load_average, machine, measure, missing_torch, parse_checked, pinned_threads,
     ratio, table, versions)
-from minigan import gan, recipes  # noqa: E402
+from bench_common import minigan_discriminator  # noqa: E402
+from minigan import recipes  # noqa: E402
 from minigan.functional.conv import conv_geometry  # noqa: E402
 from minigan.kernels import im2col as K  # noqa: E402
 
@@ -189,12 +190,10 @@ def _case_conv(torch, N, C, OC, backward, x_grad):
     w0 = rng.uniform(-limit, limit, (OC, C, KERNEL, KERNEL)).astype(np.float32)
     b0 = rng.uniform(-0.1, 0.1, OC).astype(np.float32)
     gy0 = rng.standard_normal((N, OC, SIDE, SIDE)).astype(np.float32)
-    xm, wm, bm = (mg.tensor(x0, requires_grad=x_grad), mg.tensor(w0, requires_grad=True),
-                  mg.tensor(b0, requires_grad=True))
-    xt, wt, bt = (torch.tensor(x0, requires_grad=x_grad), torch.tensor(w0, requires_grad=True),
-                  torch.tensor(b0, requires_grad=True))
-    gyt = torch.from_numpy(gy0)
-    pad = (KERNEL - 1) // 2
+    needs_grad = ((x0, x_grad), (w0, True), (b0, True))
+    xm, wm, bm = (mg.tensor(a, requires_grad=g) for a, g in needs_grad)
+    xt, wt, bt = (torch.tensor(a, requires_grad=g) for a, g in needs_grad)
+    gyt, pad = torch.from_numpy(gy0), (KERNEL - 1) // 2
 
     def fm():
         return F.conv2d(xm, wm, bm, stride=1, padding="same")
@@ -234,7 +233,7 @@ def _case_conv(torch, N, C, OC, backward, x_grad):
 def _models():
     """The seed discriminator in minigan and its PyTorch twin, with the same weights."""
     import torch_gan
-    mm, tm = gan.build_discriminator(SEED), torch_gan.Discriminator(SEED)
+    mm, tm = minigan_discriminator(SEED), torch_gan.Discriminator(SEED)
     copy_weights(mm, tm)
     return mm, tm
 
@@ -263,41 +262,50 @@ def _case_disc(torch, N, mode, step):
         mm.zero_grad()
         tm.zero_grad(set_to_none=True)
 
-    pairs = list(zip(mm.parameters(), tm.parameters()))  # in order; copy_weights checked shapes
+    mm.train(mode == "train")
+    tm.train(mode == "train")
+    label, what = _disc_label(mode, step)
+    return ConvCase(engines={"minigan": run_m, "torch": run_t}, reset=reset,
+                    check=_disc_check((mm, tm), (run_m, run_t), reset, mode, step),
+                    rows=[(label, f"batch {N}: {what}", "torch")])
+
+
+def _disc_label(mode, step):
+    if step:
+        return "disc train step", (f"forward, BCE, backward, Adam(lr={SEED.lr_d}) step, train "
+                                   "mode")
+    what = f"forward, BCE, backward (no optimizer), {mode} mode"
+    return f"disc fwd+bwd {mode}", what + (" (dropout active)" if mode == "train" else
+                                           " (dropout off)")
+
+
+def _disc_check(models, runs, reset, mode, step):
+    """check(): both engines once in eval mode (dropout off), from the same weights: the
+    gradients, or with a step the Adam updates in units of lr; then back to `mode`."""
+    pairs = list(zip(*(m.parameters() for m in models)))  # in order; copy_weights checked shapes
 
     def check():
-        mm.eval()
-        tm.eval()
+        for model in models:
+            model.eval()
         reset()
-        if step:  # one Adam step from the same weights: compare the updates, in units of lr
-            before = [(p.numpy(), tp.detach().numpy().copy()) for p, tp in pairs]
-            run_m()
-            run_t()
+        before = [(p.numpy(), tp.detach().numpy().copy()) for p, tp in pairs]
+        for run in runs:
+            run()
+        if step:
             worst = max(float(np.abs((p.numpy() - b) - (tp.detach().numpy() - tb)).max())
                         for (p, tp), (b, tb) in zip(pairs, before)) / SEED.lr_d
             text, ok = f"eval-mode Adam update diff {worst:.1e} lr", worst <= 1e-2
         else:
-            run_m()
-            run_t()
             text, ok = diff_check([(p.grad.numpy(), tp.grad.numpy()) for p, tp in pairs])
         reset()
-        mm.train(mode == "train")
-        tm.train(mode == "train")
+        for model in models:
+            model.train(mode == "train")
         if mode == "train":
             text = ("not compared (dropout masks differ); " + text) if step else \
                 "not compared (dropout masks differ)"
         return text, ok
 
-    mm.train(mode == "train")
-    tm.train(mode == "train")
-    if step:
-        label, what = "disc train step", (f"forward, BCE, backward, Adam(lr={SEED.lr_d}) step, "
-                                          "train mode")
-    else:
-        label, what = f"disc fwd+bwd {mode}", f"forward, BCE, backward (no optimizer), {mode} mode"
-        what += " (dropout active)" if mode == "train" else " (dropout off)"
-    return ConvCase(engines={"minigan": run_m, "torch": run_t}, reset=reset, check=check,
-                    rows=[(label, f"batch {N}: {what}", "torch")])
+    return check
 
 
 def _cases(N):
@@ -344,14 +352,11 @@ calls = [  # the argument types of the GAN's calls (Python ints and floats, floa
     ("bce.forward_cpu", bce.forward_cpu, (p, t)),
     ("bce.backward_cpu", bce.backward_cpu, (p, t, g)),
 ]
+from functools import partial
+from bench_common import Case, measure  # the benchmarks' timing loop: no warm-up, two calls
 out = {"import_s": import_s, "kernels": []}
 for name, fn, args in calls:
-    t0 = time.perf_counter()
-    fn(*args)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fn(*args)
-    second = time.perf_counter() - t0
+    first, second = measure(Case(engines={name: partial(fn, *args)}), 0, 2)[name]
     stats = fn.stats
     out["kernels"].append({
         "name": name, "first_s": first, "second_s": second,
@@ -368,7 +373,8 @@ def _jit_child(cache_dir, threads, N):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     for var in THREAD_ENV_VARS:
         env[var] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT, os.path.join(REPO_ROOT, "benchmarks")]
+                                        + [p for p in [env.get("PYTHONPATH")] if p])
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", JIT_CHILD, str(N)], env=env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=900)
@@ -429,6 +435,29 @@ def _parse(argv):
     return parse_checked(p, argv, warmup=(1, 3))
 
 
+def _run_cases(args, torch, N):
+    """Check, warm up and time every case: (table rows, 0 or 1 when a check failed)."""
+    results, status = [], 0
+    for build in _cases(N):
+        case = build(torch)
+        check_text, ok = case.check()  # first: the Adam check needs untouched weights
+        if not ok:
+            print(f"error: {case.rows[0][0]}: results differ ({check_text}); the timings "
+                  "would compare different work", file=sys.stderr)
+            status = 1
+        repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS[case.size])
+        load = _OtherLoad()
+        times = measure(case, args.warmup, repeats)
+        load = load.text()
+        for label, what, other in case.rows:
+            results.append((label, what, repeats, cell(times["minigan"]), other,
+                            cell(times[other]), f"{ratio(times, 'minigan', other):.2f}x",
+                            check_text, load))
+        del case
+        gc.collect()
+    return results, status
+
+
 def main(argv=None):
     """Run every case and print the report. Returns 0, or 1 when a check fails; exits with
     status 2 when torch is missing."""
@@ -451,26 +480,7 @@ def main(argv=None):
              f"{blas_note} | {IMPORT_ORDERS[args.import_order]} | {versions(torch, numba)}")
         emit(f"{machine()} | {load_average()} at start")
 
-        results, status = [], 0
-        for build in _cases(N):
-            case = build(torch)
-            check_text, ok = case.check()  # first: the Adam check needs untouched weights
-            if not ok:
-                print(f"error: {case.rows[0][0]}: results differ ({check_text}); the timings "
-                      "would compare different work", file=sys.stderr)
-                status = 1
-            repeats = args.repeats or (QUICK_REPEATS if args.quick
-                                       else DEFAULT_REPEATS[case.size])
-            load = _OtherLoad()
-            times = measure(case, args.warmup, repeats)
-            load = load.text()
-            for label, what, other in case.rows:
-                results.append((label, what, repeats, cell(times["minigan"]), other,
-                                cell(times[other]), f"{ratio(times, 'minigan', other):.2f}x",
-                                check_text, load))
-            del case
-            gc.collect()
-
+        results, status = _run_cases(args, torch, N)
         emit(f"\nwarm-up {args.warmup} rounds; timed rounds interleaved (order rotating); "
              "median (p25–p75); the last column is the CPU time other processes took while the "
              "case ran, as a share of all cores (the machine may be shared)\n")

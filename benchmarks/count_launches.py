@@ -16,8 +16,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-
 
 def count(torch, fn, sync, rounds=3):
     """Kernel, memcpy and memset activities per call of fn, and kernel names."""
@@ -48,14 +46,9 @@ def main(argv=None):
     import torch
 
     import gan_bench
-    import torch_gan
     dev = gan_bench.Device("gpu", torch)
-    (G, D, opt_d, opt_g), (tG, tD, t_opt_d, t_opt_g) = gan_bench.both_models(torch, dev)
-    real = np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)).astype(np.float32)
-    m_d, m_g = gan_bench.minigan_steps(G, D, opt_d, opt_g,
-                                       gan_bench.mg.tensor(real, device="gpu"))
-    t_d, t_g = torch_gan.seed_steps(tG, tD, t_opt_d, t_opt_g, gan_bench.SEED,
-                                    torch.from_numpy(real).to("cuda"))
+    steps, _ = gan_bench.both_steps(torch, dev, args.batch, gan_bench.SEED, "seed")
+    (m_d, m_g), (t_d, t_g) = steps["minigan"], steps["torch"]
     sync_cupy, sync_torch = dev.sync["minigan"], dev.sync["torch"]
     print(f"launches per step, batch {args.batch} (CUPTI via torch.profiler)\n")
     print("| step | engine | kernels | memcpy | memset |")

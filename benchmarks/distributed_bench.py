@@ -13,6 +13,7 @@ minigan, Gloo for PyTorch). Needs
 torch and the mpi extra (pip install -e ".[bench,mpi]").
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -32,130 +33,138 @@ def worker(args):
     import torch
     sys.path[:0] = [ROOT, HERE]
     from mpi4py import MPI
-    comm_world = MPI.COMM_WORLD
-    rank, size = comm_world.Get_rank(), comm_world.Get_size()
+
+    from bench_common import Case, measure, quartiles
+    world = MPI.COMM_WORLD
+    rank, size = world.Get_rank(), world.Get_size()
     threads = int(os.environ["OMP_NUM_THREADS"])
     torch.set_num_threads(threads)
-    batch = args.batch // size
-    images = np.random.default_rng(rank).uniform(-1, 1, (batch, 784)).astype(np.float32)
-    times, comm_seconds, comm_bytes = [], 0.0, 0
-    if args.worker == "minigan":
-        from minigan import distributed, gan
-        from minigan.recipes import get_recipe
-        recipe = get_recipe(args.recipe)
-        G, D = gan.build_generator(recipe), gan.build_discriminator(recipe)
-        opt_d, opt_g = gan.make_optimizers(G, D, recipe)
-        comm = distributed.Communicator() if size > 1 else None
-        if comm is not None:
-            comm.broadcast(G), comm.broadcast(D)
-            opt_d = distributed.AveragingOptimizer(opt_d, comm)
-            opt_g = distributed.AveragingOptimizer(opt_g, comm)
-        params = [p.data for p in G.parameters()] + [p.data for p in D.parameters()]
-
-        def step():
-            gan.discriminator_step(G, D, opt_d, recipe, images, recipe.instance_noise)
-            gan.generator_step(G, D, opt_g, recipe, images, recipe.instance_noise)
-        context = comm.active() if comm is not None else _nothing()
-        with context:
-            for i in range(args.warmup + args.steps):
-                comm_world.Barrier()
-                if i == args.warmup and comm is not None:
-                    comm.communication_seconds, comm.communicated_bytes = 0.0, 0
-                start = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - start)
-        if comm is not None:
-            comm_seconds = comm.communication_seconds / args.steps
-            comm_bytes = comm.communicated_bytes / args.steps
-    else:
-        import torch.distributed as dist
-        import torch_gan
-        from minigan.gan import GENERATOR_SIZES
-        from minigan.recipes import get_recipe
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        recipe = get_recipe(args.recipe)
-        torch.manual_seed(0)
-        G = torch_gan.build_generator(recipe, GENERATOR_SIZES)
-        D = torch_gan.Discriminator(recipe)
-        opt_d, opt_g = torch_gan.make_optimizers(G, D, recipe)
-        real = torch.from_numpy(images)
-        if size > 1:
-            dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}",
-                                    rank=rank, world_size=size)
-            G, D = DDP(G), DDP(D)
-        # D steps through the DDP wrapper (its gradients are all-reduced), G steps through the
-        # plain D (frozen; only G's gradients are all-reduced), as minigan's steps
-        d_plain = D.module if size > 1 else D
-        n, bce = real.shape[0], torch.nn.functional.binary_cross_entropy
-
-        def noisy(x):
-            return x + recipe.instance_noise * torch.randn_like(x) if recipe.instance_noise \
-                else x
-
-        def step():
-            p_real = D(noisy(real))
-            with torch.no_grad():
-                fake = G(torch.randn(n, 100))
-            p_fake = D(noisy(fake))
-            loss = bce(p_real, torch.full_like(p_real, recipe.real_label)) + \
-                bce(p_fake, torch.zeros_like(p_fake))
-            opt_d.zero_grad()
-            loss.backward()
-            opt_d.step()
-            d_plain.requires_grad_(False)
-            features = d_plain.features(noisy(G(torch.randn(n, 100))))
-            p = d_plain.head(features)
-            loss = bce(p, torch.ones_like(p))
-            if recipe.feature_matching > 0:
-                with torch.no_grad():
-                    real_features = d_plain.features(noisy(real))
-                gap = features.mean(dim=0) - real_features.mean(dim=0)
-                loss = loss + recipe.feature_matching * (gap * gap).mean()
-            opt_g.zero_grad()
-            loss.backward()
-            opt_g.step()
-            d_plain.requires_grad_(True)
-        for _ in range(args.warmup + args.steps):
-            comm_world.Barrier()
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
-        params = [p.detach().numpy() for p in list(G.parameters()) + list(D.parameters())]
+    images = np.random.default_rng(rank).uniform(-1, 1, (args.batch // size, 784)).astype(
+        np.float32)
+    engine = (MiniganRank if args.worker == "minigan" else TorchRank)(args, images, rank, size)
+    with engine.running():
+        case = Case(engines={args.worker: engine.step}, reset=world.Barrier,
+                    after_warmup=engine.zero_counters)
+        step_times = measure(case, args.warmup, args.steps)[args.worker]
+    comm_seconds, comm_bytes = engine.counters()
     # the libraries alone: one all-reduce of the step's gradient buffers (G's and D's), over
     # MPI (minigan) or Gloo (PyTorch)
-    flat = np.concatenate([p.reshape(-1) for p in params]).astype(np.float32)
+    flat = np.concatenate([p.reshape(-1) for p in engine.arrays()]).astype(np.float32)
     allreduce = None
     if size > 1:
-        samples = []
-        for _ in range(7):
-            comm_world.Barrier()
-            start = time.perf_counter()
-            if args.worker == "minigan":
-                comm_world.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
-            else:
-                dist.all_reduce(torch.from_numpy(flat))
-            samples.append(time.perf_counter() - start)
-        allreduce = float(np.median(samples))
-        if args.worker == "torch":
-            dist.destroy_process_group()
-    step_times = np.array(times[args.warmup:])
-    worst = comm_world.allreduce(float(np.median(step_times)), op=MPI.MAX)
+        case = Case(engines={"all-reduce": lambda: engine.allreduce(flat)}, reset=world.Barrier)
+        allreduce = quartiles(measure(case, 0, 7)["all-reduce"])[1]
+    engine.close()
+    p25, median, p75 = quartiles(step_times)
+    worst = world.allreduce(median, op=MPI.MAX)
     if rank == 0:
         print(json.dumps({"engine": args.worker, "recipe": args.recipe, "ranks": size,
                           "threads": threads, "step_ms": 1e3 * worst,
-                          "step_ms_iqr": [1e3 * float(np.percentile(step_times, q))
-                                          for q in (25, 75)],
-                          "comm_ms": 1e3 * comm_seconds, "comm_bytes": comm_bytes,
+                          "step_ms_iqr": [1e3 * p25, 1e3 * p75],
+                          "comm_ms": 1e3 * comm_seconds / args.steps,
+                          "comm_bytes": comm_bytes / args.steps,
                           "gradient_bytes": int(flat.nbytes),
                           "mpi_allreduce_ms": allreduce and 1e3 * allreduce}))
 
 
-class _nothing:
-    def __enter__(self):
-        return self
+class MiniganRank:
+    """minigan on one rank: the training step (one D step, one G step; with more than one rank
+    the optimizers average the gradients over MPI), its communication counters, and one
+    all-reduce over MPI."""
 
-    def __exit__(self, *exc):
-        return False
+    def __init__(self, args, images, rank, size):
+        from bench_common import minigan_models, minigan_steps, schedule_steps
+        from minigan import distributed
+        from minigan.recipes import get_recipe
+        recipe = get_recipe(args.recipe)
+        self.G, self.D, opt_d, opt_g = minigan_models(recipe)
+        self.comm = distributed.Communicator() if size > 1 else None
+        if self.comm is not None:
+            self.comm.broadcast(self.G), self.comm.broadcast(self.D)
+            opt_d = distributed.AveragingOptimizer(opt_d, self.comm)
+            opt_g = distributed.AveragingOptimizer(opt_g, self.comm)
+        self.d_step, self.g_step = schedule_steps(
+            *minigan_steps(self.G, self.D, opt_d, opt_g, recipe, recipe.instance_noise), images)
+
+    def step(self):
+        self.d_step()
+        self.g_step()
+
+    def running(self):
+        return self.comm.active() if self.comm is not None else contextlib.nullcontext()
+
+    def zero_counters(self):
+        if self.comm is not None:
+            self.comm.communication_seconds, self.comm.communicated_bytes = 0.0, 0
+
+    def counters(self):
+        """(seconds in MPI collectives, bytes sent) since zero_counters."""
+        if self.comm is None:
+            return 0.0, 0
+        return self.comm.communication_seconds, self.comm.communicated_bytes
+
+    def arrays(self):
+        return [p.data for p in self.G.parameters()] + [p.data for p in self.D.parameters()]
+
+    def allreduce(self, flat):
+        from mpi4py import MPI
+        MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+
+    def close(self):
+        pass
+
+
+class TorchRank:
+    """PyTorch on one rank: the training step (one D step, one G step; with more than one rank
+    DistributedDataParallel over Gloo), and one all-reduce over Gloo."""
+
+    def __init__(self, args, images, rank, size):
+        import torch
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        import torch_gan
+        from minigan.gan import GENERATOR_SIZES
+        from minigan.recipes import get_recipe
+        self.recipe, self.size, self.twin = get_recipe(args.recipe), size, torch_gan
+        torch.manual_seed(0)
+        self.G = torch_gan.build_generator(self.recipe, GENERATOR_SIZES)
+        self.D = self.d_plain = torch_gan.Discriminator(self.recipe)
+        self.opt_d, self.opt_g = torch_gan.make_optimizers(self.G, self.D, self.recipe)
+        self.real = torch.from_numpy(images)
+        if size > 1:
+            dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}",
+                                    rank=rank, world_size=size)
+            self.G, self.D = DDP(self.G), DDP(self.D)
+
+    def step(self):
+        # D steps through the DDP wrapper (its gradients are all-reduced), G steps through the
+        # plain D (frozen; only G's gradients are all-reduced), as minigan's steps
+        noise = self.recipe.instance_noise
+        self.twin.discriminator_step(self.G, self.D, self.opt_d, self.recipe, self.real, noise)
+        self.twin.generator_step(self.G, self.d_plain, self.opt_g, self.recipe, self.real, noise)
+
+    def running(self):
+        return contextlib.nullcontext()
+
+    def zero_counters(self):
+        pass
+
+    def counters(self):
+        return 0.0, 0  # Gloo's time is not measured apart
+
+    def arrays(self):
+        return [p.detach().numpy() for p in [*self.G.parameters(), *self.D.parameters()]]
+
+    def allreduce(self, flat):
+        import torch
+        import torch.distributed as dist
+        dist.all_reduce(torch.from_numpy(flat))
+
+    def close(self):
+        if self.size > 1:
+            import torch.distributed as dist
+            dist.destroy_process_group()
 
 
 def free_port():

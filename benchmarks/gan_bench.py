@@ -39,6 +39,7 @@ from bench_common import (  # noqa: E402
     IMPORT_ORDERS, THREAD_ENV_VARS, Case, add_import_order, copy_weights, diff_check, host,
     load_average, machine, measure, missing_torch, on_device, parse_checked, pinned_threads,
     versions)
+from bench_common import minigan_models, minigan_steps, schedule_steps  # noqa: E402
 from gan_flops import KERNEL, SIDE, d_step_flops, g_step_flops, gemm_rates, layer_flops  # noqa: E402
 from minigan import gan, recipes  # noqa: E402
 
@@ -68,36 +69,17 @@ class Planned(NamedTuple):
 
 # The models: minigan's, and the PyTorch twin (torch_gan.py) with the same weights
 
-def minigan_models(device):
-    """The seed G and D in minigan on `device`, and make_optimizers' two Adams."""
-    mg.manual_seed(0)
-    G, D = gan.build_generator(SEED).to(device), gan.build_discriminator(SEED).to(device)
-    return (G, D, *gan.make_optimizers(G, D, SEED))
-
-
-def minigan_steps(G, D, opt_d, opt_g, real):
-    """(D step, G step) of the seed schedule in minigan: D on the batch `real`, then on as many
-    fresh fakes; G through the frozen D."""
-    def d_step():
-        gan.discriminator_step(G, D, opt_d, SEED, real, n_fake=0)
-        gan.discriminator_step(G, D, opt_d, SEED, None, n_fake=real.shape[0])
-
-    def g_step():
-        gan.generator_step(G, D, opt_g, SEED, real)
-
-    return d_step, g_step
-
-
-def both_models(torch, dev):
-    """minigan_models, and the twin with the same weights: ((G, D, opt_d, opt_g), (tG, tD,
-    topt_d, topt_g)), in train mode."""
+def both_models(torch, dev, recipe=SEED):
+    """minigan_models for `recipe`, and the twin with the same weights: ((G, D, opt_d, opt_g),
+    (tG, tD, topt_d, topt_g)), in train mode."""
     import torch_gan
-    G, D, opt_d, opt_g = minigan_models(dev.minigan)
-    tG, tD = torch_gan.build_generator(SEED, gan.GENERATOR_SIZES), torch_gan.Discriminator(SEED)
+    G, D, opt_d, opt_g = minigan_models(recipe, dev.minigan)
+    tG = torch_gan.build_generator(recipe, gan.GENERATOR_SIZES)
+    tD = torch_gan.Discriminator(recipe)
     for mine, theirs in ((G, tG), (D, tD)):
         copy_weights(mine, theirs)
         theirs.to(dev.torch)
-    return (G, D, opt_d, opt_g), (tG, tD, *torch_gan.make_optimizers(tG, tD, SEED))
+    return (G, D, opt_d, opt_g), (tG, tD, *torch_gan.make_optimizers(tG, tD, recipe))
 
 
 # Layer cases: one op on the same inputs in both engines
@@ -278,50 +260,62 @@ def case_adam(torch, dev):
 
 # Whole-model cases
 
-def _model_case(torch, dev, n, kind, iterations):
+def both_steps(torch, dev, n, recipe, schedule, noise_std=0.0):
+    """Both engines' (D step, G step) of one `schedule` iteration on the same batch of n images
+    (digits 0-9 in turn when the recipe is conditional), from the same weights; and the check."""
     import torch_gan
-    (G, D, opt_d, opt_g), (tG, tD, topt_d, topt_g) = both_models(torch, dev)
+    (G, D, *opts), (tG, tD, *topts) = both_models(torch, dev, recipe)
     real0 = np.random.default_rng(9).uniform(-1, 1, (n, SIDE * SIDE)).astype(np.float32)
-    real_m = mg.tensor(real0, device=dev.minigan)
-    real_t = torch.tensor(real0, device=dev.torch)
-    d_m, g_m = minigan_steps(G, D, opt_d, opt_g, real_m)
-    d_t, g_t = torch_gan.seed_steps(tG, tD, topt_d, topt_g, SEED, real_t)
+    labels0 = np.arange(n) % gan.DIGITS if recipe.conditional else None
+    real_m, real_t = mg.tensor(real0, device=dev.minigan), torch.tensor(real0, device=dev.torch)
+    labels_t = None if labels0 is None else torch.tensor(labels0, device=dev.torch)
+    steps = {"minigan": schedule_steps(*minigan_steps(G, D, *opts, recipe, noise_std, labels0),
+                                       real_m, schedule),
+             "torch": schedule_steps(*torch_gan.twin_steps(tG, tD, *topts, recipe, noise_std,
+                                                           labels_t), real_t, schedule)}
+    given_m, given_t = ((), ()) if labels0 is None else ((labels0,), (labels_t,))
 
-    def check():  # the same weights and layers: G's output, and D's with dropout off
+    def check():  # the same weights and layers: G's images and D's judgement in eval mode
         z0 = np.random.default_rng(10).standard_normal((n, gan.NOISE_DIM)).astype(np.float32)
-        D.eval()
-        tD.eval()
+        for net in (G, D, tG, tD):
+            net.eval()
         try:
             with mg.no_grad(), torch.no_grad():
-                pairs = [(host(G(mg.tensor(z0, device=dev.minigan))),
-                          host(tG(torch.tensor(z0, device=dev.torch)))),
-                         (host(D(real_m)), host(tD(real_t)))]
+                pairs = [(host(G(mg.tensor(z0, device=dev.minigan), *given_m)),
+                          host(tG(torch.tensor(z0, device=dev.torch), *given_t))),
+                         (host(D(real_m, *given_m)), host(tD(real_t, *given_t)))]
         finally:  # back to train mode even when minigan raises (no GPU twin): dropout is timed
-            D.train()
-            tD.train()
+            for net in (G, D, tG, tD):
+                net.train()
         text, ok = diff_check(pairs)
-        return "G, eval D outputs: " + text, ok
+        return "eval G, D outputs: " + text, ok
 
-    def epoch(d_step, g_step, k):
-        def run():
-            for _ in range(k):
-                d_step()
-            g_step()
-        return run
+    return steps, check
 
+
+def _iterations(d_step, g_step, k):
+    """k D steps, then one G step: one iteration (k = 1), or an epoch of the seed schedule."""
+    def run():
+        for _ in range(k):
+            d_step()
+        g_step()
+    return run
+
+
+def _model_case(torch, dev, n, kind, iterations):
+    steps, check = both_steps(torch, dev, n, SEED, "seed")
     if kind == "D step":
-        return GanCase(engines={"minigan": d_m, "torch": d_t}, check=check,
+        return GanCase(engines={e: d for e, (d, _) in steps.items()}, check=check,
                        flops=d_step_flops(n),
                        what=f"batch {n}: D step on {n} real, then on {n} fakes (G under "
                             "no_grad): forward, BCE, backward, Adam, twice")
     if kind == "G step":
-        return GanCase(engines={"minigan": g_m, "torch": g_t}, check=check,
+        return GanCase(engines={e: g for e, (_, g) in steps.items()}, check=check,
                        flops=g_step_flops(n),
                        what=f"batch {n}: G step through the frozen D: G, D forward, BCE(label "
                             "1), backward, Adam on G")
-    return GanCase(engines={"minigan": epoch(d_m, g_m, iterations),
-                            "torch": epoch(d_t, g_t, iterations)},
-                   warmup_engines={"minigan": epoch(d_m, g_m, 1), "torch": epoch(d_t, g_t, 1)},
+    return GanCase(engines={e: _iterations(*s, iterations) for e, s in steps.items()},
+                   warmup_engines={e: _iterations(*s, 1) for e, s in steps.items()},
                    check=check, flops=iterations * d_step_flops(n) + g_step_flops(n),
                    what=f"batch {n}: {iterations} D steps (real, then fake), then one G step")
 
@@ -336,49 +330,8 @@ MODEL_RECIPES = {
 
 
 def _train_step_case(torch, dev, n, recipe):
-    import torch_gan
-    mg.manual_seed(0)
-    G, D = gan.build_generator(recipe).to(dev.minigan), gan.build_discriminator(recipe).to(
-        dev.minigan)
-    opt_d, opt_g = gan.make_optimizers(G, D, recipe)
-    tG = torch_gan.build_model_generator(recipe, gan.GENERATOR_SIZES)
-    tD = torch_gan.Discriminator(recipe)
-    for mine, theirs in ((G, tG), (D, tD)):
-        copy_weights(mine, theirs)
-        theirs.to(dev.torch)
-    topt_d, topt_g = torch_gan.make_optimizers(tG, tD, recipe)
-    real0 = np.random.default_rng(9).uniform(-1, 1, (n, SIDE * SIDE)).astype(np.float32)
-    labels0 = np.arange(n) % gan.DIGITS if recipe.conditional else None
-    real_m, real_t = mg.tensor(real0, device=dev.minigan), torch.tensor(real0, device=dev.torch)
-    labels_t = None if labels0 is None else torch.tensor(labels0, device=dev.torch)
-    given_m, given_t = ((), ()) if labels0 is None else ((labels0,), (labels_t,))
-    std = recipe.instance_noise
-    d_t, g_t = torch_gan.standard_steps(tG, tD, topt_d, topt_g, recipe, real_t, labels_t, std)
-
-    def minigan_step():
-        gan.discriminator_step(G, D, opt_d, recipe, real_m, std, labels=labels0)
-        gan.generator_step(G, D, opt_g, recipe, real_m, std, labels=labels0)
-
-    def torch_step():
-        d_t()
-        g_t()
-
-    def check():  # the same weights: G's images and D's judgement in eval mode
-        z0 = np.random.default_rng(10).standard_normal((n, gan.NOISE_DIM)).astype(np.float32)
-        for net in (G, D, tG, tD):
-            net.eval()
-        try:
-            with mg.no_grad(), torch.no_grad():
-                pairs = [(host(G(mg.tensor(z0, device=dev.minigan), *given_m)),
-                          host(tG(torch.tensor(z0, device=dev.torch), *given_t))),
-                         (host(D(real_m, *given_m)), host(tD(real_t, *given_t)))]
-        finally:
-            for net in (G, D, tG, tD):
-                net.train()
-        text, ok = diff_check(pairs)
-        return "eval G, D outputs: " + text, ok
-
-    return GanCase(engines={"minigan": minigan_step, "torch": torch_step}, check=check,
+    steps, check = both_steps(torch, dev, n, recipe, "standard", recipe.instance_noise)
+    return GanCase(engines={e: _iterations(*s, 1) for e, s in steps.items()}, check=check,
                    what=f"batch {n}: one standard-schedule iteration of recipe {recipe.name} "
                         f"(model {recipe.model}, D {recipe.discriminator}, conditional "
                         f"{recipe.conditional}): D step on real + fakes, G step with feature "

@@ -3,8 +3,9 @@
     python benchmarks/gan_memory.py minigan --device cpu --threads 2 --steps 3
 
 gan_bench.py runs it once per engine (measure_both) and reports the two. The PyTorch process
-never imports minigan, whose Numba and LLVM would count against PyTorch: gan_bench passes it
-minigan's seed recipe and generator sizes (--spec).
+never imports minigan, whose Numba and LLVM would count against PyTorch: gan_bench passes both
+children minigan's seed recipe and generator sizes (--spec; without it, minigan's child trains
+the seed recipe).
 """
 import argparse
 import json
@@ -37,31 +38,13 @@ def peak_rss_mib():
 
 
 def run_engine(engine, device, threads, n, steps, spec):
-    """Import one engine, build the seed G and D, run 1 + `steps` (D step, G step) pairs at batch
-    n; print the peak RSS after the import and at the end (and the GPU allocator's held bytes)."""
+    """Import one engine, build the GAN of spec's recipe, run 1 + `steps` seed-schedule (D step,
+    G step) pairs at batch n; print the peak RSS after the import and at the end (and the GPU
+    allocator's held bytes)."""
     real0 = np.random.default_rng(9).uniform(-1, 1, (n, 28 * 28)).astype(np.float32)
     sys.path.insert(0, BENCHMARKS)
-    if engine == "torch":
-        import torch
-
-        import torch_gan
-        torch.set_num_threads(threads)
-        rss_import = peak_rss_mib()
-        tdevice = "cuda" if device == "gpu" else "cpu"
-        recipe = argparse.Namespace(**spec["recipe"])
-        torch.manual_seed(0)  # the twin's own initialisation: the weights' values do not matter
-        G = torch_gan.build_generator(recipe, spec["sizes"]).to(tdevice)
-        D = torch_gan.Discriminator(recipe).to(tdevice)
-        d_step, g_step = torch_gan.seed_steps(G, D, *torch_gan.make_optimizers(G, D, recipe),
-                                              recipe, torch.tensor(real0, device=tdevice))
-    else:
-        import gan_bench
-        gan_bench.numba.set_num_threads(threads)
-        gan_bench.mg.set_device(device)
-        rss_import = peak_rss_mib()
-        G, D, opt_d, opt_g = gan_bench.minigan_models(device)
-        d_step, g_step = gan_bench.minigan_steps(G, D, opt_d, opt_g,
-                                                 gan_bench.mg.tensor(real0, device=device))
+    build = _torch_steps if engine == "torch" else _minigan_steps
+    rss_import, (d_step, g_step) = build(device, threads, spec, real0)
     for _ in range(1 + steps):
         d_step()
         g_step()
@@ -73,12 +56,46 @@ def run_engine(engine, device, threads, n, steps, spec):
     result = {"engine": engine, "rss_import_mib": rss_import, "rss_peak_mib": peak_rss_mib()}
     if device == "gpu":
         if engine == "torch":
+            import torch
             result["gpu_mib"] = torch.cuda.max_memory_reserved() / 2**20
         else:
             import cupy
             result["gpu_mib"] = cupy.get_default_memory_pool().total_bytes() / 2**20
     print(RESULT + json.dumps(result), flush=True)
     return 0
+
+
+def _torch_steps(device, threads, spec, real0):
+    """(peak RSS once torch is imported, the twin's seed-schedule (D step, G step) on real0)."""
+    import torch
+
+    import torch_gan
+    from bench_common import schedule_steps
+    torch.set_num_threads(threads)
+    rss_import = peak_rss_mib()
+    tdevice = "cuda" if device == "gpu" else "cpu"
+    recipe = argparse.Namespace(**spec["recipe"])
+    torch.manual_seed(0)  # the twin's own initialisation: the weights' values do not matter
+    G = torch_gan.build_generator(recipe, spec["sizes"]).to(tdevice)
+    D = torch_gan.Discriminator(recipe).to(tdevice)
+    steps = torch_gan.twin_steps(G, D, *torch_gan.make_optimizers(G, D, recipe), recipe)
+    return rss_import, schedule_steps(*steps, torch.tensor(real0, device=tdevice), "seed")
+
+
+def _minigan_steps(device, threads, spec, real0):
+    """(peak RSS once minigan is imported, its seed-schedule (D step, G step) on real0)."""
+    import numba
+
+    import minigan as mg
+    from bench_common import minigan_models, minigan_steps, schedule_steps
+    from minigan import recipes
+    numba.set_num_threads(threads)
+    mg.set_device(device)
+    rss_import = peak_rss_mib()
+    recipe = recipes.Recipe(**spec["recipe"]) if spec else recipes.RECIPES["seed"]
+    G, D, opt_d, opt_g = minigan_models(recipe, device)
+    steps = minigan_steps(G, D, opt_d, opt_g, recipe)
+    return rss_import, schedule_steps(*steps, mg.tensor(real0, device=device), "seed")
 
 
 def _gpu_sync(engine, device):
@@ -125,8 +142,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3,
                    help="(D step, G step) pairs after one warm-up pair (default 3)")
     p.add_argument("--spec", type=json.loads, default=None,
-                   help="for torch: JSON {\"recipe\": minigan's seed Recipe fields, \"sizes\": "
-                        "minigan.gan.GENERATOR_SIZES}")
+                   help="JSON {\"recipe\": minigan's Recipe fields, \"sizes\": "
+                        "minigan.gan.GENERATOR_SIZES}; needed by torch, which imports no "
+                        "minigan (default for minigan: the seed recipe)")
     args = p.parse_args(argv)
     if args.engine == "torch" and args.spec is None:
         p.error("torch needs --spec (gan_bench.py passes it)")

@@ -10,6 +10,7 @@ constants: a real use would have to feed seeds through device memory.)
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
@@ -19,13 +20,13 @@ def main():
     import cupy as cp
 
     import minigan as mg
-    from minigan import gan, kernels
+    from bench_common import minigan_models, minigan_steps
+    from minigan import kernels, recipes
     mg.set_device("gpu")
     a = cp.ones((64, 64), cp.float32)
     x = cp.ones((64, 32, 28, 28), cp.float32)
-    recipe = gan.get_recipe("seed")
-    G, D = gan.build_generator(recipe), gan.build_discriminator(recipe)
-    opt_d, _ = gan.make_optimizers(G, D, recipe)
+    recipe = recipes.get_recipe("seed")
+    d_step, _ = minigan_steps(*minigan_models(recipe, "gpu"), recipe)
     real = mg.tensor(np.random.default_rng(0).uniform(-1, 1, (64, 784)), device="gpu")
     generator = cp.random.default_rng(0)
     pieces = {
@@ -35,8 +36,7 @@ def main():
         "cupy.random.rand (legacy, cuRAND)": lambda: cp.random.rand(64, 100),
         "minigan im2col kernel": lambda: kernels.im2col.im2col(x, 3, 3, 1, 1, 1, 28, 28),
         "minigan dropout kernel": lambda: kernels.dropout.forward(x, 7, 5_000_000, 1.4, 0.01),
-        "minigan D step on a real batch": lambda: gan.discriminator_step(
-            G, D, opt_d, recipe, real, n_fake=0),
+        "minigan D step on a real batch": lambda: d_step(real, 0),
     }
     stream = cp.cuda.Stream(non_blocking=True)
     for name, piece in pieces.items():

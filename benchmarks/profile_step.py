@@ -7,14 +7,19 @@ steps of the seed discriminator on random images, and prints each op's mean mill
 step, largest first. The timers add a little overhead; the step's total is printed beside them.
 """
 import argparse
+import os
+import sys
 import time
 from collections import defaultdict
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import minigan as mg
-from minigan import gan, optim
-from minigan.autograd import Function
+import numpy as np  # noqa: E402
+
+import minigan as mg  # noqa: E402
+from bench_common import Case, measure, minigan_models, minigan_steps  # noqa: E402
+from minigan import optim, recipes  # noqa: E402
+from minigan.autograd import Function  # noqa: E402
 
 
 def install_timers(totals):
@@ -49,19 +54,14 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rounds", type=int, default=20)
     args = p.parse_args(argv)
-    mg.manual_seed(0)
-    recipe = gan.get_recipe("seed")
-    G, D = gan.build_generator(recipe), gan.build_discriminator(recipe)
-    opt_d, _ = gan.make_optimizers(G, D, recipe)
+    recipe = recipes.get_recipe("seed")
+    G, D, opt_d, opt_g = minigan_models(recipe)
     real = mg.tensor(np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)), dtype="float32")
-    for _ in range(3):  # warm-up (and JIT)
-        gan.discriminator_step(G, D, opt_d, recipe, real, n_fake=0)
+    d_step, _ = minigan_steps(G, D, opt_d, opt_g, recipe)
     totals = defaultdict(float)
-    install_timers(totals)
-    start = time.perf_counter()
-    for _ in range(args.rounds):
-        gan.discriminator_step(G, D, opt_d, recipe, real, n_fake=0)
-    step_ms = (time.perf_counter() - start) / args.rounds * 1e3
+    case = Case(engines={"minigan": lambda: d_step(real, 0)},  # the real batch only
+                after_warmup=lambda: install_timers(totals))  # 3 warm-up steps (and JIT) first
+    step_ms = sum(measure(case, 3, args.rounds)["minigan"]) / args.rounds * 1e3
     print(f"D step on {args.batch} images: {step_ms:.1f} ms (with timers)")
     print("| op | input shape | pass | ms per step | share |")
     print("|---|---|---|---|---|")

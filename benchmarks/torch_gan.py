@@ -4,9 +4,11 @@
     python benchmarks/torch_gan.py --set feature_matching=2000 --set lr_d=1e-4
 
 The models are minigan.gan's, layer for layer, with the same Keras-style initialisation
-(Glorot-uniform weights, zero biases); they read minigan's Recipe fields with the same meaning.
-gan_bench.py times them against minigan's. Trained here on the standard schedule (per batch: one
-D step on real + fresh fakes, one G step), batch 64. After every epoch it samples 5,000 images
+(Glorot-uniform weights, zero biases); they read minigan's Recipe fields with the same meaning,
+and their two training steps are minigan.gan's, term for term (the only PyTorch steps the
+benchmarks run: gan_bench.py and distributed_bench.py time them against minigan's). Trained here
+on the standard schedule (per batch: one D step on real + fresh fakes, one G step), batch 64,
+with the Recipe plus the twin-only TWIN_SETTINGS. After every epoch it samples 5,000 images
 from G (eval mode), classifies them with minigan.digits, the LeNet behind minigan.evaluate
 ("covered", "shares", and "fid" against 5,000 real test images when the test files are in the
 data folder), and appends them to --out/trials.jsonl.
@@ -30,24 +32,23 @@ from torch import nn
 from torch.nn import functional as F
 
 
-@dataclasses.dataclass(frozen=True)
-class Trial:
-    """Terms tried here before they are ported to minigan's Recipe; --set takes them too."""
-
-    mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): G also minimises 1 / ratio, ratio =
-                               # mean|G(z1) - G(z2)| / mean|z1 - z2|
-    adversarial: float = 1.0   # the weight of G's BCE term; 0 = feature matching alone
-    ema: float = 0.0           # > 0: also keep an exponential moving average of G's weights
-
-
-TRIAL_FIELDS = tuple(f.name for f in dataclasses.fields(Trial))
+# The twin's settings that are not minigan Recipe fields (terms tried here before any is ported
+# to the Recipe): name -> (default, what it does). --set takes them beside the Recipe's fields;
+# train takes them as its `settings` dict; each run's record lists them with the recipe.
+TWIN_SETTINGS = {
+    "mode_seeking": (0.0, "MSGAN (Mao et al. 2019): G also minimises this weight / ratio, ratio "
+                          "= mean|G(z1) - G(z2)| / mean|z1 - z2|"),
+    "adversarial": (1.0, "the weight of G's BCE term; 0 = feature matching alone"),
+    "ema": (0.0, "> 0: also keep an exponential moving average of G's weights with this decay, "
+                 "and score it"),
+}
 
 
 def parse_setting(text):
-    """'field=value' -> (field, value): a Trial field (a number), or a Recipe field typed and
-    range-checked by minigan.recipes.parse_override; argparse.ArgumentTypeError otherwise."""
+    """'field=value' -> (field, value): a TWIN_SETTINGS name (a number), or a Recipe field typed
+    and range-checked by minigan.recipes.parse_override; argparse.ArgumentTypeError otherwise."""
     key, _, value = text.partition("=")
-    if key not in TRIAL_FIELDS:
+    if key not in TWIN_SETTINGS:
         from minigan.recipes import parse_override
         return parse_override(text)
     try:
@@ -62,9 +63,9 @@ def keras_init(module):
         nn.init.zeros_(module.bias)
 
 
-def build_generator(recipe, sizes):
-    """minigan.gan.build_generator: z (N, sizes[0]) -> images (N, sizes[-1]) in [-1, 1]; sizes is
-    minigan.gan.GENERATOR_SIZES."""
+def build_mlp_generator(recipe, sizes):
+    """minigan.gan.build_mlp_generator: z (N, sizes[0]) -> images (N, sizes[-1]) in [-1, 1];
+    sizes is minigan.gan.GENERATOR_SIZES."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
         layers.append(nn.Linear(n_in, n_out))
@@ -74,17 +75,21 @@ def build_generator(recipe, sizes):
             if i > 0:
                 layers.append(nn.BatchNorm1d(n_out, momentum=0.1, eps=1e-5))
             layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]), nn.Tanh()).apply(keras_init)
+    G = nn.Sequential(*layers, nn.Linear(sizes[-2], sizes[-1]), nn.Tanh()).apply(keras_init)
+    G.noise_dim = sizes[0]
+    return G
 
 
 def build_dcgan_generator(noise_dim=100):
     """minigan.gan.build_dcgan_generator: z -> Dense 128*7*7, BatchNorm1d, ReLU, (128, 7, 7) ->
     ConvTranspose 128->64 (4, 2, 1), BatchNorm2d, ReLU -> ConvTranspose 64->1, tanh, flat 784."""
-    return nn.Sequential(
+    G = nn.Sequential(
         nn.Linear(noise_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
         nn.Unflatten(1, (128, 7, 7)),
         nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
         nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(), nn.Flatten()).apply(keras_init)
+    G.noise_dim = noise_dim
+    return G
 
 
 class ConditionalGenerator(nn.Module):
@@ -93,18 +98,20 @@ class ConditionalGenerator(nn.Module):
     def __init__(self, body, digits=10, label_dim=10):
         super().__init__()
         self.body, self.embed = body, nn.Embedding(digits, label_dim)
+        self.noise_dim = body.noise_dim - label_dim
 
     def forward(self, z, labels):
         return self.body(torch.cat([z, self.embed(labels)], dim=1))
 
 
-def build_model_generator(recipe, sizes):
-    """minigan.gan.build_generator for every recipe: the MLP or DCGAN body, conditional or not."""
+def build_generator(recipe, sizes):
+    """minigan.gan.build_generator for every recipe: the MLP or DCGAN body, conditional or not;
+    G.noise_dim is the size of the z it reads."""
     extra = 10 if recipe.conditional else 0
     if recipe.model == "dcgan":
         body = build_dcgan_generator(sizes[0] + extra)
     else:
-        body = build_generator(recipe, (sizes[0] + extra, *sizes[1:]))
+        body = build_mlp_generator(recipe, (sizes[0] + extra, *sizes[1:]))
     return ConditionalGenerator(body) if recipe.conditional else body
 
 
@@ -159,10 +166,14 @@ class Pack(nn.Module):
 
 class Discriminator(nn.Module):
     """minigan.gan.Discriminator: images (N, 784) -> P(real) (N / pack, 1), as `features` (the
-    convolutional feature maps, what feature matching compares) and `head`."""
+    convolutional feature maps, what feature matching compares) and `head`. It has no auxiliary
+    classifier: a recipe with classifier > 0 (AC-GAN) is refused."""
 
     def __init__(self, recipe):
         super().__init__()
+        if getattr(recipe, "classifier", 0) > 0:
+            raise ValueError("the PyTorch twin has no auxiliary classifier (AC-GAN): recipe "
+                             f"field classifier must be 0, got {recipe.classifier}")
         if getattr(recipe, "discriminator", "seed") == "dcgan":   # the DCGAN paper's
             layers, channels, side = [
                 nn.Conv2d(recipe.pack, 64, 4, 2, 1), nn.LeakyReLU(0.2),
@@ -192,84 +203,103 @@ def make_optimizers(G, D, recipe):
             torch.optim.Adam(G.parameters(), lr=recipe.lr_g, betas=betas))
 
 
-def seed_steps(G, D, opt_d, opt_g, recipe, real):
-    """(D step, G step) of the seed schedule, as minigan.gan's discriminator_step and
-    generator_step: D on the batch `real`, then on as many fresh fakes; G through frozen D."""
-    n, device = real.shape[0], real.device
-    noise_dim = G[0].in_features
+# The training steps: minigan.gan's discriminator_step and generator_step, term for term
 
-    def d_on(x, label):
-        p = D(x)
-        loss = F.binary_cross_entropy(p, torch.full(p.shape, label, device=device))
-        opt_d.zero_grad()
-        loss.backward()
-        opt_d.step()
-
-    def d_step():
-        d_on(real, recipe.real_label)                           # maximise log D(x) ...
-        with torch.no_grad():
-            fake = G(torch.randn(n, noise_dim, device=device))  # (N, 784); no graph into G
-        d_on(fake, 0.0)                                         # ... + log(1 - D(G(z)))
-
-    def g_step():                                               # maximise log D(G(z))
-        z = torch.randn(n, noise_dim, device=device)
-        D.requires_grad_(False)                                 # frozen: no weight gradients
-        try:
-            p = D(G(z))
-            loss = F.binary_cross_entropy(p, torch.full(p.shape, 1.0, device=device))
-            opt_g.zero_grad()
-            loss.backward()
-            opt_g.step()
-        finally:
-            D.requires_grad_(True)
-
-    return d_step, g_step
+def noisy(x, std):
+    """Instance noise: D sees real and fake images through the same Gaussian blur of pixels."""
+    return x + std * torch.randn_like(x) if std > 0 else x
 
 
-def standard_steps(G, D, opt_d, opt_g, recipe, real, labels=None, noise_std=0.0):
-    """(D step, G step) of the standard schedule, as minigan.gan's discriminator_step and
-    generator_step with every recipe term: D on `real` and as many fakes (drawn for the same
-    `labels` when conditional), instance noise, G's non-saturating loss plus feature matching
-    (per digit when conditional)."""
-    n, device = real.shape[0], real.device
+def bce(p, label):
+    """minigan.gan.d_loss: the mean BCE of D's outputs p, every target = label."""
+    return F.binary_cross_entropy(p, torch.full(p.shape, label, device=p.device))
+
+
+def noise(G, n, device):
+    """z ~ N(0, 1), (n, G's noise size); G may be wrapped in DistributedDataParallel."""
+    return torch.randn(n, getattr(G, "module", G).noise_dim, device=device)
+
+
+def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, labels=None):
+    """One Adam step of D on the batch `real` (None: no real images) and n_fake fresh fakes
+    (default: as many as real; 0: none), drawn for the same `labels` when conditional: minimise
+    bce(D(x), real_label) + bce(D(G(z)), 0). Returns (loss, D(x) or None, D(G(z)) or None),
+    detached."""
     given = () if labels is None else (labels,)
-    noise_dim = 100
+    n_fake = real.shape[0] if n_fake is None else n_fake
+    loss = p_real = p_fake = None
+    if real is not None:                                        # maximise log D(x) ...
+        p_real = D(noisy(real, noise_std), *given)
+        loss = bce(p_real, recipe.real_label)
+    if n_fake:                                                  # ... + log(1 - D(G(z)))
+        with torch.no_grad():                                   # (N, 784); no graph into G
+            fake = G(noise(G, n_fake, next(D.parameters()).device), *given)
+        p_fake = D(noisy(fake, noise_std), *given)
+        loss = bce(p_fake, 0.0) if loss is None else loss + bce(p_fake, 0.0)
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return loss.detach(), *(None if p is None else p.detach() for p in (p_real, p_fake))
 
-    def noisy(x):
-        return x + noise_std * torch.randn_like(x) if noise_std > 0 else x
 
-    def bce(p, label):
-        return F.binary_cross_entropy(p, torch.full(p.shape, label, device=device))
-
-    def d_step():
-        p_real = D(noisy(real), *given)
-        with torch.no_grad():
-            fake = G(torch.randn(n, noise_dim, device=device), *given)
-        loss = bce(p_real, recipe.real_label) + bce(D(noisy(fake), *given), 0.0)
-        opt_d.zero_grad()
+def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None, *, adversarial=1.0,
+                   mode_seeking=0.0):
+    """One Adam step of G on as many fakes as `real` has images, through the frozen D (no
+    weight gradients; only opt_g steps): minimise adversarial * bce(D(G(z)), 1), plus
+    recipe.feature_matching * mean(feature_gap**2) and mode_seeking / (mode_seeking_ratio +
+    1e-5). adversarial and mode_seeking are twin-only settings (TWIN_SETTINGS). Returns (loss,
+    D(G(z))), detached."""
+    given = () if labels is None else (labels,)
+    z = noise(G, real.shape[0], real.device)
+    D.requires_grad_(False)
+    try:
+        images = G(z, *given)
+        features = D.features(noisy(images, noise_std))
+        p_fake = D.head(features, *given)
+        loss = bce(p_fake, 1.0)                                 # maximise log D(G(z))
+        if adversarial != 1:
+            loss = adversarial * loss
+        if recipe.feature_matching > 0:
+            gap = feature_gap(D, features, real, noise_std, labels)
+            loss = loss + recipe.feature_matching * (gap * gap).mean()
+        if mode_seeking > 0:
+            loss = loss + mode_seeking / (mode_seeking_ratio(images, z) + 1e-5)
+        opt_g.zero_grad()
         loss.backward()
-        opt_d.step()
+        opt_g.step()
+    finally:
+        D.requires_grad_(True)
+    return loss.detach(), p_fake.detach()
 
-    def g_step():
-        D.requires_grad_(False)
-        try:
-            features = D.features(noisy(G(torch.randn(n, noise_dim, device=device), *given)))
-            loss = bce(D.head(features, *given), 1.0)
-            if recipe.feature_matching > 0:
-                with torch.no_grad():
-                    real_features = D.features(noisy(real))
-                if labels is None:
-                    gap = features.mean(dim=0) - real_features.mean(dim=0)
-                else:  # minigan.gan.class_means: the means per digit of the batch
-                    onehot = (labels[None] == labels.unique()[:, None]).float()
-                    means = onehot / onehot.sum(dim=1, keepdim=True)
-                    gap = means @ features.flatten(1) - means @ real_features.flatten(1)
-                loss = loss + recipe.feature_matching * (gap * gap).mean()
-            opt_g.zero_grad()
-            loss.backward()
-            opt_g.step()
-        finally:
-            D.requires_grad_(True)
+
+def feature_gap(D, features, real, noise_std, labels=None):
+    """Feature matching (Salimans et al. 2016): the fakes' mean D.features minus the real
+    batch's; per digit of the batch when conditional (minigan.gan.class_mean_gap), so each
+    digit's fakes are pulled towards that digit's real features."""
+    with torch.no_grad():
+        real_features = D.features(noisy(real, noise_std))
+    if labels is None:
+        return features.mean(dim=0) - real_features.mean(dim=0)
+    onehot = (labels[None] == labels.unique()[:, None]).float()  # (digits present, N)
+    means = onehot / onehot.sum(dim=1, keepdim=True)
+    return means @ features.flatten(1) - means @ real_features.flatten(1)
+
+
+def mode_seeking_ratio(images, z):
+    """MSGAN (Mao et al. 2019): mean|G(z1) - G(z2)| / mean|z1 - z2| over the batch's two
+    halves. G minimises its inverse: fakes from distant noise must differ, or G collapses."""
+    h = z.shape[0] // 2
+    return (images[:h] - images[h:2 * h]).abs().mean() / (z[:h] - z[h:2 * h]).abs().mean()
+
+
+def twin_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None):
+    """The two steps with all but the batch bound, as bench_common.minigan_steps:
+    d_step(real, n_fake=None) and g_step(real)."""
+    def d_step(real, n_fake=None):
+        return discriminator_step(G, D, opt_d, recipe, real, noise_std, n_fake, labels)
+
+    def g_step(real):
+        return generator_step(G, D, opt_g, recipe, real, noise_std, labels)
 
     return d_step, g_step
 
@@ -286,7 +316,7 @@ def standing_stats(G, batches=10, n=500):
     G.train()
     with torch.no_grad():
         for _ in range(batches):
-            G(torch.randn(n, G[0].in_features, device=device))
+            G(noise(G, n, device))
     for m in norms:
         m.momentum = 0.1
     G.eval()
@@ -321,103 +351,111 @@ class Judge:
         return {key + suffix: value for key, value in out.items()}
 
 
+class WeightAverage:
+    """An exponential moving average of G: after each step, every weight and BatchNorm running
+    statistic a <- a + (1 - decay) (live - a)."""
+
+    def __init__(self, G, decay):
+        self.model, self.decay = copy.deepcopy(G), decay
+        self.averaged, self.live = ([t for t in [*m.parameters(), *m.buffers()]
+                                     if t.is_floating_point()] for m in (self.model, G))
+
+    def update(self):
+        with torch.no_grad():
+            torch._foreach_lerp_(self.averaged, self.live, 1 - self.decay)
+
+
 def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=5000, log=print,
-          trial=Trial()):
-    """Trains the twin on `images` (N, 784); one record (a dict) per epoch, also logged."""
+          settings=None):
+    """Trains the twin on `images` (N, 784) on the standard schedule, instance noise annealed
+    to 0; settings: TWIN_SETTINGS values (the rest at their defaults). One record (a dict) per
+    epoch, also logged."""
     from minigan.gan import GENERATOR_SIZES
-    torch.manual_seed(seed)
-    G, D = build_generator(recipe, GENERATOR_SIZES).to(device), Discriminator(recipe).to(device)
-    opt_d, opt_g = make_optimizers(G, D, recipe)
-    noise_dim = GENERATOR_SIZES[0]
-    data = torch.from_numpy(images).to(device)
+    settings = {**{k: default for k, (default, _) in TWIN_SETTINGS.items()}, **(settings or {})}
     if batch % recipe.pack:
         raise ValueError(f"batch {batch} is not a multiple of pack {recipe.pack}")
-    packs = batch // recipe.pack                       # D's outputs per batch
-    real_t = torch.full((packs, 1), recipe.real_label, device=device)
-    ones, zeros = torch.ones(packs, 1, device=device), torch.zeros(packs, 1, device=device)
-    eval_noise = torch.randn(samples, noise_dim, generator=torch.Generator().manual_seed(1234))
+    refuse_conditional(recipe)
+    torch.manual_seed(seed)
+    G = build_generator(recipe, GENERATOR_SIZES).to(device)
+    D = Discriminator(recipe).to(device)
+    opt_d, opt_g = make_optimizers(G, D, recipe)
+    data = torch.from_numpy(images).to(device)
+    eval_noise = torch.randn(samples, G.noise_dim, generator=torch.Generator().manual_seed(1234))
     eval_noise = eval_noise.to(device)
-    ema = copy.deepcopy(G) if trial.ema > 0 else None
-    if ema is not None:  # weights and BatchNorm running statistics, averaged alike
-        ema_tensors, live_tensors = ([t for t in [*m.parameters(), *m.buffers()]
-                                      if t.is_floating_point()] for m in (ema, G))
+    ema = WeightAverage(G, settings["ema"]) if settings["ema"] > 0 else None
     records, start = [], time.perf_counter()
     for epoch in range(epochs):
-        std = recipe.instance_noise * max(0.0, 1 - epoch / epochs)
-
-        def noisy(x, std=std):
-            return x + std * torch.randn_like(x) if std > 0 else x
-
-        sums = torch.zeros(4, device=device)
-        order = torch.randperm(len(data), device=device)
-        steps = len(data) // batch
-        for i in range(steps):
-            real = data[order[i * batch:(i + 1) * batch]]
-            p_real = D(noisy(real))
-            with torch.no_grad():
-                fake = G(torch.randn(batch, noise_dim, device=device))
-            p_fake = D(noisy(fake))
-            loss_d = F.binary_cross_entropy(p_real, real_t) + F.binary_cross_entropy(p_fake, zeros)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-
-            D.requires_grad_(False)
-            z = torch.randn(batch, noise_dim, device=device)
-            images_g = G(z)
-            features = D.features(noisy(images_g))
-            p = D.head(features)
-            loss_g = trial.adversarial * F.binary_cross_entropy(p, ones)
-            if recipe.feature_matching > 0:
-                with torch.no_grad():
-                    target = D.features(noisy(real)).mean(dim=0)
-                gap = features.mean(dim=0) - target
-                loss_g = loss_g + recipe.feature_matching * (gap * gap).mean()
-            if trial.mode_seeking > 0:
-                h = batch // 2
-                ratio = ((images_g[:h] - images_g[h:2 * h]).abs().mean()
-                         / (z[:h] - z[h:2 * h]).abs().mean())
-                loss_g = loss_g + trial.mode_seeking / (ratio + 1e-5)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            D.requires_grad_(True)
-            if ema is not None:
-                with torch.no_grad():
-                    torch._foreach_lerp_(ema_tensors, live_tensors, 1 - trial.ema)
-            sums += torch.stack([loss_d.detach(), loss_g.detach(),
-                                 p_real.detach().mean(), p_fake.detach().mean()])
-        G.eval()
-        with torch.no_grad():
-            generated = G(eval_noise)
-            scores = judge.scores(generated)
-            grid = generated[:64].cpu().numpy()
-        G.train()
-        if ema is not None:
-            ema.eval()
-            with torch.no_grad():
-                scores.update(judge.scores(ema(eval_noise), "_ema"))
-                standing = copy.deepcopy(ema)
-                standing_stats(standing)
-                generated = standing(eval_noise)
-                scores.update(judge.scores(generated, "_ema_standing"))
-                grid = generated[:64].cpu().numpy()
-        means = (sums / steps).tolist()
-        fields = {**dataclasses.asdict(recipe), **dataclasses.asdict(trial)}
-        record = {"recipe": {k: v for k, v in fields.items() if k != "name"},
+        noise_std = recipe.instance_noise * max(0.0, 1 - epoch / epochs)
+        means = train_epoch(G, D, (opt_d, opt_g), recipe, data, batch, noise_std, settings, ema)
+        scores, grid = judge_epoch(G, ema, judge, eval_noise)
+        record = {"recipe": {**{k: v for k, v in dataclasses.asdict(recipe).items()
+                                if k != "name"}, **settings},
                   "seed": seed, "epoch": epoch + 1,
                   "minutes": round((time.perf_counter() - start) / 60, 2),
-                  "loss_d": means[0], "loss_g": means[1], "d_real": means[2], "d_fake": means[3],
-                  **scores}
+                  **dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), means)), **scores}
         records.append(record)
         log(json.dumps(record))
         if out:
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "trials.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            np.save(out / f"grid_epoch{epoch + 1:03d}.npy", grid)
-            save_generator(G, recipe, out, epoch + 1)
+            save_epoch(out, record, grid, G, recipe)
     return records
+
+
+def refuse_conditional(recipe):
+    """train reads the images without their labels: a ValueError for a conditional recipe (and
+    so for the auxiliary classifier, which only a conditional one has)."""
+    if recipe.conditional:
+        raise ValueError(f"recipe {recipe.name}: the twin trains on images without their labels: "
+                         "conditional must be False")
+
+
+def train_epoch(G, D, optimizers, recipe, data, batch, noise_std, settings, ema=None):
+    """One pass over `data` in shuffled batches: per batch one D step on real + fresh fakes, one
+    G step, the average's update. Returns the means of D's loss, G's, D(x) and D(G(z))."""
+    opt_d, opt_g = optimizers
+    sums = torch.zeros(4, device=data.device)
+    order = torch.randperm(len(data), device=data.device)
+    steps = len(data) // batch
+    for i in range(steps):
+        real = data[order[i * batch:(i + 1) * batch]]
+        loss_d, p_real, p_fake = discriminator_step(G, D, opt_d, recipe, real, noise_std)
+        loss_g, _ = generator_step(G, D, opt_g, recipe, real, noise_std,
+                                   adversarial=settings["adversarial"],
+                                   mode_seeking=settings["mode_seeking"])
+        if ema is not None:
+            ema.update()
+        sums += torch.stack([loss_d, loss_g, p_real.mean(), p_fake.mean()])
+    return (sums / steps).tolist()
+
+
+def judge_epoch(G, ema, judge, eval_noise):
+    """judge's scores of G's images for eval_noise (eval mode) and, with a WeightAverage, of the
+    average's, as it is and with standing statistics (keys suffixed _ema, _ema_standing); and
+    the 64 images of the grid (the last of these)."""
+    G.eval()
+    with torch.no_grad():
+        generated = G(eval_noise)
+        scores = judge.scores(generated)
+        grid = generated[:64].cpu().numpy()
+    G.train()
+    if ema is not None:
+        ema.model.eval()
+        with torch.no_grad():
+            scores.update(judge.scores(ema.model(eval_noise), "_ema"))
+            standing = copy.deepcopy(ema.model)
+            standing_stats(standing)
+            generated = standing(eval_noise)
+            scores.update(judge.scores(generated, "_ema_standing"))
+            grid = generated[:64].cpu().numpy()
+    return scores, grid
+
+
+def save_epoch(out, record, grid, G, recipe):
+    """Appends the record to out/trials.jsonl and saves the epoch's grid and generator."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "trials.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    np.save(out / f"grid_epoch{record['epoch']:03d}.npy", grid)
+    save_generator(G, recipe, out, record["epoch"])
 
 
 def save_generator(G, recipe, out, epoch):
@@ -435,8 +473,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default="stable", help="the minigan recipe to start from")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a Recipe field, or set a trial-only one: "
-                        + ", ".join(TRIAL_FIELDS))
+                   help="override a minigan Recipe field (minigan.recipes.Recipe, checked "
+                        "as minigan's --set), or set a twin-only setting: " + "; ".join(
+                            f"{k} (default {d}: {text})" for k, (d, text) in
+                            TWIN_SETTINGS.items()))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -460,10 +500,10 @@ def main(argv=None):
     try:
         settings = dict(parse_setting(text) for text in args.set)
         recipe = dataclasses.replace(recipes.get_recipe(args.recipe), **{
-            k: v for k, v in settings.items() if k not in TRIAL_FIELDS})
+            k: v for k, v in settings.items() if k not in TWIN_SETTINGS})
+        refuse_conditional(recipe)
     except (argparse.ArgumentTypeError, ValueError) as error:
         p.error(str(error))
-    trial = Trial(**{k: v for k, v in settings.items() if k in TRIAL_FIELDS})
     images = load_mnist_train(args.data_dir)[:args.limit]
     try:
         real = data.load_mnist("test", args.data_dir, download=False)[0]
@@ -471,7 +511,8 @@ def main(argv=None):
         print("no MNIST test files in the data folder: digit coverage only, no FID")
         real = None
     train(recipe, images, Judge(real), args.epochs, args.seed, args.device,
-          Path(args.out) if args.out else None, trial=trial)
+          Path(args.out) if args.out else None,
+          settings={k: v for k, v in settings.items() if k in TWIN_SETTINGS})
 
 
 if __name__ == "__main__":

@@ -196,7 +196,8 @@ def test_compare_quality_scores_both_engines_and_states_the_spread(tmp_path, cap
 
 
 def test_torch_gan_settings_are_recipe_fields_or_trial_terms():
-    """--set: a Recipe field typed and range-checked by minigan.recipes, or a trial-only term."""
+    """--set: a Recipe field typed and range-checked by minigan.recipes, or a twin-only setting
+    (torch_gan.TWIN_SETTINGS)."""
     import argparse
     parse = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))["parse_setting"]
     assert parse("pack=2") == ("pack", 2) and isinstance(parse("pack=2")[1], int)
