@@ -247,16 +247,16 @@ def quartiles(samples):
 # The GAN: benchmarks build minigan's models and call its two training steps only through
 # minigan_models and minigan_steps (the PyTorch twin's models and steps are in torch_gan.py);
 # schedule_steps makes one iteration of a schedule from either engine's steps.
-SCHEDULES = ("standard", "seed")
+SCHEDULES = ("standard", "original")
 
 
 def minigan_models(recipe, device="cpu", seed=0):
     """minigan's G and D for `recipe` on `device`, initialised from `seed`, and make_optimizers'
     two Adams: (G, D, opt_d, opt_g)."""
     import minigan as mg
-    from minigan import gan
+    from minigan import build, gan
     mg.manual_seed(seed)
-    G = gan.build_generator(recipe).to(device)
+    G = build.build_generator(recipe).to(device)
     D = minigan_discriminator(recipe, device)
     return (G, D, *gan.make_optimizers(G, D, recipe))
 
@@ -264,22 +264,30 @@ def minigan_models(recipe, device="cpu", seed=0):
 def minigan_discriminator(recipe, device="cpu"):
     """minigan's D alone for `recipe` on `device`, its weights drawn from minigan's generator as
     it stands (not reseeded)."""
-    from minigan import gan
-    return gan.build_discriminator(recipe).to(device)
+    from minigan import build
+    return build.build_discriminator(recipe).to(device)
 
 
 def minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None):
     """minigan's two training steps with all but the batch bound, as torch_gan.twin_steps:
     d_step(real, n_fake=None) (real None: fakes only; n_fake 0: the real batch only) and
-    g_step(real). Each returns what minigan.gan's step returns."""
-    from minigan import gan
+    g_step(real). Each returns what minigan.gan's step returns (a one-sided D step: its loss)."""
+    from minigan import build, gan
+    from minigan.autograd import Tensor
+    rules = build.rules(recipe, noise_std)
+    G, D = build.networks_given(recipe)(G, D, labels)
 
     def d_step(real, n_fake=None):
-        return gan.discriminator_step(G, D, opt_d, recipe, real, noise_std, n_fake=n_fake,
-                                      labels=labels)
+        real = real if real is None or isinstance(real, Tensor) else Tensor(real)
+        if n_fake is None:
+            return gan.discriminator_step(G, D, opt_d, real, rules)
+        loss = gan.real_loss(D, real, rules)[0] if n_fake == 0 \
+            else gan.fake_loss(G, D, n_fake, rules)[0]
+        gan.adam_step(opt_d, loss)
+        return loss.data
 
     def g_step(real):
-        return gan.generator_step(G, D, opt_g, recipe, real, noise_std, labels=labels)
+        return gan.generator_step(G, D, opt_g, real, rules)
 
     return d_step, g_step
 
@@ -287,11 +295,11 @@ def minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None):
 def schedule_steps(d_step, g_step, real, schedule="standard"):
     """One iteration of `schedule` on the batch `real`, as (D step, G step), two calls of no
     argument, from an engine's bound steps (minigan_steps, torch_gan.twin_steps). The standard
-    schedule steps D once, on `real` and as many fresh fakes; the seed schedule (the original
-    Keras script's) steps it twice, on `real` alone, then on as many fakes alone."""
+    schedule steps D once, on `real` and as many fresh fakes; the original schedule (the Keras
+    script's) steps it twice, on `real` alone, then on as many fakes alone."""
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}: one of {SCHEDULES}")
-    if schedule == "seed":
+    if schedule == "original":
         def d():
             d_step(real, 0)
             d_step(None, real.shape[0])

@@ -15,7 +15,7 @@ Everything runs at the shapes of the GAN's discriminator (batch 64, 28x28 images
            only: in the GAN the first layer's input is the image, which needs no gradient, so
            the 1->32 row runs with x.requires_grad=False on both sides). Weights require grad in
            the forward rows too, as in training (both engines record their graph).
-  disc     the seed recipe's discriminator (minigan.gan.build_discriminator: Conv2D(1, 32, 3) -
+  disc     the original recipe's discriminator (build.build_discriminator: Conv2D(1, 32, 3) -
            LeakyReLU(0.01) + Dropout(0.3) - Conv2D(32, 64, 3) - LeakyReLU + Dropout - Flatten -
            Dense(50176, 1) - Sigmoid), with a BCE loss against 0/1 labels, forward + backward (no
            optimizer) in eval mode and in train mode (dropout active), then one full training
@@ -87,7 +87,7 @@ from minigan.kernels import im2col as K  # noqa: E402
 
 BATCH, QUICK_BATCH = 64, 8
 SIDE, KERNEL = 28, 3
-SEED = recipes.RECIPES["seed"]  # the discriminator's recipe (its Adam's lr)
+ORIGINAL = recipes.RECIPES["original"]  # the discriminator's recipe (its Adam's lr)
 DEFAULT_REPEATS = {"small": 50, "big": 20}  # small: the C=1 im2col/col2im cases
 QUICK_REPEATS = 2
 
@@ -233,7 +233,7 @@ def _case_conv(torch, N, C, OC, backward, x_grad):
 def _models():
     """The seed discriminator in minigan and its PyTorch twin, with the same weights."""
     import torch_gan
-    mm, tm = minigan_discriminator(SEED), torch_gan.Discriminator(SEED)
+    mm, tm = minigan_discriminator(ORIGINAL), torch_gan.Discriminator(ORIGINAL)
     copy_weights(mm, tm)
     return mm, tm
 
@@ -245,8 +245,8 @@ def _case_disc(torch, N, mode, step):
     y0 = rng.integers(0, 2, (N, 1)).astype(np.float32)             # real / fake labels
     xm, ym = mg.tensor(x0), mg.tensor(y0)
     xt, yt = torch.from_numpy(x0), torch.from_numpy(y0)
-    om = mg.optim.Adam(mm.parameters(), lr=SEED.lr_d) if step else None
-    ot = torch.optim.Adam(tm.parameters(), lr=SEED.lr_d) if step else None
+    om = mg.optim.Adam(mm.parameters(), lr=ORIGINAL.lr_d) if step else None
+    ot = torch.optim.Adam(tm.parameters(), lr=ORIGINAL.lr_d) if step else None
 
     def run_m():
         mg.functional.binary_cross_entropy(mm(xm), ym).backward()
@@ -272,7 +272,7 @@ def _case_disc(torch, N, mode, step):
 
 def _disc_label(mode, step):
     if step:
-        return "disc train step", (f"forward, BCE, backward, Adam(lr={SEED.lr_d}) step, train "
+        return "disc train step", (f"forward, BCE, backward, Adam(lr={ORIGINAL.lr_d}) step, train "
                                    "mode")
     what = f"forward, BCE, backward (no optimizer), {mode} mode"
     return f"disc fwd+bwd {mode}", what + (" (dropout active)" if mode == "train" else
@@ -293,7 +293,7 @@ def _disc_check(models, runs, reset, mode, step):
             run()
         if step:
             worst = max(float(np.abs((p.numpy() - b) - (tp.detach().numpy() - tb)).max())
-                        for (p, tp), (b, tb) in zip(pairs, before)) / SEED.lr_d
+                        for (p, tp), (b, tb) in zip(pairs, before)) / ORIGINAL.lr_d
             text, ok = f"eval-mode Adam update diff {worst:.1e} lr", worst <= 1e-2
         else:
             text, ok = diff_check([(p.grad.numpy(), tp.grad.numpy()) for p, tp in pairs])

@@ -47,7 +47,7 @@ def main(argv=None):
 
     import gan_bench
     dev = gan_bench.Device("gpu", torch)
-    steps, _ = gan_bench.both_steps(torch, dev, args.batch, gan_bench.SEED, "seed")
+    steps, _ = gan_bench.both_steps(torch, dev, args.batch, gan_bench.ORIGINAL, "original")
     (m_d, m_g), (t_d, t_g) = steps["minigan"], steps["torch"]
     sync_cupy, sync_torch = dev.sync["minigan"], dev.sync["torch"]
     print(f"launches per step, batch {args.batch} (CUPTI via torch.profiler)\n")

@@ -219,7 +219,7 @@ def report(results, args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--recipes", type=lambda s: s.split(","), default=["seed", "stable"])
+    p.add_argument("--recipes", type=lambda s: s.split(","), default=["original", "stable"])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)

@@ -41,10 +41,10 @@ from bench_common import (  # noqa: E402
     versions)
 from bench_common import minigan_models, minigan_steps, schedule_steps  # noqa: E402
 from gan_flops import KERNEL, SIDE, d_step_flops, g_step_flops, gemm_rates, layer_flops  # noqa: E402
-from minigan import gan, recipes  # noqa: E402
+from minigan import conditional, config, gan, recipes  # noqa: E402
 
-SEED = recipes.RECIPES["seed"]                # the recipe every model case trains
-SEED_ITERATIONS = recipes.SEED_SCHEDULE["iterations"]  # D steps per seed epoch, then one G step
+ORIGINAL = recipes.RECIPES["original"]                # the recipe every model case trains
+ORIGINAL_ITERATIONS = config.ORIGINAL_SCHEDULE["iterations"]  # D steps per epoch, then one G
 PAD = 1                                       # padding "same" for the 3x3 kernels
 D_CHANNELS = (1, 32, 64)                      # the seed discriminator's convolutions,
 ALPHA, DROPOUT = 0.01, 0.3                    # its LeakyReLU and Dropout
@@ -69,7 +69,7 @@ class Planned(NamedTuple):
 
 # The models: minigan's, and the PyTorch twin (torch_gan.py) with the same weights
 
-def both_models(torch, dev, recipe=SEED):
+def both_models(torch, dev, recipe=ORIGINAL):
     """minigan_models for `recipe`, and the twin with the same weights: ((G, D, opt_d, opt_g),
     (tG, tD, topt_d, topt_g)), in train mode."""
     import torch_gan
@@ -249,12 +249,12 @@ def case_adam(torch, dev):
         om.step()
         ot.step()
         worst = max(float(np.abs((p.numpy() - b) - (host(tp) - tb)).max())
-                    for (p, tp), (b, tb) in zip(pairs, before)) / SEED.lr_d
+                    for (p, tp), (b, tb) in zip(pairs, before)) / ORIGINAL.lr_d
         return f"update diff {worst:.1e} lr", worst <= 1e-2
 
     size = sum(int(np.prod(p.shape)) for p, _ in pairs)
     return GanCase(engines={"minigan": om.step, "torch": ot.step}, check=check,
-                   what=f"Adam(lr={SEED.lr_d}) step over D's {len(pairs)} parameter tensors "
+                   what=f"Adam(lr={ORIGINAL.lr_d}) step over D's {len(pairs)} parameter tensors "
                         f"({size:,} values)")
 
 
@@ -266,7 +266,7 @@ def both_steps(torch, dev, n, recipe, schedule, noise_std=0.0):
     import torch_gan
     (G, D, *opts), (tG, tD, *topts) = both_models(torch, dev, recipe)
     real0 = np.random.default_rng(9).uniform(-1, 1, (n, SIDE * SIDE)).astype(np.float32)
-    labels0 = np.arange(n) % gan.DIGITS if recipe.conditional else None
+    labels0 = np.arange(n) % conditional.DIGITS if recipe.conditional else None
     real_m, real_t = mg.tensor(real0, device=dev.minigan), torch.tensor(real0, device=dev.torch)
     labels_t = None if labels0 is None else torch.tensor(labels0, device=dev.torch)
     steps = {"minigan": schedule_steps(*minigan_steps(G, D, *opts, recipe, noise_std, labels0),
@@ -303,7 +303,7 @@ def _iterations(d_step, g_step, k):
 
 
 def _model_case(torch, dev, n, kind, iterations):
-    steps, check = both_steps(torch, dev, n, SEED, "seed")
+    steps, check = both_steps(torch, dev, n, ORIGINAL, "original")
     if kind == "D step":
         return GanCase(engines={e: d for e, (d, _) in steps.items()}, check=check,
                        flops=d_step_flops(n),
@@ -410,7 +410,7 @@ def run_case(planned, args, torch, dev):
 
 def memory_report(args):
     """Peak memory of each engine in its own process (gan_memory.py)."""
-    spec = {"recipe": dataclasses.asdict(SEED), "sizes": gan.GENERATOR_SIZES}
+    spec = {"recipe": dataclasses.asdict(ORIGINAL), "sizes": gan.GENERATOR_SIZES}
     return gan_memory.measure_both(args.device, args.threads, MEMORY_BATCH,
                                    0 if args.quick else MEMORY_STEPS, spec, THREAD_ENV_VARS)
 
@@ -462,7 +462,7 @@ def _parse(argv):
                    help=f"untimed rounds first (default: layers {WARMUP['layer']}, D/G steps "
                         f"{WARMUP['step']}, seed epochs 1 iteration; --quick: 1)")
     p.add_argument("--epoch-iterations", type=int, default=None,
-                   help=f"D steps per seed epoch (default {SEED_ITERATIONS}, as the seed "
+                   help=f"D steps per seed epoch (default {ORIGINAL_ITERATIONS}, as the seed "
                         "schedule; --quick: 2)")
     p.add_argument("--quick", action="store_true",
                    help="batch 64 only, 1 warm-up and 1 timed round, 2-iteration epochs: a smoke "
@@ -480,7 +480,7 @@ def _parse(argv):
         except ValueError:
             p.error(f"--batches: expected comma-separated integers, got {args.batches!r}")
     if args.epoch_iterations is None:
-        args.epoch_iterations = 2 if args.quick else SEED_ITERATIONS
+        args.epoch_iterations = 2 if args.quick else ORIGINAL_ITERATIONS
     return args
 
 

@@ -79,7 +79,7 @@ def _torch_steps(device, threads, spec, real0):
     G = torch_gan.build_generator(recipe, spec["sizes"]).to(tdevice)
     D = torch_gan.Discriminator(recipe).to(tdevice)
     steps = torch_gan.twin_steps(G, D, *torch_gan.make_optimizers(G, D, recipe), recipe)
-    return rss_import, schedule_steps(*steps, torch.tensor(real0, device=tdevice), "seed")
+    return rss_import, schedule_steps(*steps, torch.tensor(real0, device=tdevice), "original")
 
 
 def _minigan_steps(device, threads, spec, real0):
@@ -92,10 +92,10 @@ def _minigan_steps(device, threads, spec, real0):
     numba.set_num_threads(threads)
     mg.set_device(device)
     rss_import = peak_rss_mib()
-    recipe = recipes.Recipe(**spec["recipe"]) if spec else recipes.RECIPES["seed"]
+    recipe = recipes.Recipe(**spec["recipe"]) if spec else recipes.RECIPES["original"]
     G, D, opt_d, opt_g = minigan_models(recipe, device)
     steps = minigan_steps(G, D, opt_d, opt_g, recipe)
-    return rss_import, schedule_steps(*steps, mg.tensor(real0, device=device), "seed")
+    return rss_import, schedule_steps(*steps, mg.tensor(real0, device=device), "original")
 
 
 def _gpu_sync(engine, device):

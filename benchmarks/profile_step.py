@@ -54,7 +54,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rounds", type=int, default=20)
     args = p.parse_args(argv)
-    recipe = recipes.get_recipe("seed")
+    recipe = recipes.get_recipe("original")
     G, D, opt_d, opt_g = minigan_models(recipe)
     real = mg.tensor(np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)), dtype="float32")
     d_step, _ = minigan_steps(G, D, opt_d, opt_g, recipe)

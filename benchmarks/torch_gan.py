@@ -64,12 +64,12 @@ def keras_init(module):
 
 
 def build_mlp_generator(recipe, sizes):
-    """minigan.gan.build_mlp_generator: z (N, sizes[0]) -> images (N, sizes[-1]) in [-1, 1];
+    """minigan.gan.build_generator: z (N, sizes[0]) -> images (N, sizes[-1]) in [-1, 1];
     sizes is minigan.gan.GENERATOR_SIZES."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
         layers.append(nn.Linear(n_in, n_out))
-        if recipe.generator == "seed":
+        if recipe.generator == "relu":
             layers.append(nn.ReLU())
         else:
             if i > 0:
@@ -81,7 +81,7 @@ def build_mlp_generator(recipe, sizes):
 
 
 def build_dcgan_generator(noise_dim=100):
-    """minigan.gan.build_dcgan_generator: z -> Dense 128*7*7, BatchNorm1d, ReLU, (128, 7, 7) ->
+    """minigan.dcgan.build_generator: z -> Dense 128*7*7, BatchNorm1d, ReLU, (128, 7, 7) ->
     ConvTranspose 128->64 (4, 2, 1), BatchNorm2d, ReLU -> ConvTranspose 64->1, tanh, flat 784."""
     G = nn.Sequential(
         nn.Linear(noise_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
@@ -93,7 +93,7 @@ def build_dcgan_generator(noise_dim=100):
 
 
 class ConditionalGenerator(nn.Module):
-    """minigan.gan.ConditionalGenerator: body(cat(z, E[labels])), E a 10 x 10 embedding."""
+    """minigan.conditional.ConditionalGenerator: body(cat(z, E[labels])), E a 10 x 10 embedding."""
 
     def __init__(self, body, digits=10, label_dim=10):
         super().__init__()
@@ -105,7 +105,7 @@ class ConditionalGenerator(nn.Module):
 
 
 def build_generator(recipe, sizes):
-    """minigan.gan.build_generator for every recipe: the MLP or DCGAN body, conditional or not;
+    """minigan.build.build_generator for every recipe: the MLP or DCGAN body, conditional or not;
     G.noise_dim is the size of the z it reads."""
     extra = 10 if recipe.conditional else 0
     if recipe.model == "dcgan":
@@ -116,7 +116,7 @@ def build_generator(recipe, sizes):
 
 
 class ProjectionHead(nn.Module):
-    """minigan.gan.ProjectionHead: sigmoid(judge(features) + E[y] . flat(features))."""
+    """minigan.conditional.ProjectionHead: sigmoid(judge(features) + E[y] . flat(features))."""
 
     def __init__(self, judge, width, digits=10):
         super().__init__()
@@ -174,7 +174,7 @@ class Discriminator(nn.Module):
         if getattr(recipe, "classifier", 0) > 0:
             raise ValueError("the PyTorch twin has no auxiliary classifier (AC-GAN): recipe "
                              f"field classifier must be 0, got {recipe.classifier}")
-        if getattr(recipe, "discriminator", "seed") == "dcgan":   # the DCGAN paper's
+        if getattr(recipe, "discriminator", "original") == "dcgan":   # the DCGAN paper's
             layers, channels, side = [
                 nn.Conv2d(recipe.pack, 64, 4, 2, 1), nn.LeakyReLU(0.2),
                 nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2)], 128, 7
@@ -274,8 +274,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None, *, adv
 
 def feature_gap(D, features, real, noise_std, labels=None):
     """Feature matching (Salimans et al. 2016): the fakes' mean D.features minus the real
-    batch's; per digit of the batch when conditional (minigan.gan.class_mean_gap), so each
-    digit's fakes are pulled towards that digit's real features."""
+    batch's; per digit of the batch when conditional (minigan.batch.LocalBatch.class_mean_gap),
+    so each digit's fakes are pulled towards that digit's real features."""
     with torch.no_grad():
         real_features = D.features(noisy(real, noise_std))
     if labels is None:
