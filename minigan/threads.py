@@ -84,7 +84,7 @@ def blas():
     return _blas
 
 
-class OneBlasThread:
+class _OneBlasThread:
     """The scope of `blas_on_one_thread`: entering the outermost block reads every OpenBLAS's
     thread count and sets it to one, leaving it restores the counts read; a block entered
     inside another (a product's inside a training step's) only counts its depth. The count is
@@ -109,7 +109,7 @@ class OneBlasThread:
                 blas().set(self.saved)
 
 
-_one_blas_thread = OneBlasThread()
+_one_blas_thread = _OneBlasThread()
 
 
 def blas_on_one_thread():
