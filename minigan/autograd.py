@@ -141,45 +141,39 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of "
                                "the computation has requires_grad=True (or it ran under no_grad)")
-        xp = backend.xp_of(self.data)
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs "
-                                   "an explicit grad of the same shape")
-            grad = xp.ones_like(self.data)
-        else:
-            grad = grad.data if isinstance(grad, Tensor) else grad
-            grad = as_tensor(grad, like=self, op="backward(grad)").data
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(grad): grad has shape {grad.shape}, "
-                                 f"the tensor {self.shape}")
-
-        grads = {id(self): grad}
+        grads = {id(self): self._first_grad(grad)}
         for t in reversed(_topological_order(self)):
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             fn = t._ctx
-            if fn is None:  # a leaf: accumulate (out of place: g may be shared with another leaf)
-                g = backend.xp_of(g).ascontiguousarray(g)  # g's own device (graphs may cross)
-                t.grad = Tensor._wrap(g if t.grad is None else t.grad.data + g)
+            if fn is None:  # a leaf
+                t._accumulate_grad(g)
                 continue
-            if fn.inputs is None:
-                raise RuntimeError("backward through a graph that was already freed: pass "
-                                   "retain_graph=True to the first backward() to keep it")
-            gxs = fn.backward(g)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            for x, gx in zip(fn.inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                if gx.shape != x.shape:
-                    raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
-                                       f"{gx.shape} for an input of shape {x.shape}")
+            for x, gx in _input_grads(fn, g):
                 key = id(x)
                 grads[key] = grads[key] + gx if key in grads else gx  # used twice, counted twice
             if not retain_graph:
                 fn.__dict__.clear()  # drop saved arrays and inputs: frees memory as we go
+
+    def _first_grad(self, grad):
+        """The array backward starts from: ones for a one-element tensor, else `grad`, checked."""
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs "
+                                   "an explicit grad of the same shape")
+            return backend.xp_of(self.data).ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else grad
+        grad = as_tensor(grad, like=self, op="backward(grad)").data
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(grad): grad has shape {grad.shape}, "
+                             f"the tensor {self.shape}")
+        return grad
+
+    def _accumulate_grad(self, g):
+        """A leaf's .grad += g, out of place: g may be shared with another leaf."""
+        g = backend.xp_of(g).ascontiguousarray(g)  # g's own device (graphs may cross)
+        self.grad = Tensor._wrap(g if self.grad is None else self.grad.data + g)
 
     # Operators: Python scalars, arrays and tensors mix on either side (the dtype rule above)
     def _operand(self, other, op):
@@ -385,6 +379,26 @@ def _topological_order(root):
         if fn is not None and fn.inputs is not None:
             stack.extend((x, False) for x in fn.inputs if x.requires_grad and id(x) not in seen)
     return order
+
+
+def _input_grads(fn, gy):
+    """[(x, gx)]: fn.backward(gy)'s gradient for each input x of fn that requires one, its shape
+    checked against x's."""
+    if fn.inputs is None:
+        raise RuntimeError("backward through a graph that was already freed: pass "
+                           "retain_graph=True to the first backward() to keep it")
+    gxs = fn.backward(gy)
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    pairs = []
+    for x, gx in zip(fn.inputs, gxs):
+        if gx is None or not x.requires_grad:
+            continue
+        if gx.shape != x.shape:
+            raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
+                               f"{gx.shape} for an input of shape {x.shape}")
+        pairs.append((x, gx))
+    return pairs
 
 
 def unbroadcast(g, shape):

@@ -45,7 +45,8 @@ def score(G, n=5000, seed=0, data_dir=None):
     return result
 
 
-def main(argv=None):
+def _parser():
+    """The command line of `python -m minigan.evaluate`."""
     p = argparse.ArgumentParser(prog="python -m minigan.evaluate",
                                 description=__doc__.splitlines()[0])
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
@@ -59,6 +60,11 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def main(argv=None):
+    p = _parser()
     args = p.parse_args(argv)
     if not 2 <= args.n <= TEST_IMAGES:
         p.error(f"--n must be between 2 and {TEST_IMAGES} (the MNIST test images the samples "
@@ -79,13 +85,19 @@ def main(argv=None):
         return 1
     if args.json:
         print(json.dumps(result))
-        return 0
+    else:
+        _print_report(result, generator=not args.classifier)
+    return 0
+
+
+def _print_report(result, generator=True):
+    """The scores as lines of text: the classifier's, then (with `generator`) the samples'."""
     print(f"classifier (minigan.digits): test accuracy "
           f"{100 * result['classifier_test_accuracy']:.2f}%; FID floor, real vs real "
           f"({result['n_floor']} vs {result['n_floor']} test images): "
           f"{result['fid_floor_real_vs_real']:.3f}")
-    if args.classifier:
-        return 0
+    if not generator:
+        return
     print(f"FID (classifier features, {result['n']} vs {result['n']}): {result['fid']:.3f}")
     print(f"digits covered (>= 5%): {result['digits_covered']} of 10; KL to uniform "
           f"{result['kl_to_uniform']:.3f}; mean confidence {result['confidence']:.3f}")
@@ -95,7 +107,6 @@ def main(argv=None):
                              for a in result["label_accuracy_per_digit"])
         print(f"label accuracy (conditional: samples read as the digit asked for): "
               f"{100 * result['label_accuracy']:.2f}%; per digit 0-9 (%): {per_digit}")
-    return 0
 
 
 if __name__ == "__main__":

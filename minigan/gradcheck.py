@@ -38,25 +38,38 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             if not (isinstance(t, Tensor) and t.requires_grad):
                 continue
             analytic = backend.to_numpy(t.grad.data) if t.grad is not None else np.zeros(t.shape)
-            numeric = np.empty(t.shape)
-            flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
-            for i in range(flat.size):
-                original = float(flat[i])
-                flat[i] = original + eps
-                f_plus = objective()
-                flat[i] = original - eps
-                f_minus = objective()
-                flat[i] = original
-                numeric.flat[i] = (f_plus - f_minus) / (2 * eps)
-            excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-            if excess.size and excess.max() > 0:
-                worst = tuple(int(i) for i in np.unravel_index(int(excess.argmax()), t.shape))
-                raise GradcheckError(
-                    f"gradcheck: input {position} (shape {t.shape}) at index {worst}: autograd "
-                    f"gives {analytic[worst]:.8g}, finite differences {numeric[worst]:.8g} "
-                    f"(atol={atol}, rtol={rtol}; {int((excess > 0).sum())} of {excess.size} "
-                    "elements off)")
+            numeric = _central_differences(objective, t.data, eps)
+            _check_close(position, analytic, numeric, atol, rtol)
     finally:
         for t, (data, grad) in zip(tensors, saved):
             t.data, t.grad = data, grad
     return True
+
+
+def _central_differences(objective, data, eps):
+    """d objective / d data, element by element: (f(x + eps) - f(x - eps)) / (2 eps), with
+    objective() reading `data` (perturbed in place and restored) and returning a float."""
+    numeric = np.empty(data.shape)
+    flat = data.reshape(-1)  # a view: perturbing it perturbs the input
+    for i in range(flat.size):
+        original = float(flat[i])
+        flat[i] = original + eps
+        f_plus = objective()
+        flat[i] = original - eps
+        f_minus = objective()
+        flat[i] = original
+        numeric.flat[i] = (f_plus - f_minus) / (2 * eps)
+    return numeric
+
+
+def _check_close(position, analytic, numeric, atol, rtol):
+    """GradcheckError naming input `position`, its worst element and both values unless
+    |analytic - numeric| <= atol + rtol |numeric| everywhere."""
+    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    if excess.size and excess.max() > 0:
+        worst = tuple(int(i) for i in np.unravel_index(int(excess.argmax()), numeric.shape))
+        raise GradcheckError(
+            f"gradcheck: input {position} (shape {numeric.shape}) at index {worst}: autograd "
+            f"gives {analytic[worst]:.8g}, finite differences {numeric[worst]:.8g} "
+            f"(atol={atol}, rtol={rtol}; {int((excess > 0).sum())} of {excess.size} "
+            "elements off)")

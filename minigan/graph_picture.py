@@ -139,11 +139,21 @@ def draw_graph(output, path=None, ax=None, names=None):
     left, output right. A lone leaf that requires grad is one box. ValueError (one line) when
     backward() freed the graph (draw before it, or backward(retain_graph=True)) or none exists.
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
-    from matplotlib.path import Path
-
     nodes, edges = graph_nodes(output, names)
+    ax = _axes(ax, nodes, edges)
+    _draw_boxes(ax, nodes)
+    _draw_arrows(ax, nodes, edges)
+    _draw_legend(ax, nodes)
+    if path is not None:
+        ax.figure.savefig(path, dpi=110)
+    return ax.figure
+
+
+def _axes(ax, nodes, edges):
+    """`ax` (a new Figure's, sized to the layout, when None) with limits that fit the layout in
+    inches, equal aspect, no frame."""
+    import matplotlib.pyplot as plt
+
     n_columns = max(node.column for node in nodes) + 1
     half = max([abs(node.y) for node in nodes] + [abs(v) for e in edges for v in e.via]) * ROW
     width, height = (n_columns - 1) * COLUMN + BOX_W + 0.4, 2 * half + ROW + 0.3
@@ -153,6 +163,13 @@ def draw_graph(output, path=None, ax=None, names=None):
     ax.set(xlim=(-BOX_W / 2 - 0.2, width - BOX_W / 2 - 0.2), ylim=(-height / 2, height / 2),
            aspect="equal")
     ax.axis("off")
+    return ax
+
+
+def _draw_boxes(ax, nodes):
+    """A box per node: rounded and bold for a Function, square and monospace for a tensor."""
+    from matplotlib.patches import FancyBboxPatch
+
     for node in nodes:
         x, y, bold = node.column * COLUMN, node.y * ROW, node.kind == "function"
         ax.add_patch(FancyBboxPatch(
@@ -161,6 +178,14 @@ def draw_graph(output, path=None, ax=None, names=None):
             "square,pad=0"))
         ax.text(x, y, node.label, ha="center", va="center", fontsize=11 if bold else 8,
                 fontweight="bold" if bold else "normal", family=None if bold else "monospace")
+
+
+def _draw_arrows(ax, nodes, edges):
+    """An arrow per edge, from the right side of its source box to the left side of its target,
+    straight through the gaps of the columns it crosses."""
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+
     for k, edge in enumerate(edges):
         a, b = nodes[edge.source], nodes[edge.target]
         points = [(a.column * COLUMN + BOX_W / 2, a.y * ROW)]
@@ -174,10 +199,13 @@ def draw_graph(output, path=None, ax=None, names=None):
                 [Path.MOVETO, Path.CURVE3, Path.CURVE3]
         ax.add_patch(FancyArrowPatch(path=Path(points, codes), arrowstyle="-|>", color="#333333",
                                      mutation_scale=12, shrinkA=0, shrinkB=0))
+
+
+def _draw_legend(ax, nodes):
+    """The colours of the roles present, in a row above the graph."""
+    from matplotlib.patches import Patch
+
     roles = [role for role in COLOURS if any(node.role == role for node in nodes)]
     ax.legend(handles=[Patch(facecolor=COLOURS[r], edgecolor="#555555", label=r) for r in roles],
               loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(roles), fontsize=8,
               frameon=False)
-    if path is not None:
-        ax.figure.savefig(path, dpi=110)
-    return ax.figure

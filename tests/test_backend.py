@@ -74,6 +74,46 @@ def test_package_does_not_import_cupy_or_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+# A fresh process records every mallopt asked for through ctypes while it imports every module
+# of minigan, then once more while keep_freed_memory_in_heap is called twice.
+MALLOPT_CHILD = r"""
+import ctypes, importlib, json, pkgutil
+calls = []
+class Recording(ctypes.CDLL):
+    def __getattr__(self, name):
+        function = super().__getattr__(name)     # which CDLL keeps as an attribute: wrap that
+        if name == "mallopt":
+            function = lambda *args, f=function: calls.append(args) or f(*args)
+            setattr(self, name, function)
+        return function
+ctypes.CDLL = Recording
+import minigan
+for module in pkgutil.walk_packages(minigan.__path__, "minigan."):
+    importlib.import_module(module.name)
+at_import = list(calls)
+from minigan import backend
+answers = [backend.keep_freed_memory_in_heap(), backend.keep_freed_memory_in_heap()]
+print(json.dumps({"at_import": at_import, "asked": calls[len(at_import):], "answers": answers}))
+"""
+
+
+def test_importing_minigan_leaves_malloc_alone_until_asked():
+    """No process-wide setting changes at import: keep_freed_memory_in_heap is an explicit call,
+    and a second call changes nothing more."""
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", MALLOPT_CHILD], capture_output=True, text=True,
+                         check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["at_import"] == []
+    if sys.platform.startswith("linux") and report["asked"]:   # glibc
+        assert report["asked"] == [[-3, 1 << 30], [-1, (1 << 31) - 1]]
+        assert report["answers"] == [True, True]
+    else:                                                       # no mallopt to call: a no-op
+        assert report["answers"] == [False, False]
+
+
 def test_manual_seed_makes_init_reproducible():
     mg.manual_seed(123)
     a = mg.nn.Dense(4, 3).weight.numpy()

@@ -93,6 +93,31 @@ def test_the_openblas_thread_count_is_restored_after_a_product():
     assert blas.get() == before
 
 
+
+def test_a_block_sets_the_openblas_threads_once_for_every_product_inside(monkeypatch):
+    """Inside blas_on_one_thread (a training loop's), the products touch no thread count; the
+    outermost block sets them once and restores them; limited() inside leaves OpenBLAS on one."""
+    blas = threads.blas()
+    if not blas.libs:
+        pytest.skip("NumPy uses no OpenBLAS here")
+    before = blas.get()
+    blas.set([2] * len(before))
+    sets, set_counts = [], blas.set
+    monkeypatch.setattr(blas, "set", lambda counts: sets.append(list(counts)) or set_counts(counts))
+    a = np.ones((64, 300), np.float32)
+    try:
+        with threads.blas_on_one_thread():
+            for _ in range(3):
+                gemm.matmul(a, a.T)
+                gemm.batched_matmul(a[None], a.T[None])
+            with threads.limited(2):
+                assert blas.get() == [1] * len(before)
+            assert blas.get() == [1] * len(before)
+        assert blas.get() == [2] * len(before)
+        assert sets == [[1] * len(before), [2] * len(before)]
+    finally:
+        set_counts(before)
+
 UNIT = 2.0 ** -24   # float32's unit roundoff
 
 

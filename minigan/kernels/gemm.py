@@ -14,13 +14,15 @@ its SkylakeX kernels do not), so a partition that followed the thread count woul
 number of a training run depend on it. With the partition fixed, 1, 2 or 16 threads give
 bit-identical products on any CPU; two CPUs whose BLAS kernels differ still round differently.
 
-OpenBLAS is set to one thread for the call and restored after. Its own worker threads
-therefore never run for minigan; if they did, each would spin for ~0.1 s after every product
-(OPENBLAS_THREAD_TIMEOUT only acts before NumPy loads OpenBLAS) on the cores that Numba's next
-kernel needs. cblas_sgemm is found in NumPy's OpenBLAS (the ILP64 build NumPy's wheels ship,
-`scipy_cblas_sgemm64_`); where it is not (NumPy on another BLAS) and for float64 (the gradient
-checks), the product is plain `A @ B`. `blas_gemm` also finds cblas_dgemm, for the kernels
-that call a GEMM from inside their own loops (winograd.py's convolution, in float32 and float64).
+OpenBLAS is on one thread during the call (`threads.blas_on_one_thread`: set by the outermost
+such block, the product's own or a training loop's around many, and restored when that block
+ends). Its own worker threads therefore never run for minigan; if they did, each would spin for
+~0.1 s after every product (OPENBLAS_THREAD_TIMEOUT only acts before NumPy loads OpenBLAS) on
+the cores that Numba's next kernel needs. cblas_sgemm is found in NumPy's OpenBLAS (the ILP64
+build NumPy's wheels ship, `scipy_cblas_sgemm64_`); where it is not (NumPy on another BLAS) and
+for float64 (the gradient checks), the product is plain `A @ B`. `blas_gemm` also finds
+cblas_dgemm, for the kernels that call a GEMM from inside their own loops (winograd.py's
+convolution, in float32 and float64).
 """
 import ctypes
 
@@ -170,14 +172,11 @@ def pieces_for(flops):
 
 
 def on_one_blas_thread(compute, *args):
-    """compute(*args) with every OpenBLAS of the process on one thread, restored after."""
-    blas = threads.blas()
-    previous = blas.get()
-    blas.set([1] * len(previous))
-    try:
+    """compute(*args) with every OpenBLAS of the process on one thread: inside
+    threads.blas_on_one_thread, which reads and sets the thread counts only where no
+    enclosing block (a training loop's) has already."""
+    with threads.blas_on_one_thread():
         return compute(*args)
-    finally:
-        blas.set(previous)
 
 
 def matmul(a, b):

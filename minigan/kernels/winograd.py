@@ -28,6 +28,20 @@ from minigan.kernels.winograd_tiles import (OUT, TILE, gather_grad, gather_image
 GRAD_PARTS = 8     # backward's runs of images, shared out over the threads (parts_for)
 
 
+@numba.njit
+def tile_products(fn, ta, M, N, K, alpha, a, b, beta, c, size):
+    """C[t] (M, N) = alpha A[t] @ B[t] + beta C[t] for the 36 tiles t, one call of the BLAS GEMM
+    at `fn` each (on the calling thread). a, b, c: the addresses of stacks of 36 contiguous
+    row-major matrices, A[t] (M, K), stored (K, M) and read transposed where ta is TRANS, B[t]
+    (K, N) and C[t] (M, N); size: the bytes of an element."""
+    lda = K if ta == gemm.NO_TRANS else M
+    for t in range(TILE * TILE):
+        gemm.call_gemm(fn, np.int32(gemm.ROW_MAJOR), np.int32(ta), np.int32(gemm.NO_TRANS),
+                       np.int64(M), np.int64(N), np.int64(K), alpha, a + size * t * M * K,
+                       np.int64(lda), b + size * t * K * N, np.int64(N), beta,
+                       c + size * t * M * N, np.int64(N))
+
+
 # The whole convolution. U (36, OC, C) holds the transformed kernels (G g G^T of every
 # kernel g, conv_winograd.kernel_transform).
 
@@ -59,12 +73,8 @@ def convolve_cpu(fn, x, UT, bias, PT, PL, OH, OW, TH, TW, pieces):
         for n in range(N * k // pieces, N * (k + 1) // pieces):
             gather_image(x, n, PT, PL, padded)
             input_tiles(padded, TH, TW, rows, V)
-            for t in range(TILE * TILE):             # M[t] (tiles, OC) = V[t] @ UT[t]
-                gemm.call_gemm(fn, np.int32(gemm.ROW_MAJOR), np.int32(gemm.NO_TRANS),
-                               np.int32(gemm.NO_TRANS), np.int64(tiles), np.int64(OC),
-                               np.int64(C), one, v + size * t * tiles * C, np.int64(C),
-                               u + size * t * C * OC, np.int64(OC), zero,
-                               m + size * t * tiles * OC, np.int64(OC))
+            # M[t] (tiles, OC) = V[t] (tiles, C) @ UT[t] (C, OC)
+            tile_products(fn, gemm.NO_TRANS, tiles, OC, C, one, v, u, zero, m, size)
             output_tiles(M, TH, TW, rows, out)
             scatter_output(out, bias, n, y)
     return y
@@ -133,20 +143,12 @@ def convolve_grads_cpu(fn, x, gy, U, PT, PL, TH, TW, parts, need_dx, need_dU):
                 gather_image(x, n, PT, PL, padded)
                 input_tiles(padded, TH, TW, rows, V)
                 padded[:] = 0
-                for t in range(TILE * TILE):         # dU[t] (OC, C) += dM[t]^T @ V[t]
-                    gemm.call_gemm(fn, np.int32(gemm.ROW_MAJOR), np.int32(gemm.TRANS),
-                                   np.int32(gemm.NO_TRANS), np.int64(OC), np.int64(C),
-                                   np.int64(tiles), one, m + size * t * tiles * OC, np.int64(OC),
-                                   v + size * t * tiles * C, np.int64(C), beta,
-                                   du + size * t * OC * C, np.int64(C))
+                # dU[t] (OC, C) += dM[t]^T (OC, tiles) @ V[t] (tiles, C)
+                tile_products(fn, gemm.TRANS, OC, C, tiles, one, m, v, beta, du, size)
                 beta = one
             if need_dx:
-                for t in range(TILE * TILE):         # dV[t] (tiles, C) = dM[t] @ U[t]
-                    gemm.call_gemm(fn, np.int32(gemm.ROW_MAJOR), np.int32(gemm.NO_TRANS),
-                                   np.int32(gemm.NO_TRANS), np.int64(tiles), np.int64(C),
-                                   np.int64(OC), one, m + size * t * tiles * OC, np.int64(OC),
-                                   u + size * t * OC * C, np.int64(C), zero,
-                                   v + size * t * tiles * C, np.int64(C))
+                # dV[t] (tiles, C) = dM[t] (tiles, OC) @ U[t] (OC, C)
+                tile_products(fn, gemm.NO_TRANS, tiles, C, OC, one, m, u, zero, v, size)
                 input_grad_tiles(V, TH, TW, rows, padded)
                 scatter_input_grad(padded, n, PT, PL, dx)
     dU = dU_parts[0] if need_dU else np.empty((0, OC, C), dtype=x.dtype)
