@@ -41,14 +41,16 @@ def add_import_order(parser):
 
 def prepare_script(argv):
     """For a script run from the command line, before anything imports NumPy: imports NumPy and
-    torch (where installed) before minigan, or minigan first with --import-order minigan-first.
-    Sets no environment variable."""
+    torch (where installed) before minigan, or minigan first with --import-order minigan-first,
+    then makes minigan's heap setting, as its trainer does. Sets no environment variable."""
     sys.path.insert(0, REPO_ROOT)  # import minigan from the checkout
     if option_from_argv(argv, "--import-order", "user") == "minigan-first":
         import minigan  # noqa: F401
     import numpy  # noqa: F401
     with contextlib.suppress(ImportError):
         import torch  # noqa: F401
+    from minigan import backend
+    backend.keep_freed_memory_in_heap()   # as a training loop does (minigan's trainer calls it)
 
 
 @contextlib.contextmanager

@@ -158,3 +158,26 @@ def rng(device=None):
         else:
             _rngs[device] = _cupy_or_error().random.default_rng(_seed)
     return _rngs[device]
+
+
+class RunState:
+    """A run's default device and seeded random generators, current only inside `with`: what
+    set_device and manual_seed set for the whole process, kept for one run. A trainer enters
+    its own while it builds, trains and samples, so making or running one leaves the caller's
+    device and random stream as they were, and two trainers do not draw from each other's
+    stream. A manual_seed inside the block reseeds this state."""
+
+    def __init__(self, device="cpu", seed=None):
+        self.device, self.seed, self.rngs = check_device(device), seed, {}
+        self._outer = []
+
+    def __enter__(self):
+        global _default_device, _seed, _rngs
+        self._outer.append((_default_device, _seed, _rngs))
+        _default_device, _seed, _rngs = self.device, self.seed, self.rngs
+        return self
+
+    def __exit__(self, *exc_info):
+        global _default_device, _seed, _rngs
+        self.device, self.seed, self.rngs = _default_device, _seed, _rngs
+        _default_device, _seed, _rngs = self._outer.pop()

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 import minigan.functional as F
-from minigan import backend, build, checkpoint, conditional, data, distributed, gan, sampling
+from minigan import (backend, build, checkpoint, conditional, data, distributed, gan, sampling,
+                     threads)
 from minigan.autograd import no_grad, tensor
 from minigan.batch import LOCAL_BATCH
 from minigan.checkpoint import CheckpointError, save_atomic  # noqa: F401  (part of this API)
@@ -99,19 +100,13 @@ class Trainer:
         self.writer = RunWriter(Path(config.out), conditional.DIGITS if recipe.conditional
                                 else SCHEDULE_DEFAULTS[config.schedule]["grid"],
                                 frame=conditional.DIGITS if recipe.conditional else 8)
-        backend.set_device(config.device)
-        backend.manual_seed(config.seed)
-        self.G, self.D, self.opt_d, self.opt_g = build.build(recipe)
-        self.given = build.networks_given(recipe)   # (G, D, labels) -> what a step trains
-        self.batch = LOCAL_BATCH     # where the steps draw noise and take means (minigan.batch)
-        if comm is not None:   # one start for all ranks, and gradients averaged before a step
-            comm.broadcast(self.G)
-            comm.broadcast(self.D)
-            self.opt_d = distributed.AveragingOptimizer(self.opt_d, comm)
-            self.opt_g = distributed.AveragingOptimizer(self.opt_g, comm)
+        # This run's device and random stream, current only while it builds, trains and samples
+        self.run_state = backend.RunState(config.device, config.seed)
+        with self.run_state:
+            self.build_networks(recipe, comm)
+            side = self.writer.frame
+            self.fixed_noise = gan.sample_noise(side * side, config.device)  # comparable grids
         self.data_rng = np.random.default_rng(config.seed)
-        side = self.writer.frame
-        self.fixed_noise = gan.sample_noise(side * side, config.device)  # grids stay comparable
         self.fixed_labels = np.repeat(np.arange(conditional.DIGITS), conditional.DIGITS) \
             if recipe.conditional else None                  # row r of the grid: digit r
         self.epoch = 0
@@ -119,6 +114,18 @@ class Trainer:
         self.epochs = []  # one dict per finished epoch
 
     out = property(lambda self: self.writer.out)
+
+    def build_networks(self, recipe, comm):
+        """G, D, their optimizers, and what the steps take besides them; in a data-parallel run
+        rank 0's start for every rank and gradients averaged before each step."""
+        self.G, self.D, self.opt_d, self.opt_g = build.build(recipe)
+        self.given = build.networks_given(recipe)   # (G, D, labels) -> what a step trains
+        self.batch = LOCAL_BATCH     # where the steps draw noise and take means (minigan.batch)
+        if comm is not None:
+            comm.broadcast(self.G)
+            comm.broadcast(self.D)
+            self.opt_d = distributed.AveragingOptimizer(self.opt_d, comm)
+            self.opt_g = distributed.AveragingOptimizer(self.opt_g, comm)
 
     def noise_std(self):
         """Instance noise, annealed linearly from the recipe's value to 0 over the run."""
@@ -162,6 +169,10 @@ class Trainer:
 
     # The run
     def train(self):
+        """Train the planned epochs; returns the last epoch's row. Keeps freed memory in the heap
+        for the process (backend.keep_freed_memory_in_heap: the loop reuses warm pages) and
+        OpenBLAS on one thread for the loop (threads.blas_on_one_thread)."""
+        backend.keep_freed_memory_in_heap()
         if self.is_root:
             self.writer.prepare(self.overwrite, self.own_output)
         processes = f", {self.comm.size} processes ({self.comm.collectives.name})" \
@@ -169,13 +180,14 @@ class Trainer:
         self.log.line(f"minigan GAN: schedule {self.config.schedule}, recipe "
                       f"{self.recipe.describe()}, device {self.config.device}{processes}, "
                       f"output in {self.out}")
-        while self.epoch < self.config.epochs:
-            with self.data_parallel():
-                self.run_epoch()
-            self.end_epoch()
-        if self.is_root:
-            self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
-                               self.G.state_dict(), self.recipe)
+        with self.run_state, threads.blas_on_one_thread():
+            while self.epoch < self.config.epochs:
+                with self.data_parallel():
+                    self.run_epoch()
+                self.end_epoch()
+            if self.is_root:
+                self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
+                                   self.G.state_dict(), self.recipe)
         return self.epochs[-1]
 
     def run_epoch(self):
@@ -232,7 +244,7 @@ class Trainer:
         if self.recipe.conditional and labels is None:
             labels = sampling.digit_labels(len(noise))
         self.G.eval()
-        with no_grad():
+        with self.run_state, no_grad():
             images = conditional.draw(self.G, noise, labels).numpy()
         self.G.train()
         return images
@@ -261,7 +273,9 @@ class Trainer:
 
     # Checkpoints: everything needed to continue exactly where the run stopped
     def state(self):
-        rngs = {"minigan_cpu": backend.rng("cpu").bit_generator.state,
+        with self.run_state:
+            minigan_cpu = backend.rng("cpu").bit_generator.state
+        rngs = {"minigan_cpu": minigan_cpu,
                 "data": self.data_rng.bit_generator.state}
         return {"config": dataclasses.asdict(self.config),
                 "recipe": dataclasses.asdict(self.recipe), "epoch": self.epoch,
@@ -279,7 +293,9 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.hyper["lr"], self.opt_g.hyper["lr"] = self.recipe.lr_d, self.recipe.lr_g
-        for name, rng in (("minigan_cpu", backend.rng("cpu")), ("data", self.data_rng)):
+        with self.run_state:
+            minigan_cpu = backend.rng("cpu")
+        for name, rng in (("minigan_cpu", minigan_cpu), ("data", self.data_rng)):
             if state["rng"][name].get("bit_generator") != "PCG64":
                 raise ValueError(f"random state {name!r} is not a PCG64 state")
             rng.bit_generator.state = state["rng"][name]

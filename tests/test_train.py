@@ -290,3 +290,23 @@ def test_the_tricks_are_every_field_the_stable_recipe_changes():
             set(TRICKS[trick])
     with pytest.raises(ValueError, match="unknown trick 'dropout'"):
         without("dropout")
+
+
+def test_a_trainer_keeps_its_device_and_random_stream_to_itself(tmp_path):
+    """Making and training a Trainer leaves the caller's random stream where it was, and the
+    caller's stream does not reach the run: the same config trains the same weights after any
+    manual_seed."""
+    from minigan import backend
+    weights = []
+    for caller_seed in (11, 12):
+        mg.manual_seed(caller_seed)
+        expected = backend.rng("cpu").standard_normal(3)
+        mg.manual_seed(caller_seed)
+        trainer = train.Trainer(config(tmp_path / str(caller_seed), recipe="original"),
+                                tiny_images(), log=quiet)
+        trainer.train()
+        np.testing.assert_array_equal(backend.rng("cpu").standard_normal(3), expected)
+        assert backend.get_device() == "cpu"
+        weights.append(trainer.G.state_dict())
+    for name, value in weights[0].items():
+        np.testing.assert_array_equal(weights[1][name], value, err_msg=name)
