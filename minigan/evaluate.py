@@ -20,17 +20,18 @@ import json
 import sys
 
 from minigan import data, digits, metrics, sampling
+from minigan.config import EVAL_SAMPLES
 
 TEST_IMAGES = data.FILES["test-images"][3][0]  # the real images the samples are compared with
 FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N value: warn
 
 
-def evaluate(source, n=5000, seed=0, data_dir=None):
+def evaluate(source, n=EVAL_SAMPLES, seed=0, data_dir=None):
     """Scores of the generator at `source` (None: the classifier's report alone)."""
     return score(sampling.load_generator(source) if source is not None else None, n, seed, data_dir)
 
 
-def score(G, n=5000, seed=0, data_dir=None):
+def score(G, n=EVAL_SAMPLES, seed=0, data_dir=None):
     """Scores of the generator G (None: the classifier's report alone)."""
     if G is not None and not 2 <= n <= TEST_IMAGES:
         raise ValueError(f"n must be between 2 and {TEST_IMAGES} (the MNIST test images the "
@@ -54,7 +55,7 @@ def _parser():
                    help="score the pretrained generator shipped in the package")
     p.add_argument("--classifier", action="store_true",
                    help="no generator: print the classifier's test accuracy and the FID floor")
-    p.add_argument("--n", type=int, default=5000,
+    p.add_argument("--n", type=int, default=EVAL_SAMPLES,
                    help=f"generated (and real) images compared: 2 to {TEST_IMAGES}; FID needs "
                         f"{FEW_SAMPLES} or more to be comparable")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -74,7 +75,8 @@ def main(argv=None):
                 "--classifier")
     if not args.classifier and args.n < FEW_SAMPLES:
         print(f"warning: FID from {args.n} samples is biased upwards and noisy; use --n "
-              f"{FEW_SAMPLES} or more (default 5000) to compare generators", file=sys.stderr)
+              f"{FEW_SAMPLES} or more (default {EVAL_SAMPLES}) to compare generators",
+              file=sys.stderr)
     try:
         if args.pretrained:
             result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir)
