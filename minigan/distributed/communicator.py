@@ -1,23 +1,5 @@
-"""Data-parallel training over MPI: K processes (ranks) each hold a copy of G and D and 1/K of
-every batch, and together compute exactly what one process computes on the whole batch.
-
-What makes the K copies one run:
-  * the same start: rank 0's parameters and buffers are broadcast to the others;
-  * the same step: after backward, each gradient is averaged over the ranks (one all-reduce of
-    one flat buffer per optimizer step), so every rank's optimizer makes the same update;
-  * the same random numbers: a draw over a batch (noise z, instance noise, dropout masks) is
-    made for the global batch and each rank keeps its own rows, so the run does not
-    depend on K;
-  * the same statistics: an op whose output depends on the whole batch (BatchNorm, the
-    minibatch-std channel, minibatch discrimination, feature matching's means) sums over the
-    global batch. minigan.functional.global_batch holds what the layers ask (share, batch_sum,
-    gather_rows, BatchSum); this module holds the MPI side.
-
-Why averaging is right: rank k's loss L_k is a mean over its n = N / K samples, so the global
-batch's loss is L = (1 / K) sum_k L_k and dL/dtheta = (1 / K) sum_k dL_k/dtheta, the mean of the
-ranks' gradients. A batch statistic s = sum over all N rows feeds every rank's loss, so its
-gradient is the sum of what each rank's loss sends back: the backward of an all-reduce sum is an
-all-reduce sum (BatchSum), and the same mean over ranks then gives dL/dtheta again.
+"""The ranks of one MPI job as one run: their start (broadcast), their step (gradients averaged,
+AveragingOptimizer) and the sums and gathers the global batch's statistics need.
 
 mpi4py is imported only when a Communicator is made: `import minigan` never needs MPI.
 """
@@ -29,11 +11,9 @@ import numpy as np
 
 from minigan import backend
 from minigan.autograd import Tensor
+from minigan.distributed.collectives import (DistributedError, HostCollectives, NcclCollectives,
+                                             _nccl)
 from minigan.functional import global_batch
-
-
-class DistributedError(RuntimeError):
-    """MPI is missing, or the ranks cannot agree on what to run."""
 
 
 def _mpi():
@@ -46,109 +26,17 @@ def _mpi():
     return MPI
 
 
-class HostCollectives:
-    """Sum and gather through MPI on host arrays: a GPU array is copied to the host, reduced
-    there and copied back (what every MPI library can do; no GPU-aware MPI assumed)."""
-
-    name = "MPI"
-
-    def __init__(self, comm, MPI):
-        self.comm, self.MPI = comm, MPI
-
-    def sum(self, array, in_place=False):
-        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
-        if in_place:   # a contiguous host array is itself the result, with no second buffer
-            self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
-            return backend.to_device(host, backend.device_of(array))
-        total = np.empty_like(host)
-        self.comm.Allreduce(host, total, op=self.MPI.SUM)
-        return backend.to_device(total, backend.device_of(array))
-
-    def gather(self, array):
-        host = np.ascontiguousarray(backend.to_device(array, "cpu"))
-        rows = np.empty((self.comm.Get_size(),) + host.shape, dtype=host.dtype)
-        self.comm.Allgather(host, rows)
-        return backend.to_device(rows, backend.device_of(array))
-
-
-class NcclCollectives:
-    """Sum and gather of GPU arrays through NCCL (cupy.cuda.nccl), GPU to GPU with no copy
-    through the host, on the current CUDA stream (so ordered with the kernels around them).
-    Rank 0 makes the NCCL id and MPI broadcasts it; each rank then opens its end of one NCCL
-    communicator. Each rank needs a GPU of its own (Communicator picks it)."""
-
-    name = "NCCL"
-    TYPES = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64", "int32": "NCCL_INT32",
-             "int64": "NCCL_INT64"}
-
-    def __init__(self, comm, nccl):
-        self.nccl, self.size = nccl, comm.Get_size()
-        uid = np.zeros(NCCL_ID_BYTES, dtype=np.int16)   # the id's 128 signed chars
-        if comm.Get_rank() == 0:
-            uid[:] = nccl.get_unique_id()
-        comm.Bcast(uid, root=0)
-        self.comm = nccl.NcclCommunicator(self.size, tuple(int(c) for c in uid),
-                                          comm.Get_rank())
-
-    def sum(self, array, in_place=False):
-        xp = backend.xp_of(array)
-        array = xp.ascontiguousarray(array)
-        total = array if in_place else xp.empty_like(array)   # NCCL reduces in place too
-        self.comm.allReduce(self.address(array), self.address(total), array.size,
-                            self.type_of(array), self.nccl.NCCL_SUM, self.stream())
-        return total
-
-    def gather(self, array):
-        xp = backend.xp_of(array)
-        array = xp.ascontiguousarray(array)
-        rows = xp.empty((self.size,) + array.shape, dtype=array.dtype)
-        self.comm.allGather(self.address(array), self.address(rows), array.size,
-                            self.type_of(array), self.stream())
-        return rows
-
-    def type_of(self, array):
-        name = self.TYPES.get(array.dtype.name)
-        if name is None:
-            raise DistributedError(f"NCCL collectives here take float32, float64, int32 or "
-                                   f"int64 arrays, not {array.dtype}")
-        return getattr(self.nccl, name)
-
-    @staticmethod
-    def address(array):
-        return array.data.ptr
-
-    @staticmethod
-    def stream():
-        import cupy
-        return cupy.cuda.get_current_stream().ptr
-
-
-NCCL_ID_BYTES = 128   # NCCL_UNIQUE_ID_BYTES
-
-
-def _nccl():
-    """cupy.cuda.nccl when NCCL is installed (pip install nvidia-nccl-cu13), else None."""
-    try:
-        from cupy.cuda import nccl
-    except ImportError:
-        return None
-    return nccl if getattr(nccl, "available", False) else None
-
-
 class Communicator:
     """The ranks of one MPI job (default: every process mpiexec started). sync_statistics=False
     keeps batch statistics per rank (each rank's BatchNorm, minibatch std and minibatch
     discrimination see only its own share, as DistributedDataParallel without SyncBatchNorm):
     no communication in the forward pass, but the run then depends on K.
 
-    device="gpu": each rank computes on its own GPU of its machine (local rank modulo the GPUs
-    there), and the sums and gathers of the training step go through NCCL when it is installed
-    and every rank on a machine has a GPU to itself; otherwise through MPI on host copies
-    (`collectives.name` says which). NCCL runs asynchronously on the CUDA stream, so through it
-    communication_seconds counts the launches, not the transfers. `nccl` replaces
-    cupy.cuda.nccl (tests)."""
+    Making one changes nothing else: the sums and gathers go through MPI on host copies, and
+    the process keeps its device and threads. use_gpus() gives each rank a GPU of its own (and
+    NCCL where it can); share_cores() splits a machine's cores between its ranks."""
 
-    def __init__(self, comm=None, sync_statistics=True, device="cpu", nccl=None):
+    def __init__(self, comm=None, sync_statistics=True):
         MPI = _mpi()
         self.MPI, self.sync_statistics = MPI, sync_statistics
         self.comm = comm if comm is not None else MPI.COMM_WORLD
@@ -157,11 +45,19 @@ class Communicator:
         self.communication_seconds = 0.0  # and the time it spent in them (waits included)
         self.host = HostCollectives(self.comm, MPI)
         self.collectives = self.host      # of GPU arrays
-        if backend.normalize_device(device) == "gpu":
-            own_gpu, nccl = self.use_local_gpu(), nccl or _nccl()
-            usable = own_gpu and nccl is not None
-            if self.size > 1 and self.comm.allreduce(int(usable), op=MPI.MIN):   # all or none
-                self.collectives = NcclCollectives(self.comm, nccl)
+
+    def use_gpus(self, nccl=None):
+        """Make this rank's current CUDA device a GPU of its machine (local rank modulo the GPUs
+        there), and send the sums and gathers of GPU arrays through NCCL when it is installed
+        and every rank on every machine has a GPU to itself (all ranks or none); otherwise
+        through MPI on host copies (`collectives.name` says which). NCCL runs asynchronously on
+        the CUDA stream, so through it communication_seconds counts the launches, not the
+        transfers. `nccl` replaces cupy.cuda.nccl (tests). Every rank calls it; returns self."""
+        own_gpu, nccl = self.use_local_gpu(), nccl or _nccl()
+        usable = own_gpu and nccl is not None
+        if self.size > 1 and self.comm.allreduce(int(usable), op=self.MPI.MIN):   # all or none
+            self.collectives = NcclCollectives(self.comm, nccl)
+        return self
 
     def use_local_gpu(self):
         """Make GPU (local rank mod GPUs here) this rank's device; True when no other rank on
@@ -274,4 +170,4 @@ class AveragingOptimizer:
         return getattr(self.optimizer, name)
 
 
-__all__ = ["AveragingOptimizer", "Communicator", "DistributedError"]
+__all__ = ["AveragingOptimizer", "Communicator"]
