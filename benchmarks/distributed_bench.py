@@ -47,6 +47,7 @@ def worker(args):
         opt_d, opt_g = gan.make_optimizers(G, D, recipe)
         comm = distributed.Communicator() if size > 1 else None
         if comm is not None:
+            G, D = distributed.convert(G, comm), distributed.convert(D, comm)
             comm.broadcast(G), comm.broadcast(D)
             opt_d = distributed.AveragingOptimizer(opt_d, comm)
             opt_g = distributed.AveragingOptimizer(opt_g, comm)

@@ -148,6 +148,8 @@ class Trainer:
         self.G, self.D = gan.build_generator(recipe), gan.build_discriminator(recipe)
         self.opt_d, self.opt_g = gan.make_optimizers(self.G, self.D, recipe)
         if comm is not None:   # one start for all ranks, and gradients averaged before a step
+            self.G = distributed.convert(self.G, comm)   # batch-wide layers over the global batch
+            self.D = distributed.convert(self.D, comm)
             comm.broadcast(self.G)
             comm.broadcast(self.D)
             self.opt_d = distributed.AveragingOptimizer(self.opt_d, comm)

@@ -166,3 +166,15 @@ def test_the_engine_imports_downward_only(layer):
         for name in _imports(path):
             assert any(name == a or name.startswith(a + ".") for a in allowed), \
                 f"{path.name} imports {name}"
+
+
+def test_functional_ops_know_nothing_of_a_data_parallel_run():
+    """No op of minigan.functional imports minigan.distributed or the run in progress
+    (functional/global_batch.py, which minigan.gan reads until its steps take a batch object):
+    a data-parallel model gets the ops' global-batch subclasses from distributed.convert."""
+    for path in sorted((PACKAGE / "functional").glob("*.py")):
+        if path.name == "global_batch.py":
+            continue
+        for name in _imports(path):
+            assert not name.startswith("minigan.distributed"), f"{path.name} imports {name}"
+            assert name != "minigan.functional.global_batch", f"{path.name} imports {name}"

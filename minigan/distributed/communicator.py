@@ -11,6 +11,7 @@ import numpy as np
 
 from minigan import backend
 from minigan.autograd import Tensor
+from minigan.distributed.batch import GlobalBatch
 from minigan.distributed.collectives import (DistributedError, HostCollectives, NcclCollectives,
                                              _nccl)
 from minigan.functional import global_batch
@@ -28,9 +29,10 @@ def _mpi():
 
 class Communicator:
     """The ranks of one MPI job (default: every process mpiexec started). sync_statistics=False
-    keeps batch statistics per rank (each rank's BatchNorm, minibatch std and minibatch
-    discrimination see only its own share, as DistributedDataParallel without SyncBatchNorm):
-    no communication in the forward pass, but the run then depends on K.
+    keeps batch statistics per rank (minigan.distributed.convert then leaves BatchNorm, minibatch
+    std and minibatch discrimination as they are, each seeing only its rank's share, as
+    DistributedDataParallel without SyncBatchNorm): no communication in the forward pass, but
+    the run then depends on K.
 
     Making one changes nothing else: the sums and gathers go through MPI on host copies, and
     the process keeps its device and threads. use_gpus() gives each rank a GPU of its own (and
@@ -69,9 +71,10 @@ class Communicator:
         return local.Get_size() <= gpus
 
     def active(self):
-        """A context within which batches are this rank's share of the global batch
-        (minigan.functional.global_batch: share, batch_sum...)."""
-        return global_batch.active(self)
+        """A context within which minigan.gan's steps draw and average over the global batch
+        (this rank's GlobalBatch, through minigan.functional.global_batch). The layers need
+        none: convert() gives a model the global-batch twins of its batch-wide layers."""
+        return global_batch.active(GlobalBatch(self))
 
     @contextlib.contextmanager
     def timed(self, nbytes):

@@ -4,7 +4,6 @@ import numpy as np
 
 from minigan import backend, kernels
 from minigan.autograd import Function, Tensor, float_tensor
-from minigan.functional import global_batch
 from minigan.functional.activation import leaky_relu
 
 
@@ -14,7 +13,7 @@ class Dropout(Function):
 
     The mask is drawn in the kernel from a seed that minigan's seeded generator provides and
     each element's index in the tensor the mask is drawn for: x itself, whose first element is
-    index 0 in one process (first_index).
+    index 0 (first_index; a subclass may draw for a larger tensor of which x is a part).
     """
 
     def __init__(self, rate):
@@ -36,9 +35,8 @@ class Dropout(Function):
                                        first=self.first_index(x))
 
     def first_index(self, x):
-        """The index of x's first element in the tensor the mask is drawn for: the global
-        batch's, of which this rank's rows start at r * n."""
-        return global_batch.share(x.shape[0])[0] * (x.size // x.shape[0])
+        """The index of x's first element in the tensor the mask is drawn for."""
+        return 0
 
 
 class LeakyReLUDropout(Dropout):
