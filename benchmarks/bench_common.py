@@ -270,13 +270,16 @@ def minigan_discriminator(recipe, device="cpu"):
     return build.build_discriminator(recipe).to(device)
 
 
-def minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None):
+def minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None, batch=None):
     """minigan's two training steps with all but the batch bound, as torch_gan.twin_steps:
     d_step(real, n_fake=None) (real None: fakes only; n_fake 0: the real batch only) and
-    g_step(real). Each returns what minigan.gan's step returns (a one-sided D step: its loss)."""
+    g_step(real). Each returns what minigan.gan's step returns (a one-sided D step: its loss).
+    `batch`: where the steps draw and average (default one process's; a data-parallel rank's
+    minigan.distributed.GlobalBatch)."""
     from minigan import build, gan
     from minigan.autograd import Tensor
-    rules = build.rules(recipe, noise_std)
+    from minigan.batch import LOCAL_BATCH
+    rules = build.rules(recipe, noise_std, batch or LOCAL_BATCH)
     G, D = build.networks_given(recipe)(G, D, labels)
 
     def d_step(real, n_fake=None):

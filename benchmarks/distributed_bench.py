@@ -79,19 +79,24 @@ class MiniganRank:
         recipe = get_recipe(args.recipe)
         self.G, self.D, opt_d, opt_g = minigan_models(recipe)
         self.comm = distributed.Communicator() if size > 1 else None
-        if self.comm is not None:
+        batch = None
+        if self.comm is not None:   # as the trainer: converted layers, the global batch's draws
+            self.G = distributed.convert(self.G, self.comm)
+            self.D = distributed.convert(self.D, self.comm)
+            batch = distributed.GlobalBatch(self.comm)
             self.comm.broadcast(self.G), self.comm.broadcast(self.D)
             opt_d = distributed.AveragingOptimizer(opt_d, self.comm)
             opt_g = distributed.AveragingOptimizer(opt_g, self.comm)
         self.d_step, self.g_step = schedule_steps(
-            *minigan_steps(self.G, self.D, opt_d, opt_g, recipe, recipe.instance_noise), images)
+            *minigan_steps(self.G, self.D, opt_d, opt_g, recipe, recipe.instance_noise,
+                           batch=batch), images)
 
     def step(self):
         self.d_step()
         self.g_step()
 
     def running(self):
-        return self.comm.active() if self.comm is not None else contextlib.nullcontext()
+        return contextlib.nullcontext()
 
     def zero_counters(self):
         if self.comm is not None:

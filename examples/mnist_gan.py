@@ -237,8 +237,9 @@ def make_trainer(args, log, comm):
 
 def communicator(args):
     """--distributed: the MPI ranks, agreed on one command line and one output folder."""
-    comm = distributed.Communicator(sync_statistics=not args.local_statistics,
-                                   device=args.device)
+    comm = distributed.Communicator(sync_statistics=not args.local_statistics)
+    if backend.normalize_device(args.device) == "gpu":
+        comm.use_gpus()
     comm.share_cores()
     comm.agree(repr(sorted(vars(args).items())), "the command line")
     if args.out is None and not args.resume:   # one folder for the run, named by rank 0

@@ -55,7 +55,12 @@ class MinibatchDiscrimination(nn.Module):
 
     def forward(self, x):
         m = (x @ self.weight).reshape(x.shape[0], self.kernels, self.kernel_dim)
-        return concatenate([x, F.batch_closeness(m)], axis=1)
+        return concatenate([x, self.closeness(m)], axis=1)
+
+    def closeness(self, m):
+        """(N, B): how close each row of M lies to the batch's (minigan.distributed's twin
+        compares it with every process's rows)."""
+        return F.batch_closeness(m)
 
     def extra_repr(self):
         return f"{self.in_features}, kernels={self.kernels}, kernel_dim={self.kernel_dim}"

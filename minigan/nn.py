@@ -128,6 +128,11 @@ class _BatchNorm(Module):
                              f"{tuple(getattr(x, 'shape', ()))}")
         if self.training:
             self.num_batches_tracked.data += 1
+        return self.normalize(x)
+
+    def normalize(self, x):
+        """F.batch_norm with this layer's tensors; the statistics are x's (a synchronised twin,
+        minigan.distributed.SyncBatchNorm1d/2d, takes them over every process's rows)."""
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps)
 

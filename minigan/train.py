@@ -3,7 +3,6 @@
 Its settings are a TrainConfig (minigan.config); progress lines come from minigan.progress,
 files from minigan.run_writer.
 """
-import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -121,7 +120,10 @@ class Trainer:
         self.G, self.D, self.opt_d, self.opt_g = build.build(recipe)
         self.given = build.networks_given(recipe)   # (G, D, labels) -> what a step trains
         self.batch = LOCAL_BATCH     # where the steps draw noise and take means (minigan.batch)
-        if comm is not None:
+        if comm is not None:   # batch-wide layers over the global batch, one start for all
+            self.G = distributed.convert(self.G, comm)
+            self.D = distributed.convert(self.D, comm)
+            self.batch = distributed.GlobalBatch(comm)
             comm.broadcast(self.G)
             comm.broadcast(self.D)
             self.opt_d = distributed.AveragingOptimizer(self.opt_d, comm)
@@ -162,11 +164,6 @@ class Trainer:
         means = self.comm.mean_of([values[name] for name in names])
         return dict(values, **dict(zip(names, means)))
 
-    def data_parallel(self):
-        """The context of the training steps: in a data-parallel run, the ranks' batches are
-        shares of one global batch (minigan.distributed)."""
-        return self.comm.active() if self.comm is not None else contextlib.nullcontext()
-
     # The run
     def train(self):
         """Train the planned epochs; returns the last epoch's row. Keeps freed memory in the heap
@@ -182,8 +179,7 @@ class Trainer:
                       f"output in {self.out}")
         with self.run_state, threads.blas_on_one_thread():
             while self.epoch < self.config.epochs:
-                with self.data_parallel():
-                    self.run_epoch()
+                self.run_epoch()
                 self.end_epoch()
             if self.is_root:
                 self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),

@@ -206,3 +206,13 @@ def test_the_engine_imports_downward_only(layer):
         for name in _imports(path):
             assert any(name == a or name.startswith(a + ".") for a in allowed), \
                 f"{path.name} imports {name}"
+
+
+def test_functional_ops_know_nothing_of_a_data_parallel_run():
+    """No op of minigan.functional, and nothing in gan.py, imports minigan.distributed: a
+    data-parallel model gets the ops' global-batch subclasses from distributed.convert, and the
+    steps their draws and means from the Rules' batch (distributed.GlobalBatch)."""
+    for path in [*sorted((PACKAGE / "functional").glob("*.py")), PACKAGE / "gan.py"]:
+        for name in _imports(path):
+            assert not name.startswith("minigan.distributed"), f"{path.name} imports {name}"
+            assert "global_batch" not in name, f"{path.name} imports {name}"

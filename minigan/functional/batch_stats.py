@@ -1,22 +1,23 @@
 """Batch statistics as features: ops whose output for one sample depends on the whole batch, so
-the discriminator can see a generator that draws too little variety (minigan.gan_layers)."""
+the discriminator can see a generator that draws too little variety (minigan.gan_layers).
+
+The batch is x's rows. Each op reaches its batch only through a method or two (rows,
+batch_mean, batch_sum, gather_rows), so that a subclass can make the batch larger than x."""
 from minigan import backend
-from minigan.functional import global_batch
 from minigan.autograd import Function, float_tensor
 
 
 class MinibatchStd(Function):
     """y = x with one more channel, every value of which is s = mean over features f of std_f,
     std_f = sqrt(mean over the batch of (x_f - mu_f)**2 + eps): (N, C, ...) -> (N, C + 1, ...).
-    dx = gy[:, :C] + (sum of gy[:, C:]) * (x - mu) / (N * F * std), F = C * (spatial size).
-    In data-parallel training N is the global batch and the sums run over every rank's rows."""
+    dx = gy[:, :C] + (sum of gy[:, C:]) * (x - mu) / (N * F * std), F = C * (spatial size),
+    N the rows of the batch and the sums over all of them."""
 
     def forward(self, x):
         xp = backend.xp_of(x)
-        self.n = global_batch.statistics_rows(x.shape[0])                        # global rows
-        self.deviation = x - global_batch.batch_mean_array(x)                    # (N, C, ...)
-        self.std = xp.sqrt(global_batch.batch_mean_array(self.deviation * self.deviation)
-                           + x.dtype.type(1e-8))
+        self.n = self.rows(x.shape[0])
+        self.deviation = x - self.batch_mean(x)                                   # (N, C, ...)
+        self.std = xp.sqrt(self.batch_mean(self.deviation * self.deviation) + x.dtype.type(1e-8))
         C = x.shape[1]
         y = xp.empty((x.shape[0], C + 1) + x.shape[2:], dtype=x.dtype)
         y[:, :C] = x
@@ -26,8 +27,20 @@ class MinibatchStd(Function):
     def backward(self, gy):
         C = self.deviation.shape[1]
         size = self.n * (self.deviation.size // self.deviation.shape[0])       # N * F
-        g_extra = global_batch.batch_sum(gy[:, C:].sum()) / gy.dtype.type(size)
+        g_extra = self.batch_sum(gy[:, C:].sum()) / gy.dtype.type(size)
         return gy[:, :C] + self.deviation * (g_extra / self.std)
+
+    def rows(self, n):
+        """The rows of the batch, for x of n rows: x's own."""
+        return n
+
+    def batch_mean(self, array):
+        """The mean over the batch's rows of an array (n, ...) -> (...)."""
+        return array.mean(axis=0)
+
+    def batch_sum(self, total):
+        """A sum over x's rows made the sum over the batch's: itself."""
+        return total
 
 
 class BatchCloseness(Function):
@@ -35,19 +48,22 @@ class BatchCloseness(Function):
     M (N, B, K) -> o (N, B), how crowded sample i's neighbourhood in the batch is, per kernel b.
     c is symmetric in i, j, so dM[i, b, k] = -sum_j (go[i, b] + go[j, b]) c[i, j, b]
     sign(M[i, b, k] - M[j, b, k]) (the j = i term is 0: sign(0) = 0, and exp(0) = 1 is removed
-    from o as a constant). In data-parallel training i runs over this rank's rows and j over
-    the global batch's (gather_rows)."""
+    from o as a constant). i runs over M's rows and j over the batch's (gather_rows)."""
 
     def forward(self, m):
         xp = backend.xp_of(m)
-        self.difference = m[:, None] - global_batch.gather_rows(m)[None]   # (N, N, B, K)
+        self.difference = m[:, None] - self.gather_rows(m)[None]          # (N, N, B, K)
         self.closeness = xp.exp(-xp.abs(self.difference).sum(axis=3))    # (N, N, B)
         return self.closeness.sum(axis=1) - m.dtype.type(1)
 
     def backward(self, go):
         xp = backend.xp_of(go)
-        weight = (go[:, None] + global_batch.gather_rows(go)[None]) * self.closeness   # (N, N, B)
+        weight = (go[:, None] + self.gather_rows(go)[None]) * self.closeness   # (N, N, B)
         return -(weight[..., None] * xp.sign(self.difference)).sum(axis=1)
+
+    def gather_rows(self, array):
+        """Every row of the batch of a per-row array (n, ...): the array's own."""
+        return array
 
 
 def minibatch_std(x):

@@ -3,38 +3,70 @@ same fused with a LeakyReLU before it (one pass over memory instead of two, forw
 import numpy as np
 
 from minigan import backend, kernels
-from minigan.functional import global_batch
 from minigan.autograd import Function, Tensor, float_tensor
 from minigan.functional.activation import leaky_relu
 
 
 class Dropout(Function):
-    """y = act(x) * keep * scale, act(x) = x if x > 0 else alpha * x (alpha = 1: plain dropout),
-    scale = 1 / (1 - rate), keep ~ Bernoulli(1 - rate).
-    dx = gy * keep * scale * (1 if x > 0 else alpha) (the same mask).
+    """y = x * keep * scale, scale = 1 / (1 - rate), keep ~ Bernoulli(1 - rate).
+    dx = gy * keep * scale (the same mask).
 
-    The mask is drawn in the kernel from a seed that minigan's seeded generator provides, or
-    given (`keep`), e.g. to share a mask with another library in a test.
+    The mask is drawn in the kernel from a seed that minigan's seeded generator provides and
+    each element's index in the tensor the mask is drawn for: x itself, whose first element is
+    index 0 (first_index; a subclass may draw for a larger tensor of which x is a part).
     """
 
-    def __init__(self, rate, keep=None, alpha=1.0):
-        self.rate, self.keep, self.alpha = rate, keep, alpha
+    def __init__(self, rate):
+        self.rate = rate
         self.scale = 1.0 / (1.0 - rate)
 
     def forward(self, x):
-        self.x = x if self.alpha != 1.0 else None  # backward needs x only for the slope
-        if self.keep is not None:  # a given mask (tests): LeakyReLU first, as the ops in turn
-            act = kernels.leaky_relu.forward(x, self.alpha) if self.alpha != 1.0 else x
-            return kernels.dropout.apply(act, self.keep, self.scale)
+        y, self.keep = self.draw(x, 1.0)   # slope 1: no LeakyReLU
+        return y
+
+    def backward(self, gy):
+        return kernels.dropout.apply(gy, self.keep, self.scale)
+
+    def draw(self, x, alpha):
+        """(y, keep): a fresh mask applied to x after the leaky slope alpha, in one pass."""
         seed = int(backend.rng("cpu").integers(0, 2**63))
         threshold = kernels.dropout.keep_threshold(self.rate)
-        first_row = global_batch.share(x.shape[0])[0]   # the mask is the global batch's
-        y, self.keep = kernels.dropout.forward(x, seed, threshold, self.scale, self.alpha,
-                                               first=first_row * (x.size // x.shape[0]))
+        return kernels.dropout.forward(x, seed, threshold, self.scale, alpha,
+                                       first=self.first_index(x))
+
+    def first_index(self, x):
+        """The index of x's first element in the tensor the mask is drawn for."""
+        return 0
+
+
+class LeakyReLUDropout(Dropout):
+    """y = act(x) * keep * scale, act(x) = x if x > 0 else alpha * x: dropout of a LeakyReLU,
+    with the same mask and random stream as the two ops in turn.
+    dx = gy * keep * scale * (1 if x > 0 else alpha)."""
+
+    def __init__(self, alpha, rate):
+        super().__init__(rate)
+        self.alpha = alpha
+
+    def forward(self, x):
+        self.x = x                        # backward needs only the sign of x
+        y, self.keep = self.draw(x, self.alpha)
         return y
 
     def backward(self, gy):
         return kernels.dropout.apply(gy, self.keep, self.scale, self.x, self.alpha)
+
+
+class DropoutWithMask(Dropout):
+    """Dropout with a given mask `keep` (a bool array of x's shape, True = keep) instead of a
+    drawn one, e.g. to share a mask with another library: y = x * keep * scale."""
+
+    def __init__(self, rate, keep):
+        super().__init__(rate)
+        self.keep = keep
+
+    def forward(self, x):
+        return kernels.dropout.apply(x, self.keep, self.scale)
 
 
 def _mask_for(x, mask):
@@ -65,14 +97,19 @@ def dropout(x, rate, training=True, *, mask=None):
     x = float_tensor("dropout", x)
     if not training or rate == 0.0:
         return x
-    return Dropout(rate, _mask_for(x, mask) if mask is not None else None)(x)
+    if mask is not None:
+        return DropoutWithMask(rate, _mask_for(x, mask))(x)
+    return Dropout(rate)(x)
 
 
 def leaky_relu_dropout(x, alpha, rate, training=True, *, mask=None):
     """dropout(leaky_relu(x, alpha), rate, training) in one kernel pass: the same values, the
-    same gradients and the same random stream as the two ops one after the other."""
+    same gradients and the same random stream as the two ops one after the other (with a given
+    `mask`, they are the two ops in turn)."""
     _check_rate(rate)
     x = float_tensor("leaky_relu_dropout", x)
     if not training or rate == 0.0:
         return leaky_relu(x, alpha)
-    return Dropout(rate, _mask_for(x, mask) if mask is not None else None, alpha)(x)
+    if mask is not None:
+        return DropoutWithMask(rate, _mask_for(x, mask))(leaky_relu(x, alpha))
+    return LeakyReLUDropout(alpha, rate)(x)
