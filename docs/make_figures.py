@@ -16,10 +16,11 @@ import numpy as np
 
 import minigan as mg
 import minigan.functional as F
-from minigan import gan, train, visualize
+from minigan import build, gan, train, visualize
 from minigan.functional.conv import conv_geometry
 from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
+from minigan.recipes import get_recipe
 
 DOCS = Path(__file__).resolve().parent
 DPI = 110
@@ -43,7 +44,7 @@ def architecture_tables(recipe="stable", n=4):
     """The real G and D of `recipe` on a batch of n: {panel title: rows}; a row with shape None
     is a heading (D's two Sequentials)."""
     mg.manual_seed(0)
-    G, D = gan.build_generator(recipe).eval(), gan.build_discriminator(recipe).eval()
+    G, D = build.build_generator(recipe).eval(), build.build_discriminator(recipe).eval()
     with mg.no_grad():
         z = gan.sample_noise(n)
         g_rows, images = layer_table(G, z)
@@ -57,7 +58,7 @@ def architecture_tables(recipe="stable", n=4):
 def architecture(path):
     """The default ('stable') recipe's generator and discriminator as layer stacks: each layer
     as print(model) shows it, the tensor shape after it (a batch of 4, by running the real
-    modules of minigan.gan) and its parameter count."""
+    modules minigan.build makes) and its parameter count."""
     tables = architecture_tables()
     fig, axes = plt.subplots(1, 2, figsize=(14, 6.2))
     for ax, (title, rows) in zip(axes, tables.items()):
@@ -82,7 +83,8 @@ def architecture(path):
                     family="monospace", fontsize=8.5)
     fig.text(0.5, 0.01, "blue: learned layers; orange: the stable recipe's GAN layers (Pack, "
              "minibatch std, minibatch discrimination); grey: no parameters.\nShapes: a batch of "
-             "4 run through gan.build_generator() and gan.build_discriminator(), layer by layer.",
+             "4 run through build.build_generator() and build.build_discriminator(), layer by "
+             "layer.",
              ha="center", fontsize=9.5)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return save(fig, path)
@@ -224,7 +226,7 @@ def losses_annotated(path, run):
     """A run's per-epoch means from history.csv against iterations (generator steps): the D and
     G losses, D(x) and D(G(z)), and FID and digits when the run scored them, with notes on how
     to read them for the stable recipe, quoting the run's own numbers."""
-    h, recipe = read_history(run), gan.RECIPES["stable"]
+    h, recipe = read_history(run), get_recipe("stable")
     steps, notes = h["g_steps"], loss_notes(h, recipe)
     fig, axes = plt.subplots(1, len(notes), figsize=(5.6 * len(notes), 6.2))
     axes[0].plot(steps, h["loss_d"], "o-", label="D loss")
@@ -260,10 +262,11 @@ def losses_annotated(path, run):
 
 
 def collapse_vs_stable(path):
-    """The two real-run grids of docs/ side by side: the seed recipe after one epoch (mode
+    """The two real-run grids of docs/ side by side: the original recipe after one epoch (mode
     collapse: every sample the same digit) and the default recipe after 10 epochs."""
     panels = ((DOCS / "grid_seed_recipe_epoch1.png",
-               "seed recipe (the original's hyperparameters),\nstandard schedule, after 1 epoch:\n"
+               "original recipe (the Keras script's hyperparameters),\nstandard schedule, after "
+               "1 epoch:\n"
                "collapsed: every sample the same shape,\na '3' to the digit classifier (1 digit)"),
               (DOCS / "grid_default_epoch10.png",
                "default recipe ('stable'), 10 epochs, seed 0:\nall ten digits (6.9-14.4% of "
