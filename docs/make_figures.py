@@ -20,6 +20,7 @@ from minigan import build, gan, recipes, train, visualize
 from minigan.functional.conv import conv_geometry
 from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
+from minigan.recipes import get_recipe
 
 DOCS = Path(__file__).resolve().parent
 DPI = 110
@@ -57,7 +58,7 @@ def architecture_tables(recipe="stable", n=4):
 def architecture(path):
     """The default ('stable') recipe's generator and discriminator as layer stacks: each layer
     as print(model) shows it, the tensor shape after it (a batch of 4, by running the real
-    modules of minigan.gan) and its parameter count."""
+    modules minigan.build makes) and its parameter count."""
     tables = architecture_tables()
     fig, axes = plt.subplots(1, 2, figsize=(14, 6.2))
     for ax, (title, rows) in zip(axes, tables.items()):
@@ -261,10 +262,11 @@ def losses_annotated(path, run):
 
 
 def collapse_vs_stable(path):
-    """The two real-run grids of docs/ side by side: the seed recipe after one epoch (mode
+    """The two real-run grids of docs/ side by side: the original recipe after one epoch (mode
     collapse: every sample the same digit) and the default recipe after 10 epochs."""
     panels = ((DOCS / "grid_seed_recipe_epoch1.png",
-               "seed recipe (the original's hyperparameters),\nstandard schedule, after 1 epoch:\n"
+               "original recipe (the Keras script's hyperparameters),\nstandard schedule, after "
+               "1 epoch:\n"
                "collapsed: every sample the same shape,\na '3' to the digit classifier (1 digit)"),
               (DOCS / "grid_default_epoch10.png",
                "default recipe ('stable'), 10 epochs, seed 0:\nall ten digits (6.9-14.4% of "

@@ -21,7 +21,7 @@ import numpy as np
 
 from minigan import data, digits, gan, metrics, train
 from minigan.autograd import tensor
-from minigan.recipes import RECIPES, parse_override
+from minigan.recipes import RECIPE_ALIASES, RECIPES, parse_override
 
 
 def trial_label(recipe_name, overrides):
@@ -36,8 +36,9 @@ def trial_folder(out, label, seed):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipe", default="stable", choices=sorted(RECIPES),
-                   help="the recipe to start from (default: stable)")
+    p.add_argument("--recipe", default="stable", choices=sorted(RECIPES) + sorted(RECIPE_ALIASES),
+                   help="the recipe to start from (default: stable; 'seed' is the old name of "
+                        "'original')")
     p.add_argument("--set", type=parse_override, action="append", default=[],
                    help="override a recipe field, e.g. minibatch_std=False or lr_g=4e-4")
     p.add_argument("--epochs", type=int, default=2, help="epochs to train (default: 2)")
@@ -49,6 +50,7 @@ def main(argv=None):
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     args = p.parse_args(argv)
+    args.recipe = RECIPE_ALIASES.get(args.recipe, args.recipe)   # an old name, as the new
     if args.samples < 1:
         p.error(f"--samples must be at least 1, got {args.samples}")
 

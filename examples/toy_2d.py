@@ -1,20 +1,21 @@
 """A 2-D toy GAN: a ring of 8 Gaussians learned with the MNIST GAN's recipes and training steps,
 so that a recipe's mode collapse (or not) shows in a scatter plot, in seconds rather than hours.
 
-    python examples/toy_2d.py --recipe seed|stable [--set field=value ...] [--steps N] [--seed S]
-                              [--out FOLDER]
+    python examples/toy_2d.py --recipe original|stable [--set field=value ...] [--steps N]
+                              [--seed S] [--out FOLDER]
 
 G and D are small MLPs built from the Recipe as gan.build_generator and gan.Discriminator are, and
-train with gan.make_optimizers, gan.discriminator_step and gan.generator_step unchanged, so z is
-100-d N(0, 1), as in the MNIST GAN. Two things differ from MNIST: the learning rates are the
-recipe's times LR_SCALE = 10 (toy_recipe says why), and instance noise anneals per step, not per
-epoch. With these settings (5,000 steps, batch 32, std 0.1), seeds 0-4: the seed recipe keeps 1,
-8, 1, 0, 6 modes (3 of 5 runs collapse to one blob), the stable one 8, 8, 7, 8, 8 (a ring through
-every mode that does not separate them: about 30% of its points are high quality). These counts
-are from OpenBLAS's SkylakeX kernels; a CPU whose BLAS rounds otherwise trains another trajectory,
-as another seed would (its Haswell kernels: seeds 0-2 give 1, 8, 1 and 7, 7, 8). One thread, on
-2 cores shared with an MNIST training run: seed recipe 9.5-11 s, stable 25-31 s (minibatch
-discrimination's all-pairs closeness is half of it). Writes step_*.png and training.gif to --out.
+train with gan.make_optimizers, gan.discriminator_step and gan.generator_step unchanged (the
+recipe's Rules from build.rules), so z is 100-d N(0, 1), as in the MNIST GAN. Two things differ from
+MNIST: the learning rates are the recipe's times LR_SCALE = 10 (toy_recipe says why), and instance
+noise anneals per step, not per epoch. With these settings (5,000 steps, batch 32, std 0.1), seeds
+0-4: the original recipe keeps 1, 8, 1, 0, 6 modes (3 of 5 runs collapse to one blob), the stable
+one 8, 8, 7, 8, 8 (a ring through every mode that does not separate them: about 30% of its points
+are high quality). These counts are from OpenBLAS's SkylakeX kernels; a CPU whose BLAS rounds
+otherwise trains another trajectory, as another seed would (its Haswell kernels: seeds 0-2
+give 1, 8, 1 and 7, 7, 8). One thread, on 2 cores shared with an MNIST training run: original recipe
+9.5-11 s, stable 25-31 s (minibatch discrimination's all-pairs closeness is half of it). Writes
+step_*.png and training.gif to --out.
 examples/toy_2d_ablation.py removes the stable recipe's tricks one at a time.
 """
 import argparse
@@ -28,7 +29,7 @@ import numpy as np
 
 from minigan import build, gan, nn, threads
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd
-from minigan.recipes import RECIPES, Recipe, get_recipe, parse_override
+from minigan.recipes import RECIPE_ALIASES, RECIPES, Recipe, get_recipe, parse_override
 
 # The data: 8 Gaussians on a circle (Metz et al. 2017, "Unrolled GANs", used std 0.02).
 RADIUS = 2.0
@@ -98,8 +99,8 @@ class Discriminator(nn.Module):
 
 def toy_recipe(recipe, lr_scale=LR_SCALE):
     """The recipe the toy trains with: every field as given, but lr_d and lr_g times lr_scale
-    (both recipes alike, so the stable one keeps twice the seed's rate). Adam moves each weight
-    by about lr per step, and at the MNIST rates 5,000 steps are far too few here: the stable
+    (both recipes alike, so the stable one keeps twice the original's rate). Adam moves each
+    weight by about lr per step, and at the MNIST rates 5,000 steps are far too few here: the stable
     recipe covers 3, 2, 4, 4, 2 modes (seeds 0-4) with lr_scale=1, and in a longer trial (std
     0.05, batch 64) still drew one arc over 4 of the 8 modes after 15,000 steps (3.5 minutes).
     pack (PacGAN) stacks images as channels; a point has none, so pack must be 1."""
@@ -217,8 +218,9 @@ def save_gif(path, snapshots, milliseconds=300):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipe", default="stable", choices=sorted(RECIPES),
-                   help="the MNIST GAN's recipe to train with (default: stable)")
+    p.add_argument("--recipe", default="stable", choices=sorted(RECIPES) + sorted(RECIPE_ALIASES),
+                   help="the MNIST GAN's recipe to train with (default: stable; 'seed' is the "
+                        "old name of 'original')")
     p.add_argument("--set", type=parse_override, action="append", default=[],
                    help="override a recipe field, e.g. minibatch_kernels=0 (repeatable; lr_d and "
                         "lr_g are then multiplied by --lr-scale, as the recipe's are)")
@@ -243,7 +245,7 @@ def main(argv=None):
     if not args.lr_scale > 0 or not np.isfinite(args.lr_scale):
         p.error(f"--lr-scale must be a finite number > 0, got {args.lr_scale}")
     try:
-        recipe = dataclasses.replace(RECIPES[args.recipe], **dict(args.set))
+        recipe = dataclasses.replace(get_recipe(args.recipe), **dict(args.set))
         toy_recipe(recipe, args.lr_scale)
     except ValueError as error:
         p.error(str(error))

@@ -2,8 +2,8 @@
 
     python examples/toy_2d_ablation.py [--seeds 0,1,2] [--steps N] > ablation.md
 
-Starts from the stable recipe, undoes one change at a time (back to the seed recipe's value),
-adds the full stable and seed recipes and the stable recipe at the MNIST learning rates
+Starts from the stable recipe, undoes one change at a time (back to the original recipe's
+value), adds the full stable and original recipes and the stable recipe at the MNIST learning rates
 (--lr-scale 1), trains each with examples/toy_2d.py's train() over the seeds, and prints a
 Markdown table (progress goes to stderr). Every row says the toy_2d.py command that repeats it.
 """
@@ -30,7 +30,7 @@ SETTINGS = [
     ("stable (all tricks)", "stable", {}, None),
     *((f"- {trick} ({', '.join(f'{k}={v}' for k, v in without(trick).items())})", "stable",
        without(trick), None) for trick in TRICKS),
-    ("seed (no tricks)", "seed", {}, None),
+    ("original (no tricks)", "original", {}, None),
     ("stable at the MNIST learning rates (--lr-scale 1)", "stable", {}, 1.0),
 ]
 
