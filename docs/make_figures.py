@@ -20,7 +20,6 @@ from minigan import build, gan, recipes, train, visualize
 from minigan.functional.conv import conv_geometry
 from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
-from minigan.recipes import get_recipe
 
 DOCS = Path(__file__).resolve().parent
 DPI = 110
