@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minigan as mg
-from minigan import distributed, gan, gan_layers, nn
+from minigan import build, distributed, gan_layers, nn
 from minigan.recipes import get_recipe
 
 BATCH_WIDE = {nn.BatchNorm1d: distributed.SyncBatchNorm1d,
@@ -43,8 +43,8 @@ def models():
     """G and D of the stable recipe and of a conditional DCGAN with its classifier."""
     conditional = dataclasses.replace(get_recipe("dcgan"), discriminator="dcgan",
                                       conditional=True, classifier=1.0)
-    return [gan.build_generator("stable"), gan.build_discriminator("stable"),
-            gan.build_generator(conditional), gan.build_discriminator(conditional)]
+    return [build.build_generator("stable"), build.build_discriminator("stable"),
+            build.build_generator(conditional), build.build_discriminator(conditional)]
 
 
 @pytest.mark.parametrize("sync", [True, False])
