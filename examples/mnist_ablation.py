@@ -160,7 +160,7 @@ def table(trials, args):
                       "| --- | --- | --- | --- | --- | --- | --- |", *rows]) + "\n"
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default: 0,1)")
     p.add_argument("--epochs", type=int, default=2, help="epochs per run (default: 2)")
@@ -174,6 +174,13 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--report", action="store_true",
                    help="print the table of the runs scored so far; train nothing")
+    return p
+
+
+def parse_args(argv):
+    """(args, tricks): the checked flags, with args.seed_list, and the tricks to remove; a bad
+    flag exits with the usage and one line of error."""
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         args.seed_list = [int(s) for s in args.seeds.split(",")]
@@ -185,29 +192,41 @@ def main(argv=None):
         p.error(f"unknown trick(s) {unknown} in --tricks: choose from {list(TRICKS)}")
     if args.epochs < 1 or args.jobs < 1 or args.samples < 2 or min(args.seed_list) < 0:
         p.error("--epochs and --jobs must be at least 1, --samples at least 2, seeds at least 0")
+    return args, tricks
 
-    trials = [Trial(setting, overrides, seed, args)
-              for setting, overrides in settings(tricks) for seed in args.seed_list]
+
+def train_unscored(trials, args):
+    """Trains and scores, args.jobs at a time, the trials without a stored score; progress to
+    stderr. Returns the error lines of those that failed."""
     todo = [t for t in trials if t.score() is None]
     failures = []
-    if not args.report and todo:
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        print(f"{len(trials) - len(todo)} of {len(trials)} runs scored already; training "
-              f"{len(todo)}, {args.jobs} at a time on {threads} thread(s) each; logs in "
-              f"{Path(args.out) / 'logs'}", file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            futures = {pool.submit(run, trial, threads): trial for trial in todo}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                try:
-                    score = future.result()
-                    line = (f"{futures[future].name()}: FID {score['fid']:.1f}, "
-                            f"{score['digits_covered']} digits, {score['minutes']} min")
-                except (RuntimeError, OSError, ValueError, KeyError) as error:
-                    failures.append(str(error))
-                    line = f"error: {error}"
-                print(f"[{done}/{len(todo)}, {(time.perf_counter() - start) / 60:.0f} min] "
-                      f"{line}", file=sys.stderr, flush=True)
+    if not todo:
+        return failures
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    print(f"{len(trials) - len(todo)} of {len(trials)} runs scored already; training "
+          f"{len(todo)}, {args.jobs} at a time on {threads} thread(s) each; logs in "
+          f"{Path(args.out) / 'logs'}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(run, trial, threads): trial for trial in todo}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            try:
+                score = future.result()
+                line = (f"{futures[future].name()}: FID {score['fid']:.1f}, "
+                        f"{score['digits_covered']} digits, {score['minutes']} min")
+            except (RuntimeError, OSError, ValueError, KeyError) as error:
+                failures.append(str(error))
+                line = f"error: {error}"
+            print(f"[{done}/{len(todo)}, {(time.perf_counter() - start) / 60:.0f} min] "
+                  f"{line}", file=sys.stderr, flush=True)
+    return failures
+
+
+def main(argv=None):
+    args, tricks = parse_args(argv)
+    trials = [Trial(setting, overrides, seed, args)
+              for setting, overrides in settings(tricks) for seed in args.seed_list]
+    failures = [] if args.report else train_unscored(trials, args)
     report = table(trials, args)
     print(report)
     Path(args.out).mkdir(parents=True, exist_ok=True)
