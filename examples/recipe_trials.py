@@ -34,7 +34,8 @@ def trial_folder(out, label, seed):
     return Path(out) / (label.replace(" ", "_").replace("=", "-") + f"_seed{seed}")
 
 
-def main(argv=None):
+def parse_args(argv):
+    """The checked flags, args.recipe by its new name; a bad flag exits with the usage."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default="stable", choices=sorted(RECIPES) + sorted(RECIPE_ALIASES),
                    help="the recipe to start from (default: stable; 'seed' is the old name of "
@@ -53,38 +54,50 @@ def main(argv=None):
     args.recipe = RECIPE_ALIASES.get(args.recipe, args.recipe)   # an old name, as the new
     if args.samples < 1:
         p.error(f"--samples must be at least 1, got {args.samples}")
+    return args
 
+
+class EpochJudge:
+    """The trainer's on_epoch_end: the LeNet's "covered" and "shares" of --samples images, with
+    the epoch's own scores, as one record on stdout and in --out/trials.jsonl."""
+
+    def __init__(self, args, label):
+        self.args, self.label = args, label
+        self.judge = self.start = None  # set once the run is known to be valid, before it trains
+
+    def __call__(self, trainer):
+        # Own noise, so that judging leaves the training's random stream (and run) unchanged
+        noise = np.random.default_rng(1234).standard_normal((self.args.samples, gan.NOISE_DIM))
+        samples = trainer.generate(tensor(noise.astype(np.float32)))
+        result = metrics.coverage(digits.run(self.judge, samples)[1])
+        record = {"recipe": self.label, "seed": self.args.seed, "epoch": trainer.epoch,
+                  "minutes": round((time.perf_counter() - self.start) / 60, 1),
+                  "covered": result["digits_covered"], "shares": result["shares"],
+                  **trainer.epochs[-1]}
+        print(json.dumps(record), flush=True)
+        with open(Path(self.args.out) / "trials.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def main(argv=None):
+    args = parse_args(argv)
     recipe = dataclasses.replace(RECIPES[args.recipe], **dict(args.set))
     label = trial_label(args.recipe, args.set)
     out = trial_folder(args.out, label, args.seed)
     config = train.TrainConfig(epochs=args.epochs, recipe=args.recipe, seed=args.seed,
                                out=str(out), log_every=200, eval_every=1)
-    judge = start = None  # set once the run is known to be valid, before it trains
-
-    def judge_epoch(trainer):
-        # Own noise, so that judging leaves the training's random stream (and run) unchanged
-        noise = np.random.default_rng(1234).standard_normal((args.samples, gan.NOISE_DIM))
-        samples = trainer.generate(tensor(noise.astype(np.float32)))
-        result = metrics.coverage(digits.run(judge, samples)[1])
-        record = {"recipe": label, "seed": args.seed, "epoch": trainer.epoch,
-                  "minutes": round((time.perf_counter() - start) / 60, 1),
-                  "covered": result["digits_covered"], "shares": result["shares"],
-                  **trainer.epochs[-1]}
-        print(json.dumps(record), flush=True)
-        with open(Path(args.out) / "trials.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-
+    judge_epoch = EpochJudge(args, label)
     try:  # the Trainer refuses, e.g., a batch size that the recipe's pack does not divide
         images, _ = data.load_mnist("train", args.data_dir)
         images = images[:args.limit] if args.limit else images
         test_images, _ = data.load_mnist("test", args.data_dir)
         trainer = train.Trainer(config, images, log=train.progress_printer(), recipe=recipe,
                                 on_epoch_end=judge_epoch, eval_images=test_images)
-        judge = digits.load()
+        judge_epoch.judge = digits.load()
     except (OSError, ValueError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    start = time.perf_counter()
+    judge_epoch.start = time.perf_counter()
     try:
         trainer.train()
     except (OSError, ValueError, train.TrainingDiverged) as error:  # e.g. a trial already run
