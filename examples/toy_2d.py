@@ -216,7 +216,7 @@ def save_gif(path, snapshots, milliseconds=300):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=milliseconds, loop=0)
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default="stable", choices=sorted(RECIPES) + sorted(RECIPE_ALIASES),
                    help="the MNIST GAN's recipe to train with (default: stable; 'seed' is the "
@@ -236,7 +236,12 @@ def main(argv=None):
                    help="steps between snapshots (default: a tenth of --steps)")
     p.add_argument("--out", default="runs/toy_2d",
                    help="folder for step_*.png and training.gif (default: runs/toy_2d)")
-    args = p.parse_args(argv)
+    return p
+
+
+def checked_recipe(p, args):
+    """The recipe that --recipe and --set make, once every flag is checked; a bad flag exits
+    through p.error with the usage."""
     for flag, value, least in (("--steps", args.steps, 1), ("--batch-size", args.batch_size, 2),
                                ("--seed", args.seed, 0), ("--snapshot-every",
                                                           args.snapshot_every or 1, 1)):
@@ -249,27 +254,46 @@ def main(argv=None):
         toy_recipe(recipe, args.lr_scale)
     except ValueError as error:
         p.error(str(error))
-    out = Path(args.out)
+    return recipe
+
+
+def writable_folder(out):
+    """Creates the folder `out` and checks that it takes files: False, with an error line on
+    stderr, when it cannot. Before training, so that a bad --out costs nothing."""
     if out.exists() and not out.is_dir():
         print(f"error: --out {out} is a file, not a folder", file=sys.stderr)
-        return 1
-    try:  # before training, so that a bad --out costs nothing
+        return False
+    try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".write_test").write_bytes(b"")
         (out / ".write_test").unlink()
     except OSError as error:
         print(f"error: cannot write to --out {out}: {error.strerror or error}", file=sys.stderr)
-        return 1
+        return False
+    return True
 
-    print(f"toy 2-D GAN: recipe {recipe.describe()} (learning rates x{args.lr_scale:g} in the "
-          f"toy), {args.steps} steps, batch {args.batch_size}, seed {args.seed}, output in {out}")
-    result = train(recipe, args.steps, args.batch_size, args.seed, args.snapshot_every,
-                   progress=print, lr_scale=args.lr_scale)
+
+def save_snapshots(out, recipe, result):
+    """A scatter plot per snapshot (step_NNNNN.png, titled with its coverage) and training.gif."""
     for step, points in result.snapshots:
         modes, quality = coverage(points)
         save_scatter(out / f"step_{step:05d}.png", points,
                      f"{recipe.name}, step {step}: {modes}/8 modes, {100 * quality:.0f}% hq")
     save_gif(out / "training.gif", result.snapshots)
+
+
+def main(argv=None):
+    p = build_parser()
+    args = p.parse_args(argv)
+    recipe = checked_recipe(p, args)
+    out = Path(args.out)
+    if not writable_folder(out):
+        return 1
+    print(f"toy 2-D GAN: recipe {recipe.describe()} (learning rates x{args.lr_scale:g} in the "
+          f"toy), {args.steps} steps, batch {args.batch_size}, seed {args.seed}, output in {out}")
+    result = train(recipe, args.steps, args.batch_size, args.seed, args.snapshot_every,
+                   progress=print, lr_scale=args.lr_scale)
+    save_snapshots(out, recipe, result)
     print(f"{result.seconds:.1f} s; modes covered {result.modes_covered}/8, high-quality "
           f"{100 * result.high_quality:.0f}%")
     return result
