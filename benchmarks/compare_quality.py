@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from minigan import evaluate
+from minigan.config import EVAL_SAMPLES
 
 
 def per_epoch(run, n, seed, data_dir):
@@ -42,7 +43,7 @@ def spread(values):
     return max(values) - min(values) if len(values) > 1 else float("nan")
 
 
-def report(minigan_runs, torch_runs, n=5000, seed=0, data_dir=None, log=print):
+def report(minigan_runs, torch_runs, n=EVAL_SAMPLES, seed=0, data_dir=None, log=print):
     lines = []
     results = {}
     for engine, runs in (("minigan", minigan_runs), ("PyTorch", torch_runs)):
@@ -90,7 +91,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minigan", nargs="+", default=[], help="minigan run folders")
     p.add_argument("--torch", nargs="+", default=[], help="benchmarks/torch_gan.py run folders")
-    p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--n", type=int, default=EVAL_SAMPLES)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--output", default=None, help="also write the report (markdown) here")

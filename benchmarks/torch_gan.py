@@ -365,12 +365,15 @@ class WeightAverage:
             torch._foreach_lerp_(self.averaged, self.live, 1 - self.decay)
 
 
-def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=5000, log=print,
+def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=None, log=print,
           settings=None):
     """Trains the twin on `images` (N, 784) on the standard schedule, instance noise annealed
-    to 0; settings: TWIN_SETTINGS values (the rest at their defaults). One record (a dict) per
-    epoch, also logged."""
+    to 0; settings: TWIN_SETTINGS values (the rest at their defaults); samples: images judged
+    per epoch (default: minigan.config.EVAL_SAMPLES). One record (a dict) per epoch, also
+    logged."""
+    from minigan.config import EVAL_SAMPLES
     from minigan.gan import GENERATOR_SIZES
+    samples = EVAL_SAMPLES if samples is None else samples
     settings = {**{k: default for k, (default, _) in TWIN_SETTINGS.items()}, **(settings or {})}
     if batch % recipe.pack:
         raise ValueError(f"batch {batch} is not a multiple of pack {recipe.pack}")

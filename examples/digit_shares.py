@@ -10,9 +10,10 @@ import argparse
 import sys
 
 from minigan import digits, metrics, sampling
+from minigan.config import EVAL_SAMPLES
 
 
-def shares_of(source, n=5000, seed=0):
+def shares_of(source, n=EVAL_SAMPLES, seed=0):
     """metrics.coverage of n samples from the generator at `source`."""
     G = sampling.load_generator(source)  # first: a bad file fails before anything else loads
     return metrics.coverage(digits.run(digits.load(), sampling.generate(G, n, seed))[1])
@@ -21,7 +22,7 @@ def shares_of(source, n=5000, seed=0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("source", help="a run folder or its generator.npz")
-    p.add_argument("--n", type=int, default=5000, help="samples to classify")
+    p.add_argument("--n", type=int, default=EVAL_SAMPLES, help="samples to classify")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     args = p.parse_args(argv)
     if args.n < 1:

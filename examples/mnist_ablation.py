@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minigan.config import EVAL_SAMPLES
 from minigan.recipes import TRICKS, without
 
 EXAMPLES = Path(__file__).resolve().parent
@@ -167,8 +168,8 @@ def build_parser():
     p.add_argument("--tricks", default=",".join(TRICKS),
                    help="comma-separated tricks to remove, of: " + ", ".join(TRICKS))
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once (default: 2)")
-    p.add_argument("--samples", type=int, default=5000,
-                   help="images scored per run (default: 5000, the evaluate default)")
+    p.add_argument("--samples", type=int, default=EVAL_SAMPLES,
+                   help=f"images scored per run (default: {EVAL_SAMPLES}, the evaluate default)")
     p.add_argument("--out", default="runs/ablation", help="folder of the runs and the table")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")

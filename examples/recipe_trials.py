@@ -21,6 +21,7 @@ import numpy as np
 
 from minigan import data, digits, gan, metrics, train
 from minigan.autograd import tensor
+from minigan.config import EVAL_SAMPLES
 from minigan.recipes import RECIPE_ALIASES, RECIPES, parse_override
 
 
@@ -44,8 +45,9 @@ def parse_args(argv):
                    help="override a recipe field, e.g. minibatch_std=False or lr_g=4e-4")
     p.add_argument("--epochs", type=int, default=2, help="epochs to train (default: 2)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
-    p.add_argument("--samples", type=int, default=5000,
-                   help="images judged for 'covered' and 'shares' each epoch (default: 5000)")
+    p.add_argument("--samples", type=int, default=EVAL_SAMPLES,
+                   help=f"images judged for 'covered' and 'shares' each epoch (default: "
+                        f"{EVAL_SAMPLES})")
     p.add_argument("--out", default="runs/trials",
                    help="folder for trials.jsonl and one run folder per trial")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
