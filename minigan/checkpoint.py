@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minigan.documents import MAX_NAME, has_control_characters, parse_json
+
 FORMAT = "minigan-checkpoint"
 VERSION = 2
 _RESERVED = ("document", "sha256")
@@ -78,7 +80,8 @@ def save(path, arrays, document):
 
 def load(path):
     """(arrays, document) from a file `save` wrote. Raises FileNotFoundError or CheckpointError
-    with one line; never unpickles anything."""
+    with one line; never unpickles anything. A matching checksum shows the file is whole, not
+    who wrote it, so the document is held to documents.parse_json's limits."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
@@ -96,9 +99,10 @@ def load(path):
         raise CheckpointError(f"{path} is damaged: its content does not match its SHA-256 "
                               "checksum; resume from an intact copy")
     try:
-        document = json.loads(document_bytes)
-    except ValueError:
-        document = None
+        document = parse_json(document_bytes)
+    except ValueError as exc:
+        raise CheckpointError(f"{path} is not a minigan checkpoint: its document has {exc}; "
+                              "resume from a checkpoint minigan wrote") from None
     if not isinstance(document, dict) or (document.get("format"), document.get("version")) \
             != (FORMAT, VERSION):
         raise CheckpointError(f"{path} is not a minigan checkpoint of format {FORMAT} version "
@@ -123,9 +127,12 @@ def read_npz(path, expected, error=FormatError):
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if info.compress_type != zipfile.ZIP_STORED or \
-                        not info.filename.endswith(".npy"):
-                    raise error(f"{path} is not {expected}: member {info.filename!r} is not an "
+                name = info.filename
+                if len(name) > MAX_NAME or has_control_characters(name):
+                    raise error(f"{path} is not {expected}: a member's name is longer than "
+                                f"{MAX_NAME} characters or holds control characters")
+                if info.compress_type != zipfile.ZIP_STORED or not name.endswith(".npy"):
+                    raise error(f"{path} is not {expected}: member {name!r} is not an "
                                 "uncompressed .npy array")
         with np.load(path, allow_pickle=False) as npz:
             names = npz.files

@@ -2,12 +2,11 @@
 checked: files are data, never code), or the pretrained one shipped in the package, and draw
 images from it."""
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, nn
+from minigan import backend, checkpoint, documents, nn
 from minigan.autograd import no_grad
 from minigan.build import build_generator
 from minigan.conditional import DIGITS, ConditionalGenerator, draw
@@ -24,20 +23,29 @@ class GeneratorError(ValueError):
     """A generator file cannot be used, or a generator draws non-finite images."""
 
 
+def read_json(path, holds):
+    """The JSON value in the file at `path`, read within the limits of minigan.documents (a
+    crafted file can neither hang nor crash the reader); GeneratorError (one line) otherwise.
+    `holds` says what the file should be, for the message."""
+    try:
+        return documents.read_json(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise GeneratorError(f"{path}: cannot read it as JSON ({reason}); it should be "
+                             f"{holds}") from None
+
+
 def read_recipe(path):
     """The Recipe in a run's recipe.json (a JSON object of Recipe fields), checked."""
-    try:
-        fields = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GeneratorError(f"{path}: cannot read it as JSON ({exc}); it should be the "
-                             "recipe.json written by examples/mnist_gan.py") from None
+    fields = read_json(path, "the recipe.json written by examples/mnist_gan.py")
     if not isinstance(fields, dict):
         raise GeneratorError(f"{path}: holds a JSON {type(fields).__name__}, not an object of "
                              "recipe fields such as examples/mnist_gan.py writes")
     known = [f.name for f in dataclasses.fields(Recipe)]
     unknown = sorted(set(fields) - set(known))
     if unknown or "name" not in fields:
-        problem = f"unknown fields {unknown}" if unknown else "no 'name' field"
+        shown = unknown[:3] + (["..."] if len(unknown) > 3 else [])
+        problem = f"unknown fields {shown}" if unknown else "no 'name' field"
         raise GeneratorError(f"{path}: {problem}; a recipe has the fields {known}")
     try:
         return Recipe(**fields)
@@ -107,11 +115,7 @@ def widened(arrays):
 def pretrained_info(path=PRETRAINED):
     """The JSON beside the pretrained weights: {"recipe": {...}, "provenance": {...}}."""
     json_path = Path(path).with_suffix(".json")
-    try:
-        info = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GeneratorError(f"{json_path}: cannot read it as JSON ({exc}); it should hold the "
-                             "pretrained generator's recipe and provenance") from None
+    info = read_json(json_path, "the pretrained generator's recipe and provenance")
     if not isinstance(info, dict) or not isinstance(info.get("recipe"), dict):
         raise GeneratorError(f"{json_path}: expected an object with a 'recipe' object")
     return info

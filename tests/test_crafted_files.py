@@ -1,0 +1,161 @@
+"""Crafted files cannot hang or crash a reader: a checkpoint re-saved with a valid checksum, a
+recipe.json, the generator's JSON, an IDX file or an .npz each get one line naming the file and
+the fix, within the limits the readers state (checkpoint.MAX_NAME, MAX_DEPTH, ...), and without
+reading more than the file declares. Also sample.py's --out, --seed and evaluate's --seed, and
+a --data-dir that does not hold the files."""
+import dataclasses
+import json
+import pathlib
+import runpy
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import quiet, tiny_images
+from minigan import build, checkpoint, data, evaluate, recipes, sampling, train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEEP = 200_000   # levels of nesting that gave RecursionError tracebacks
+
+
+def script(name):
+    return runpy.run_path(str(ROOT / "examples" / name))["main"]
+
+
+def run_main(main, argv, capsys):
+    """(exit code, stderr) of a script's main; argparse's exit is a code too."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit:
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
+def one_line(err):
+    assert err.startswith("error: ") and err.count("\n") == 1, err[:2000]
+    assert "Traceback" not in err and len(err) < 600, err[:2000]
+    return err
+
+
+def save_run(folder, recipe_text=None, recipe="stable"):
+    """A run folder: generator.npz and recipe.json (`recipe_text` in place of the real one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = recipes.get_recipe(recipe)
+    np.savez(folder / "generator.npz", **build.build_generator(recipe).state_dict())
+    (folder / "recipe.json").write_text(recipe_text or json.dumps(dataclasses.asdict(recipe)))
+    return folder
+
+
+def deep_json(depth=DEEP):
+    return "[" * depth + "]" * depth
+
+
+def save_document(path, document_text, arrays=None):
+    """checkpoint.save's layout around any document text, the SHA-256 made anew (json.dumps
+    cannot write a 200k-deep document, a forger can)."""
+    arrays = arrays or {}
+    raw = document_text.encode()
+    np.savez(path, **arrays, document=np.frombuffer(raw, np.uint8),
+             sha256=np.frombuffer(checkpoint.digest(raw, arrays), np.uint8))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A one-epoch run of the original recipe on 48 random images (the smallest checkpoint)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    config = train.TrainConfig(epochs=1, batch_size=8, out=str(out), log_every=2, seed=3,
+                               recipe="original")
+    train.Trainer(config, tiny_images(), log=quiet).train()
+    return out
+
+
+def resave(source, target, change):
+    """The checkpoint at `source` edited by change(document) and saved with checkpoint.save:
+    its checksum is valid."""
+    arrays, document = checkpoint.load(source)
+    change(document)
+    checkpoint.save(target, arrays, {k: v for k, v in document.items()
+                                     if k not in ("format", "version")})
+
+
+def _long_name(document):
+    document["recipe"]["name"] = "n" * 1_000_000
+
+
+def _long_out(document):
+    document["config"]["out"] = "/" + "o" * 5000
+
+
+def _long_key(document):
+    document["epochs"][0]["k" * 300] = 1
+
+
+def _long_list(document):
+    document["epochs"] = [{}] * 1_000_001
+
+
+def _control_characters(document):
+    document["recipe"]["name"] = "original\x1b[2J\nrun"
+
+
+@pytest.mark.parametrize("change, problem", [
+    (_long_name, "a string of 1,000,000 characters at recipe.name, where a name holds at most 256"),
+    (_long_out, "a string of 5,001 characters at config.out, where a text holds at most 4,096"),
+    (_long_key, "a key of 300 characters at epochs[0], where a name holds at most 256"),
+    (_long_list, "a list of 1,000,001 items at epochs, where at most 1,000,000"),
+    (_control_characters, "control characters in the string at recipe.name"),
+], ids=["long-name", "long-out", "long-key", "long-list", "control-characters"])
+def test_a_resaved_checkpoint_beyond_the_limits_is_refused_on_load(trained_run, tmp_path, change,
+                                                                   problem):
+    resave(trained_run / "checkpoint.npz", tmp_path / "crafted.npz", change)
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        train.load_checkpoint(tmp_path / "crafted.npz")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'crafted.npz'} is not a minigan checkpoint")
+    assert problem in message and "\n" not in message and len(message) < 400
+
+
+def test_a_deep_checkpoint_document_is_one_line_in_load_and_resume(tmp_path, monkeypatch,
+                                                                   capsys):
+    crafted = tmp_path / "checkpoint.npz"
+    save_document(crafted, '{"format": "minigan-checkpoint", "version": 2, "recipe": '
+                  + deep_json() + "}")
+    with pytest.raises(checkpoint.CheckpointError, match="nested deeper than 32 levels"):
+        checkpoint.load(crafted)
+    monkeypatch.setattr(data, "load_mnist", lambda *a, **k: pytest.fail("loaded MNIST"))
+    code, err = run_main(script("mnist_gan.py"), ["--resume", crafted], capsys)
+    assert code == 1 and str(crafted) in one_line(err) and "nested deeper than 32" in err
+
+
+@pytest.mark.parametrize("recipe_text, problem", [
+    (deep_json(), "nested deeper than 32 levels"),
+    (json.dumps(dict(dataclasses.asdict(recipes.RECIPES["stable"]), name="n" * 1_000_000)),
+     "a string of 1,000,000 characters at name, where a name holds at most 256"),
+    ('{"name": "stable", "x": ' + "[" * 40 + "]" * 40 + "}", "nested deeper than 32 levels"),
+], ids=["200k-deep", "long-name", "40-deep"])
+def test_a_crafted_recipe_json_is_one_line_in_every_reader(tmp_path, monkeypatch, capsys,
+                                                           recipe_text, problem):
+    run = save_run(tmp_path / "run", recipe_text)
+    with pytest.raises(sampling.GeneratorError, match=problem) as info:
+        sampling.load_generator(run)
+    assert str(info.value).startswith(f"{run / 'recipe.json'}: ") and len(str(info.value)) < 400
+    monkeypatch.setattr(data, "load_mnist", lambda *a, **k: pytest.fail("loaded MNIST"))
+    out = tmp_path / "grid.png"
+    for main, argv in ((script("sample.py"), [run, "--out", out]), (evaluate.main, [run])):
+        code, err = run_main(main, argv, capsys)
+        assert code == 1 and problem in one_line(err) and "recipe.json" in err
+    assert not out.exists()
+
+
+def test_the_pretrained_generators_json_is_read_within_the_limits(tmp_path):
+    npz = tmp_path / "generator_pretrained.npz"
+    shutil.copy(sampling.PRETRAINED, npz)
+    info = json.loads(sampling.PRETRAINED.with_suffix(".json").read_text())
+    for text, problem in ((deep_json(), "nested deeper than 32 levels"),
+                          (json.dumps(dict(info, provenance={"command": "c" * 5000})),
+                           "a string of 5,000 characters at provenance.command")):
+        npz.with_suffix(".json").write_text(text)
+        with pytest.raises(sampling.GeneratorError, match=problem):
+            sampling.load_pretrained(npz)
