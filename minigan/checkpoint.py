@@ -116,14 +116,14 @@ def read_npz(path, expected, error=FormatError):
     or an entry holding Python objects (a pickle inside), is refused unread. Every failure is
     `error` with one line that names the file and says it is not `expected`."""
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(512)
     if head[:1] == b"\x80":
         raise error(f"{path} is a Python pickle (such as the checkpoint.pkl of earlier minigan "
                     "versions), not " + expected + ": minigan never loads pickles, since loading "
                     "one can run any code")
-    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (an empty one ends so)
-        raise error(f"{path} is not {expected}: it does not start as a zip archive does (its "
-                    f"first bytes are {head!r})")
+    if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (an empty one ends so)
+        raise error(f"{path} is not {expected}: it is {file_kind(head)}, not a zip archive of "
+                    ".npy arrays")
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
@@ -147,6 +147,30 @@ def read_npz(path, expected, error=FormatError):
         raise error(f"{path} is not {expected}, or is damaged ({type(exc).__name__}: "
                     f"{_first_line(exc)})") from None
     return arrays
+
+
+# What a file that is not a zip archive starts with: its kind, in words.
+_SIGNATURES = ((b"\x93NUMPY", "a single NumPy array (.npy, as np.save writes)"),
+               (b"\x1f\x8b", "gzip-compressed data"), (b"\x89PNG", "a PNG image"),
+               (b"GIF8", "a GIF image"), (b"\xff\xd8\xff", "a JPEG image"),
+               (b"%PDF", "a PDF document"), (b"\x7fELF", "an executable (ELF)"))
+
+
+def file_kind(head):
+    """The kind of file whose first bytes are `head`, in words ("a text file", "a PNG image",
+    ...): what an error says instead of the bytes, which may be private."""
+    if not head:
+        return "an empty file"
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of `head` is still text
+        text = head[:exc.start].decode("utf-8") if exc.start >= len(head) - 3 else None
+    if text is not None and all(c.isprintable() or c in "\t\n\r" for c in text):
+        return "a text file"
+    return "binary data of an unknown kind"
 
 
 def _read_member(npz, name, path, expected, error):

@@ -68,7 +68,8 @@ def read_arrays(path):
 def load_generator(path):
     """A generator in eval mode from a run folder or a generator.npz (with recipe.json beside it;
     without one, the default recipe's architecture). Every weight and running statistic must be
-    finite: a NaN there would only show as blank samples."""
+    finite: a NaN there would only show as blank samples. A training checkpoint, or weights that
+    do not fit the recipe, get one line saying what to give instead."""
     path = Path(path)
     npz = path / "generator.npz" if path.is_dir() else path
     if not npz.is_file():
@@ -76,22 +77,52 @@ def load_generator(path):
                                 "generator.npz written by examples/mnist_gan.py)")
     recipe_file = npz.parent / "recipe.json"
     recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES[DEFAULT]
-    return generator_from(recipe, read_arrays(npz), npz)
+    state = read_arrays(npz)
+    if {"document", "sha256"} <= set(state) and any(k.startswith("G/") for k in state):
+        raise GeneratorError(f"{npz} is a training checkpoint, not a generator: give the run "
+                             f"folder {npz.parent}, or the generator.npz that "
+                             "examples/mnist_gan.py writes beside its checkpoint")
+    hint = (f"is {recipe_file} from another run? Give the folder the run wrote"
+            if recipe_file.is_file() else "there is no recipe.json beside it to say which "
+            "recipe made it: put the run's recipe.json beside it, or give the run folder")
+    return generator_from(recipe, state, npz, hint)
 
 
-def generator_from(recipe, state, where):
+def generator_from(recipe, state, where, hint="was it saved from this recipe's generator?"):
     """The recipe's generator holding `state`, in eval mode. Every weight and running statistic
-    must be finite: a NaN there would only show as blank samples."""
+    must be finite: a NaN there would only show as blank samples. Arrays that do not fit the
+    generator are counted in one line, ending with `hint`: what to give instead."""
     broken = [key for key, value in state.items() if not np.isfinite(value).all()]
     if broken:
-        raise GeneratorError(f"{where}: non-finite values (NaN or inf) in {broken}: the weights "
+        shown = broken[:5] + (["..."] if len(broken) > 5 else [])
+        raise GeneratorError(f"{where}: non-finite values (NaN or inf) in {shown}: the weights "
                              "or running statistics are broken; use an earlier generator")
     G = build_generator(recipe)
     try:
         G.load_state_dict(state)
-    except nn.StateDictError as exc:
-        raise GeneratorError(f"{where} (recipe {recipe.name}): {exc}") from None
+    except nn.StateDictError:
+        raise GeneratorError(f"{where}: its arrays do not fit the generator of recipe "
+                             f"{recipe.name} ({state_misfit(G.state_dict(), state)}); "
+                             f"{hint}") from None
     return G.eval()
+
+
+def state_misfit(own, state):
+    """How the arrays `state` differ from a model's state dict `own`, in a few words: counts
+    (and one example when only shapes or dtypes differ), never the whole list."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and (np.shape(state[k]) != np.shape(own[k]) or
+                                               state[k].dtype != own[k].dtype)]
+    if not (missing or unexpected) and wrong:
+        k = wrong[0]
+        return (f"{len(wrong)} of its {len(own)} arrays of another shape or dtype, such as {k}: "
+                f"{state[k].dtype} {np.shape(state[k])}, expected {own[k].dtype} "
+                f"{np.shape(own[k])}")
+    parts = [f"{len(missing)} of its {len(own)} arrays missing" if missing else "",
+             f"{len(unexpected)} unexpected" if unexpected else "",
+             f"{len(wrong)} of another shape or dtype" if wrong else ""]
+    return ", ".join(p for p in parts if p) or "values it cannot hold"
 
 
 def load_pretrained(path=PRETRAINED):

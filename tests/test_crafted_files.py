@@ -159,3 +159,42 @@ def test_the_pretrained_generators_json_is_read_within_the_limits(tmp_path):
         npz.with_suffix(".json").write_text(text)
         with pytest.raises(sampling.GeneratorError, match=problem):
             sampling.load_pretrained(npz)
+
+
+def test_a_generator_without_its_recipe_json_says_what_to_give(tmp_path, capsys):
+    run = save_run(tmp_path / "run", recipe="dcgan")
+    (run / "recipe.json").unlink()
+    with pytest.raises(sampling.GeneratorError) as info:
+        sampling.load_generator(run / "generator.npz")
+    message = str(info.value)
+    assert "no recipe.json beside it" in message and "put the run's recipe.json" in message
+    assert "\n" not in message and len(message) < 400
+    code, err = run_main(script("sample.py"), [run, "--out", tmp_path / "x.png"], capsys)
+    assert code == 1 and "no recipe.json beside it" in one_line(err)
+
+
+def test_a_checkpoint_given_for_a_generator_says_what_to_give(trained_run, tmp_path, capsys):
+    source = trained_run / "checkpoint.npz"
+    with pytest.raises(sampling.GeneratorError) as info:
+        sampling.load_generator(source)
+    message = str(info.value)
+    assert message.startswith(f"{source} is a training checkpoint, not a generator")
+    assert f"give the run folder {trained_run}" in message and len(message) < 400
+    code, err = run_main(evaluate.main, [source], capsys)
+    assert code == 1 and "is a training checkpoint" in one_line(err)
+
+
+def test_a_file_that_is_not_an_npz_is_named_by_its_type_never_its_contents(tmp_path, capsys):
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "generator.npz").symlink_to(secret)
+    (tmp_path / "blob.npz").write_bytes(bytes(range(200, 256)) * 3)
+    for source, kind in ((run, "a text file"), (tmp_path / "blob.npz", "binary data")):
+        with pytest.raises(sampling.GeneratorError) as info:
+            sampling.load_generator(source)
+        assert kind in str(info.value) and "root:" not in str(info.value)
+        assert "b'" not in str(info.value) and "\\x" not in str(info.value)
+        code, err = run_main(script("sample.py"), [source, "--out", tmp_path / "x.png"], capsys)
+        assert code == 1 and kind in one_line(err) and "root:" not in err
