@@ -179,6 +179,8 @@ def generate(G, n, seed=0, batch_size=1000, labels=None):
     conditional G draws the digits `labels` (n integers; default digit_labels(n): each digit in
     turn); an unconditional G takes none. Refuses to return non-finite images, which broken
     weights or running statistics draw."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     if is_conditional(G):
         labels = digit_labels(n) if labels is None else np.asarray(labels)
         if labels.shape != (n,):

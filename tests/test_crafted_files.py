@@ -5,6 +5,7 @@ reading more than the file declares. Also sample.py's --out, --seed and evaluate
 a --data-dir that does not hold the files."""
 import dataclasses
 import json
+import os
 import pathlib
 import runpy
 import shutil
@@ -159,6 +160,54 @@ def test_the_pretrained_generators_json_is_read_within_the_limits(tmp_path):
         npz.with_suffix(".json").write_text(text)
         with pytest.raises(sampling.GeneratorError, match=problem):
             sampling.load_pretrained(npz)
+
+
+def test_sample_refuses_an_existing_out_unless_overwrite(tmp_path, capsys):
+    run = save_run(tmp_path / "run")
+    sample = script("sample.py")
+    out = tmp_path / "exist.png"
+    out.write_text("my notes")
+    code, err = run_main(sample, [run, "--n", 4, "--out", out], capsys)
+    assert code == 1 and "already exists" in one_line(err) and "--overwrite" in err
+    assert out.read_text() == "my notes"
+    link = tmp_path / "link.npy"
+    link.symlink_to(tmp_path / "elsewhere.npy")             # dangling: still a name in use
+    code, err = run_main(sample, [run, "--n", 4, "--out", link], capsys)
+    assert code == 1 and "already exists" in one_line(err)
+    assert link.is_symlink() and not (tmp_path / "elsewhere.npy").exists()
+    code, err = run_main(sample, [run, "--n", 4, "--out", out, "--overwrite"], capsys)
+    assert code == 0 and out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_sample_writes_its_outputs_with_the_umask(tmp_path, capsys, umask):
+    run = save_run(tmp_path / "run")
+    sample = script("sample.py")
+    replaced = tmp_path / "old.png"
+    replaced.write_text("old")
+    replaced.chmod(0o644)
+    old = os.umask(umask)
+    try:
+        for out, extra in ((tmp_path / "new.npy", []), (replaced, ["--overwrite"])):
+            code, err = run_main(sample, [run, "--n", 4, "--out", out, *extra], capsys)
+            assert code == 0, err
+            assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("command", ["sample", "evaluate"])
+def test_a_negative_seed_names_the_flag_before_anything_loads(tmp_path, monkeypatch, capsys,
+                                                              command):
+    monkeypatch.setattr(sampling, "load_generator", lambda *a: pytest.fail("loaded"))
+    monkeypatch.setattr(sampling, "load_pretrained", lambda *a: pytest.fail("loaded"))
+    monkeypatch.setattr(data, "load_mnist", lambda *a, **k: pytest.fail("loaded MNIST"))
+    main = script("sample.py") if command == "sample" else evaluate.main
+    extra = ["--out", tmp_path / "x.png"] if command == "sample" else []
+    code, err = run_main(main, ["--pretrained", "--seed", "-1", *extra], capsys)
+    assert code == 2 and "argument --seed: must be at least 0, got -1" in err
+    with pytest.raises(ValueError, match="seed must be a whole number >= 0, got -1"):
+        sampling.generate(build.build_generator("original"), 2, seed=-1)
 
 
 def test_a_generator_without_its_recipe_json_says_what_to_give(tmp_path, capsys):
