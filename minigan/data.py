@@ -8,11 +8,13 @@ gzip-compressed or not, must match the canonical MD5 and MNIST's shape.
 """
 import gzip
 import hashlib
+import math
 import os
 import sys
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,36 +42,50 @@ def read_idx(path, expected_ndim=None):
     """The array stored in an IDX file (gzip-compressed or raw), checked against its header.
 
     Header: two zero bytes, a dtype code (0x08 = uint8), the number of dimensions, then each
-    dimension as a big-endian uint32; then the data, row-major.
+    dimension as a big-endian uint32; then the data, row-major. The file is read as a stream:
+    the header is checked before any data is read, and no more than the size it declares (plus
+    one byte, to tell a file that is too long) is ever read or decompressed.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if gzipped else raw as f:
+                return _read_idx_stream(f, path, expected_ndim)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read it as an IDX file ({exc}); delete it and supply a "
-                        "good copy") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise DataError(f"{path}: wrong magic number {raw[:4].hex() or 'empty'} (an IDX file "
+                        "good copy") from None
+
+
+def _read_idx_stream(f, path, expected_ndim):
+    """read_idx on an open stream of the uncompressed bytes."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
+        raise DataError(f"{path}: wrong magic number {magic.hex() or 'empty'} (an IDX file "
                         "starts with 0000 then a dtype code such as 08); is it the right file?")
-    ndim = raw[3]
+    ndim = magic[3]
     if expected_ndim is not None and ndim != expected_ndim:
         raise DataError(f"{path}: the header says {ndim} dimensions, expected {expected_ndim} "
                         "(images have 3, labels 1); is it the right file?")
-    dtype = np.dtype(IDX_DTYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected_bytes = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected_bytes:
-        problem = "truncated" if len(raw) < expected_bytes else "too long"
-        raise DataError(f"{path}: {len(raw)} bytes, but its header {shape} needs "
-                        f"{expected_bytes}: the file is {problem}; delete it and supply a good "
-                        "copy")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path}: truncated header ({4 + len(dims)} bytes)")
+    dtype = np.dtype(IDX_DTYPES[magic[2]])
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    header, size = 4 + 4 * ndim, math.prod(shape) * dtype.itemsize
+    body = bytearray()
+    while len(body) < size:  # in blocks: memory follows what is there, not what is declared
+        block = f.read(min(1 << 20, size - len(body)))
+        if not block:
+            raise DataError(f"{path}: {header + len(body)} bytes, but its header {shape} needs "
+                            f"{header + size}: the file is truncated; delete it and supply a "
+                            "good copy")
+        body += block
+    if f.read(1):
+        raise DataError(f"{path}: longer than the {header + size} bytes its header {shape} "
+                        "declares: the file is too long; delete it and supply a good copy")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
 
 
 def md5_of(path):

@@ -4,11 +4,13 @@ the fix, within the limits the readers state (checkpoint.MAX_NAME, MAX_DEPTH, ..
 reading more than the file declares. Also sample.py's --out, --seed and evaluate's --seed, and
 a --data-dir that does not hold the files."""
 import dataclasses
+import gzip
 import json
 import os
 import pathlib
 import runpy
 import shutil
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -247,3 +249,46 @@ def test_a_file_that_is_not_an_npz_is_named_by_its_type_never_its_contents(tmp_p
         assert "b'" not in str(info.value) and "\\x" not in str(info.value)
         code, err = run_main(script("sample.py"), [source, "--out", tmp_path / "x.png"], capsys)
         assert code == 1 and kind in one_line(err) and "root:" not in err
+
+
+def peak_memory(call):
+    """(exception, peak bytes traced) of call(), which must raise."""
+    tracemalloc.start()
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the caller checks what it was
+        error = exc
+    else:
+        error = None
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return error, peak
+
+
+def gz_with_zeros(path, head, megabytes):
+    """A .gz of `head` then `megabytes` MiB of zeros, written in chunks (a small bomb)."""
+    with gzip.open(path, "wb") as f:
+        f.write(head)
+        for _ in range(megabytes):
+            f.write(bytes(1 << 20))
+
+
+def test_read_idx_rejects_a_wrong_magic_before_reading_the_body(tmp_path):
+    bomb = tmp_path / "bomb.gz"
+    gz_with_zeros(bomb, b"\x12\x34\x08\x01" + (64 << 20).to_bytes(4, "big"), 64)
+    assert bomb.stat().st_size < 200_000
+    error, peak = peak_memory(lambda: data.read_idx(bomb))
+    assert isinstance(error, data.DataError) and "wrong magic number 12340801" in str(error)
+    assert peak < 4 << 20, f"{peak / 2**20:.0f} MiB traced while rejecting the header"
+
+
+def test_read_idx_stops_at_the_size_its_header_declares(tmp_path):
+    long = tmp_path / "long.gz"
+    gz_with_zeros(long, bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + bytes(10), 64)
+    error, peak = peak_memory(lambda: data.read_idx(long))
+    assert isinstance(error, data.DataError) and "longer than the 18 bytes" in str(error)
+    assert peak < 4 << 20, f"{peak / 2**20:.0f} MiB traced for an 18-byte array"
+    huge = tmp_path / "huge.idx"          # declares 2**96 bytes, holds 8
+    huge.write_bytes(bytes([0, 0, 8, 3]) + (2**32 - 1).to_bytes(4, "big") * 3 + bytes(8))
+    with pytest.raises(data.DataError, match="huge.idx.*truncated"):
+        data.read_idx(huge)
