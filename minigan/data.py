@@ -1,10 +1,9 @@
 """MNIST: find (or download) the four IDX files, check them, and serve float32 images in [-1, 1].
 
-Lookup order: an explicit data_dir (the trainer's --data-dir), then $MINIGAN_DATA_DIR, then the
-user cache ($XDG_CACHE_HOME or ~/.cache, under minigan/mnist), then the copy shipped in the
-repository (data/mnist/ beside the package, with its license; absent from a wheel install). When
-the files are in none of them, they are downloaded into the cache from public mirrors. Every file,
-gzip-compressed or not, must match the canonical MD5 and MNIST's shape.
+A folder the caller names (data_dir, the scripts' --data-dir) must exist and hold the files: it is
+the only place looked. Without one: $MINIGAN_DATA_DIR, then the user cache ($XDG_CACHE_HOME or
+~/.cache, under minigan/mnist), then the copy shipped in the repository (data/mnist/), then a
+download into the cache. Every file must match the canonical MD5 and MNIST's shape.
 """
 import gzip
 import hashlib
@@ -114,7 +113,11 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
 
 def candidate_dirs(data_dir=None):
-    dirs = [Path(data_dir)] if data_dir else []
+    """The folders looked in, in order: the one named alone, or (none named) $MINIGAN_DATA_DIR,
+    the cache and the shipped copy."""
+    if data_dir is not None:
+        return [Path(data_dir)]
+    dirs = []
     if os.environ.get("MINIGAN_DATA_DIR"):
         dirs.append(Path(os.environ["MINIGAN_DATA_DIR"]))
     dirs.append(cache_dir())
@@ -123,9 +126,37 @@ def candidate_dirs(data_dir=None):
     return dirs
 
 
+def check_folder(data_dir, names=tuple(FILES)):
+    """A folder the caller names (data_dir; None names none) must exist and hold the files
+    `names` (keys of FILES), each gzip-compressed or not: otherwise DataError, one line with the
+    folder, what is missing and how to get the files. Nothing falls back to another folder."""
+    if data_dir is None:
+        return
+    folder = Path(data_dir)
+    others = ("or leave --data-dir out to use $MINIGAN_DATA_DIR, the cache or the copy shipped "
+              "with minigan")
+    if str(data_dir) == "":
+        raise DataError(f"the MNIST folder given is an empty name: name the folder that holds "
+                        f"the MNIST files, {others}")
+    if not folder.exists():
+        raise DataError(f"MNIST folder {folder} does not exist: create it and download the "
+                        f"MNIST files from {MIRRORS[0]} into it, {others}")
+    if not folder.is_dir():
+        raise DataError(f"MNIST folder {folder} is a file, not a folder: name the folder that "
+                        f"holds the MNIST files (from {MIRRORS[0]}), {others}")
+    missing = [FILES[n][0] for n in names
+               if not ((folder / FILES[n][0]).is_file() or (folder / FILES[n][0][:-3]).is_file())]
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        raise DataError(f"MNIST folder {folder} holds no {' or '.join(missing)} (gzip-compressed "
+                        f"or not): download {them} from {MIRRORS[0]} into it, {others}")
+
+
 def find_file(name, data_dir=None, download=True):
     """The path of one of the four files (a key of FILES), its MD5 verified (that of the .gz or
-    of the uncompressed file, whichever is there); downloads the .gz if allowed."""
+    of the uncompressed file, whichever is there). In a folder named by data_dir, or (none named)
+    in candidate_dirs, then downloaded into the cache if allowed."""
+    check_folder(data_dir, (name,))
     filename, md5, raw_md5, _ = FILES[name]
     dirs = candidate_dirs(data_dir)
     for d in dirs:
@@ -182,9 +213,11 @@ def read_file(name, data_dir=None, download=True):
 
 
 def load_mnist(split="train", data_dir=None, download=True):
-    """(images, labels): images float32 (N, 784) scaled to [-1, 1], labels uint8 (N,)."""
+    """(images, labels): images float32 (N, 784) scaled to [-1, 1], labels uint8 (N,). A named
+    data_dir must hold the split's two files (check_folder)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    check_folder(data_dir, (f"{split}-images", f"{split}-labels"))  # both missing, one line
     images = read_file(f"{split}-images", data_dir, download)
     labels = read_file(f"{split}-labels", data_dir, download)
     scaled = images.reshape(len(images), 784).astype(np.float32)

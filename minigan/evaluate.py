@@ -82,6 +82,7 @@ def main(argv=None):
               f"{FEW_SAMPLES} or more (default {EVAL_SAMPLES}) to compare generators",
               file=sys.stderr)
     try:
+        data.check_folder(args.data_dir, ("test-images", "test-labels"))
         if args.pretrained:
             result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir)
         else:

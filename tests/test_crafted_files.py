@@ -292,3 +292,35 @@ def test_read_idx_stops_at_the_size_its_header_declares(tmp_path):
     huge.write_bytes(bytes([0, 0, 8, 3]) + (2**32 - 1).to_bytes(4, "big") * 3 + bytes(8))
     with pytest.raises(data.DataError, match="huge.idx.*truncated"):
         data.read_idx(huge)
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "a file"])
+def test_a_named_data_dir_must_hold_the_files(tmp_path, monkeypatch, kind):
+    """No fallback to $MINIGAN_DATA_DIR, the cache or the shipped copy (all of which hold
+    the files here) when a folder is named."""
+    folder = tmp_path / "mnist"
+    if kind == "empty":
+        folder.mkdir()
+    elif kind == "a file":
+        folder.write_text("")
+    with pytest.raises(data.DataError) as info:
+        data.load_mnist("test", data_dir=folder)
+    message = str(info.value)
+    expected = {"missing": f"MNIST folder {folder} does not exist",
+                "empty": f"MNIST folder {folder} holds no t10k-images-idx3-ubyte.gz",
+                "a file": f"MNIST folder {folder} is a file, not a folder"}[kind]
+    assert message.startswith(expected) and "\n" not in message
+    assert data.MIRRORS[0] in message and "leave --data-dir out" in message
+
+
+def test_evaluate_and_mnist_gan_refuse_a_data_dir_without_the_files(tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.setattr(sampling, "load_pretrained", lambda *a: pytest.fail("loaded"))
+    code, err = run_main(evaluate.main, ["--pretrained", "--data-dir", "/nonexistent"], capsys)
+    assert code == 1 and "MNIST folder /nonexistent does not exist" in one_line(err)
+    out = tmp_path / "run"
+    code, err = run_main(script("mnist_gan.py"),
+                         ["--data-dir", tmp_path, "--out", out, "--epochs", 1, "--limit", 64,
+                          "--batch-size", 32, "--recipe", "original"], capsys)
+    assert code == 1 and f"MNIST folder {tmp_path} holds no train-images" in err
+    assert "Traceback" not in err
