@@ -1,9 +1,9 @@
 """Checkpoint files that hold only data: named arrays plus one JSON document, checked by SHA-256.
 
-The file is an uncompressed .npz (a zip of .npy arrays) read with allow_pickle=False, so loading
-it can never run code. Beside the caller's arrays it holds two members: "document" (the JSON as
-UTF-8 bytes) and "sha256", the digest of the document and of every array's name, dtype, shape
-and bytes; a file whose content does not hash to it is refused, so damage cannot load silently.
+An uncompressed .npz of .npy arrays read with allow_pickle=False, and a document read within the
+limits of minigan.documents: this data-only format is what keeps a crafted file from running code
+or hanging a reader. The SHA-256 (of the document and every array) detects damage, not edits:
+anyone can recompute it with `save`, so it says nothing about who wrote a file.
 """
 import hashlib
 import json
