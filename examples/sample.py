@@ -10,8 +10,9 @@ A conditional run's generator draws the digit it is told: --digit D gives N imag
 --digit, the grid has one row per digit (0 to 9) and a .npy holds the digits 0, 1, ..., 9, 0, ...
 in turn.
 
---out's folder must exist; the file is written only once all samples are drawn, so a failed run
-leaves an existing --out as it was.
+--out's folder must exist. An existing --out is replaced only with --overwrite; the file is written
+only once all samples are drawn, so a failed run leaves an existing --out as it was. It gets the
+rights the umask gives any new file.
 """
 import argparse
 import math
@@ -30,17 +31,55 @@ MAX_SAMPLES = 100_000  # as .npy: 314 MB of float32
 MAX_GRID = 10_000      # as .png: a 100 x 100 grid, about 9,000 pixels on a side
 
 
-def write_atomically(out, write):
-    """write(path) into a temporary file beside `out`, then rename it to `out`: an error on the
-    way never leaves a half-written file or clobbers the one already there."""
+def write_atomically(out, write, overwrite=False):
+    """write(path) into a temporary file beside `out`, then give it the name `out`: an error on
+    the way never leaves a half-written file. With `overwrite` it replaces what `out` names (a
+    symlink is replaced, never followed); without, it takes the name only while it is free. The
+    file gets the rights the umask gives a new file (mkstemp's are private), as every tool's."""
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, out)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        if overwrite:
+            os.replace(tmp, out)
+        else:
+            claim(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def claim(tmp, out):
+    """Give the file `tmp` the free name `out`: a hard link fails if the name was taken meanwhile
+    (even by a dangling symlink), where a rename would replace it."""
+    taken = FileExistsError(f"--out {out} already exists: give --overwrite to replace it, or "
+                            "choose another --out")
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # a filesystem without hard links: check, then rename
+        if os.path.lexists(out):
+            raise taken from None
+        os.replace(tmp, out)
+
+
+def out_problem(out, overwrite):
+    """Why --out cannot be written, checked before anything loads: its folder is missing or
+    read-only, it is a folder, or it exists (a dangling symlink too) and --overwrite is not
+    given. None when it can."""
+    folder = out.parent
+    if not folder.is_dir():
+        return f"--out's folder {folder} does not exist: create it first"
+    if out.is_dir() or not os.access(folder, os.W_OK):
+        return f"cannot write {out} (a folder, or {folder} is not writable): choose another --out"
+    if os.path.lexists(out) and not overwrite:
+        return (f"--out {out} already exists: give --overwrite to replace it, or choose "
+                "another --out")
+    return None
 
 
 def layout(G, n, digit, suffix):
@@ -69,35 +108,36 @@ def main(argv=None):
                    help=f"how many images (at most {MAX_SAMPLES:,}; {MAX_GRID:,} in a .png grid)")
     p.add_argument("--out", required=True,
                    help="a .png (grid) or .npy (float32 (N, 28, 28)) in an existing folder")
-    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists (without it, an existing --out is an error)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (a whole number >= 0)")
     p.add_argument("--digit", type=int, default=None, choices=range(10), metavar="D",
                    help="a conditional run's generator draws only this digit (0-9)")
     args = p.parse_args(argv)
     if (args.source is not None) == args.pretrained:
         p.error("give a run folder (or generator.npz), or --pretrained, not both")
+    if args.seed < 0:
+        p.error(f"argument --seed: must be at least 0, got {args.seed}")
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):
         p.error("--out must end in .png or .npy")
     limit = MAX_GRID if out.suffix == ".png" else MAX_SAMPLES
     if not 1 <= args.n <= limit:
         p.error(f"--n must be between 1 and {limit:,} for a {out.suffix} file, got {args.n}")
-    folder = out.parent
-    if not folder.is_dir():
-        print(f"error: --out's folder {folder} does not exist: create it first",
-              file=sys.stderr)
-        return 1
-    if out.is_dir() or not os.access(folder, os.W_OK):
-        print(f"error: cannot write {out} (a folder, or {folder} is not writable): choose "
-              "another --out", file=sys.stderr)
+    problem = out_problem(out, args.overwrite)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
         G = load_pretrained() if args.pretrained else load_generator(args.source)
         rows, cols, labels = layout(G, args.n, args.digit, out.suffix)
         images = generate(G, args.n, args.seed, labels=labels)
         if out.suffix == ".npy":
-            write_atomically(out, lambda tmp: np.save(tmp, images.astype(np.float32)))
+            write_atomically(out, lambda tmp: np.save(tmp, images.astype(np.float32)),
+                             args.overwrite)
         else:
-            write_atomically(out, lambda tmp: visualize.save_grid(tmp, images, rows, cols))
+            write_atomically(out, lambda tmp: visualize.save_grid(tmp, images, rows, cols),
+                             args.overwrite)
     except (OSError, ValueError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1

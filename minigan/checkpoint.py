@@ -1,9 +1,9 @@
 """Checkpoint files that hold only data: named arrays plus one JSON document, checked by SHA-256.
 
-The file is an uncompressed .npz (a zip of .npy arrays) read with allow_pickle=False, so loading
-it can never run code. Beside the caller's arrays it holds two members: "document" (the JSON as
-UTF-8 bytes) and "sha256", the digest of the document and of every array's name, dtype, shape
-and bytes; a file whose content does not hash to it is refused, so damage cannot load silently.
+An uncompressed .npz of .npy arrays read with allow_pickle=False, and a document read within the
+limits of minigan.documents: this data-only format is what keeps a crafted file from running code
+or hanging a reader. The SHA-256 (of the document and every array) detects damage, not edits:
+anyone can recompute it with `save`, so it says nothing about who wrote a file.
 """
 import hashlib
 import json
@@ -13,6 +13,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from minigan.documents import MAX_NAME, has_control_characters, parse_json
 
 FORMAT = "minigan-checkpoint"
 VERSION = 2
@@ -78,7 +80,8 @@ def save(path, arrays, document):
 
 def load(path):
     """(arrays, document) from a file `save` wrote. Raises FileNotFoundError or CheckpointError
-    with one line; never unpickles anything."""
+    with one line; never unpickles anything. A matching checksum shows the file is whole, not
+    who wrote it, so the document is held to documents.parse_json's limits."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
@@ -96,9 +99,10 @@ def load(path):
         raise CheckpointError(f"{path} is damaged: its content does not match its SHA-256 "
                               "checksum; resume from an intact copy")
     try:
-        document = json.loads(document_bytes)
-    except ValueError:
-        document = None
+        document = parse_json(document_bytes)
+    except ValueError as exc:
+        raise CheckpointError(f"{path} is not a minigan checkpoint: its document has {exc}; "
+                              "resume from a checkpoint minigan wrote") from None
     if not isinstance(document, dict) or (document.get("format"), document.get("version")) \
             != (FORMAT, VERSION):
         raise CheckpointError(f"{path} is not a minigan checkpoint of format {FORMAT} version "
@@ -112,20 +116,23 @@ def read_npz(path, expected, error=FormatError):
     or an entry holding Python objects (a pickle inside), is refused unread. Every failure is
     `error` with one line that names the file and says it is not `expected`."""
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(512)
     if head[:1] == b"\x80":
         raise error(f"{path} is a Python pickle (such as the checkpoint.pkl of earlier minigan "
                     "versions), not " + expected + ": minigan never loads pickles, since loading "
                     "one can run any code")
-    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (an empty one ends so)
-        raise error(f"{path} is not {expected}: it does not start as a zip archive does (its "
-                    f"first bytes are {head!r})")
+    if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip archive (an empty one ends so)
+        raise error(f"{path} is not {expected}: it is {file_kind(head)}, not a zip archive of "
+                    ".npy arrays")
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if info.compress_type != zipfile.ZIP_STORED or \
-                        not info.filename.endswith(".npy"):
-                    raise error(f"{path} is not {expected}: member {info.filename!r} is not an "
+                name = info.filename
+                if len(name) > MAX_NAME or has_control_characters(name):
+                    raise error(f"{path} is not {expected}: a member's name is longer than "
+                                f"{MAX_NAME} characters or holds control characters")
+                if info.compress_type != zipfile.ZIP_STORED or not name.endswith(".npy"):
+                    raise error(f"{path} is not {expected}: member {name!r} is not an "
                                 "uncompressed .npy array")
         with np.load(path, allow_pickle=False) as npz:
             names = npz.files
@@ -140,6 +147,30 @@ def read_npz(path, expected, error=FormatError):
         raise error(f"{path} is not {expected}, or is damaged ({type(exc).__name__}: "
                     f"{_first_line(exc)})") from None
     return arrays
+
+
+# What a file that is not a zip archive starts with: its kind, in words.
+_SIGNATURES = ((b"\x93NUMPY", "a single NumPy array (.npy, as np.save writes)"),
+               (b"\x1f\x8b", "gzip-compressed data"), (b"\x89PNG", "a PNG image"),
+               (b"GIF8", "a GIF image"), (b"\xff\xd8\xff", "a JPEG image"),
+               (b"%PDF", "a PDF document"), (b"\x7fELF", "an executable (ELF)"))
+
+
+def file_kind(head):
+    """The kind of file whose first bytes are `head`, in words ("a text file", "a PNG image",
+    ...): what an error says instead of the bytes, which may be private."""
+    if not head:
+        return "an empty file"
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of `head` is still text
+        text = head[:exc.start].decode("utf-8") if exc.start >= len(head) - 3 else None
+    if text is not None and all(c.isprintable() or c in "\t\n\r" for c in text):
+        return "a text file"
+    return "binary data of an unknown kind"
 
 
 def _read_member(npz, name, path, expected, error):

@@ -1,18 +1,19 @@
 """MNIST: find (or download) the four IDX files, check them, and serve float32 images in [-1, 1].
 
-Lookup order: an explicit data_dir (the trainer's --data-dir), then $MINIGAN_DATA_DIR, then the
-user cache ($XDG_CACHE_HOME or ~/.cache, under minigan/mnist), then the copy shipped in the
-repository (data/mnist/ beside the package, with its license; absent from a wheel install). When
-the files are in none of them, they are downloaded into the cache from public mirrors. Every file,
-gzip-compressed or not, must match the canonical MD5 and MNIST's shape.
+A folder the caller names (data_dir, the scripts' --data-dir) must exist and hold the files: it is
+the only place looked. Without one: $MINIGAN_DATA_DIR, then the user cache ($XDG_CACHE_HOME or
+~/.cache, under minigan/mnist), then the copy shipped in the repository (data/mnist/), then a
+download into the cache. Every file must match the canonical MD5 and MNIST's shape.
 """
 import gzip
 import hashlib
+import math
 import os
 import sys
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,36 +41,50 @@ def read_idx(path, expected_ndim=None):
     """The array stored in an IDX file (gzip-compressed or raw), checked against its header.
 
     Header: two zero bytes, a dtype code (0x08 = uint8), the number of dimensions, then each
-    dimension as a big-endian uint32; then the data, row-major.
+    dimension as a big-endian uint32; then the data, row-major. The file is read as a stream:
+    the header is checked before any data is read, and no more than the size it declares (plus
+    one byte, to tell a file that is too long) is ever read or decompressed.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if gzipped else raw as f:
+                return _read_idx_stream(f, path, expected_ndim)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read it as an IDX file ({exc}); delete it and supply a "
-                        "good copy") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise DataError(f"{path}: wrong magic number {raw[:4].hex() or 'empty'} (an IDX file "
+                        "good copy") from None
+
+
+def _read_idx_stream(f, path, expected_ndim):
+    """read_idx on an open stream of the uncompressed bytes."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
+        raise DataError(f"{path}: wrong magic number {magic.hex() or 'empty'} (an IDX file "
                         "starts with 0000 then a dtype code such as 08); is it the right file?")
-    ndim = raw[3]
+    ndim = magic[3]
     if expected_ndim is not None and ndim != expected_ndim:
         raise DataError(f"{path}: the header says {ndim} dimensions, expected {expected_ndim} "
                         "(images have 3, labels 1); is it the right file?")
-    dtype = np.dtype(IDX_DTYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected_bytes = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected_bytes:
-        problem = "truncated" if len(raw) < expected_bytes else "too long"
-        raise DataError(f"{path}: {len(raw)} bytes, but its header {shape} needs "
-                        f"{expected_bytes}: the file is {problem}; delete it and supply a good "
-                        "copy")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path}: truncated header ({4 + len(dims)} bytes)")
+    dtype = np.dtype(IDX_DTYPES[magic[2]])
+    shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+    header, size = 4 + 4 * ndim, math.prod(shape) * dtype.itemsize
+    body = bytearray()
+    while len(body) < size:  # in blocks: memory follows what is there, not what is declared
+        block = f.read(min(1 << 20, size - len(body)))
+        if not block:
+            raise DataError(f"{path}: {header + len(body)} bytes, but its header {shape} needs "
+                            f"{header + size}: the file is truncated; delete it and supply a "
+                            "good copy")
+        body += block
+    if f.read(1):
+        raise DataError(f"{path}: longer than the {header + size} bytes its header {shape} "
+                        "declares: the file is too long; delete it and supply a good copy")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
 
 
 def md5_of(path):
@@ -98,7 +113,11 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
 
 def candidate_dirs(data_dir=None):
-    dirs = [Path(data_dir)] if data_dir else []
+    """The folders looked in, in order: the one named alone, or (none named) $MINIGAN_DATA_DIR,
+    the cache and the shipped copy."""
+    if data_dir is not None:
+        return [Path(data_dir)]
+    dirs = []
     if os.environ.get("MINIGAN_DATA_DIR"):
         dirs.append(Path(os.environ["MINIGAN_DATA_DIR"]))
     dirs.append(cache_dir())
@@ -107,9 +126,37 @@ def candidate_dirs(data_dir=None):
     return dirs
 
 
+def check_folder(data_dir, names=tuple(FILES)):
+    """A folder the caller names (data_dir; None names none) must exist and hold the files
+    `names` (keys of FILES), each gzip-compressed or not: otherwise DataError, one line with the
+    folder, what is missing and how to get the files. Nothing falls back to another folder."""
+    if data_dir is None:
+        return
+    folder = Path(data_dir)
+    others = ("or leave --data-dir out to use $MINIGAN_DATA_DIR, the cache or the copy shipped "
+              "with minigan")
+    if str(data_dir) == "":
+        raise DataError(f"the MNIST folder given is an empty name: name the folder that holds "
+                        f"the MNIST files, {others}")
+    if not folder.exists():
+        raise DataError(f"MNIST folder {folder} does not exist: create it and download the "
+                        f"MNIST files from {MIRRORS[0]} into it, {others}")
+    if not folder.is_dir():
+        raise DataError(f"MNIST folder {folder} is a file, not a folder: name the folder that "
+                        f"holds the MNIST files (from {MIRRORS[0]}), {others}")
+    missing = [FILES[n][0] for n in names
+               if not ((folder / FILES[n][0]).is_file() or (folder / FILES[n][0][:-3]).is_file())]
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        raise DataError(f"MNIST folder {folder} holds no {' or '.join(missing)} (gzip-compressed "
+                        f"or not): download {them} from {MIRRORS[0]} into it, {others}")
+
+
 def find_file(name, data_dir=None, download=True):
     """The path of one of the four files (a key of FILES), its MD5 verified (that of the .gz or
-    of the uncompressed file, whichever is there); downloads the .gz if allowed."""
+    of the uncompressed file, whichever is there). In a folder named by data_dir, or (none named)
+    in candidate_dirs, then downloaded into the cache if allowed."""
+    check_folder(data_dir, (name,))
     filename, md5, raw_md5, _ = FILES[name]
     dirs = candidate_dirs(data_dir)
     for d in dirs:
@@ -166,9 +213,11 @@ def read_file(name, data_dir=None, download=True):
 
 
 def load_mnist(split="train", data_dir=None, download=True):
-    """(images, labels): images float32 (N, 784) scaled to [-1, 1], labels uint8 (N,)."""
+    """(images, labels): images float32 (N, 784) scaled to [-1, 1], labels uint8 (N,). A named
+    data_dir must hold the split's two files (check_folder)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    check_folder(data_dir, (f"{split}-images", f"{split}-labels"))  # both missing, one line
     images = read_file(f"{split}-images", data_dir, download)
     labels = read_file(f"{split}-labels", data_dir, download)
     scaled = images.reshape(len(images), 784).astype(np.float32)

@@ -58,15 +58,19 @@ def _parser():
     p.add_argument("--n", type=int, default=EVAL_SAMPLES,
                    help=f"generated (and real) images compared: 2 to {TEST_IMAGES}; FID needs "
                         f"{FEW_SAMPLES} or more to be comparable")
-    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (a whole number >= 0)")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
 def main(argv=None):
+    """The command line: every flag is checked before anything loads (a bad --seed or
+    --data-dir costs no time)."""
     p = _parser()
     args = p.parse_args(argv)
+    if args.seed < 0:
+        p.error(f"argument --seed: must be at least 0, got {args.seed}")
     if not 2 <= args.n <= TEST_IMAGES:
         p.error(f"--n must be between 2 and {TEST_IMAGES} (the MNIST test images the samples "
                 f"are compared with), got {args.n}")
@@ -78,6 +82,7 @@ def main(argv=None):
               f"{FEW_SAMPLES} or more (default {EVAL_SAMPLES}) to compare generators",
               file=sys.stderr)
     try:
+        data.check_folder(args.data_dir, ("test-images", "test-labels"))
         if args.pretrained:
             result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir)
         else:

@@ -2,12 +2,11 @@
 checked: files are data, never code), or the pretrained one shipped in the package, and draw
 images from it."""
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, checkpoint, nn
+from minigan import backend, checkpoint, documents, nn
 from minigan.autograd import no_grad
 from minigan.build import build_generator
 from minigan.conditional import DIGITS, ConditionalGenerator, draw
@@ -24,20 +23,29 @@ class GeneratorError(ValueError):
     """A generator file cannot be used, or a generator draws non-finite images."""
 
 
+def read_json(path, holds):
+    """The JSON value in the file at `path`, read within the limits of minigan.documents (a
+    crafted file can neither hang nor crash the reader); GeneratorError (one line) otherwise.
+    `holds` says what the file should be, for the message."""
+    try:
+        return documents.read_json(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise GeneratorError(f"{path}: cannot read it as JSON ({reason}); it should be "
+                             f"{holds}") from None
+
+
 def read_recipe(path):
     """The Recipe in a run's recipe.json (a JSON object of Recipe fields), checked."""
-    try:
-        fields = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GeneratorError(f"{path}: cannot read it as JSON ({exc}); it should be the "
-                             "recipe.json written by examples/mnist_gan.py") from None
+    fields = read_json(path, "the recipe.json written by examples/mnist_gan.py")
     if not isinstance(fields, dict):
         raise GeneratorError(f"{path}: holds a JSON {type(fields).__name__}, not an object of "
                              "recipe fields such as examples/mnist_gan.py writes")
     known = [f.name for f in dataclasses.fields(Recipe)]
     unknown = sorted(set(fields) - set(known))
     if unknown or "name" not in fields:
-        problem = f"unknown fields {unknown}" if unknown else "no 'name' field"
+        shown = unknown[:3] + (["..."] if len(unknown) > 3 else [])
+        problem = f"unknown fields {shown}" if unknown else "no 'name' field"
         raise GeneratorError(f"{path}: {problem}; a recipe has the fields {known}")
     try:
         return Recipe(**fields)
@@ -60,7 +68,8 @@ def read_arrays(path):
 def load_generator(path):
     """A generator in eval mode from a run folder or a generator.npz (with recipe.json beside it;
     without one, the default recipe's architecture). Every weight and running statistic must be
-    finite: a NaN there would only show as blank samples."""
+    finite: a NaN there would only show as blank samples. A training checkpoint, or weights that
+    do not fit the recipe, get one line saying what to give instead."""
     path = Path(path)
     npz = path / "generator.npz" if path.is_dir() else path
     if not npz.is_file():
@@ -68,22 +77,52 @@ def load_generator(path):
                                 "generator.npz written by examples/mnist_gan.py)")
     recipe_file = npz.parent / "recipe.json"
     recipe = read_recipe(recipe_file) if recipe_file.is_file() else RECIPES[DEFAULT]
-    return generator_from(recipe, read_arrays(npz), npz)
+    state = read_arrays(npz)
+    if {"document", "sha256"} <= set(state) and any(k.startswith("G/") for k in state):
+        raise GeneratorError(f"{npz} is a training checkpoint, not a generator: give the run "
+                             f"folder {npz.parent}, or the generator.npz that "
+                             "examples/mnist_gan.py writes beside its checkpoint")
+    hint = (f"is {recipe_file} from another run? Give the folder the run wrote"
+            if recipe_file.is_file() else "there is no recipe.json beside it to say which "
+            "recipe made it: put the run's recipe.json beside it, or give the run folder")
+    return generator_from(recipe, state, npz, hint)
 
 
-def generator_from(recipe, state, where):
+def generator_from(recipe, state, where, hint="was it saved from this recipe's generator?"):
     """The recipe's generator holding `state`, in eval mode. Every weight and running statistic
-    must be finite: a NaN there would only show as blank samples."""
+    must be finite: a NaN there would only show as blank samples. Arrays that do not fit the
+    generator are counted in one line, ending with `hint`: what to give instead."""
     broken = [key for key, value in state.items() if not np.isfinite(value).all()]
     if broken:
-        raise GeneratorError(f"{where}: non-finite values (NaN or inf) in {broken}: the weights "
+        shown = broken[:5] + (["..."] if len(broken) > 5 else [])
+        raise GeneratorError(f"{where}: non-finite values (NaN or inf) in {shown}: the weights "
                              "or running statistics are broken; use an earlier generator")
     G = build_generator(recipe)
     try:
         G.load_state_dict(state)
-    except nn.StateDictError as exc:
-        raise GeneratorError(f"{where} (recipe {recipe.name}): {exc}") from None
+    except nn.StateDictError:
+        raise GeneratorError(f"{where}: its arrays do not fit the generator of recipe "
+                             f"{recipe.name} ({state_misfit(G.state_dict(), state)}); "
+                             f"{hint}") from None
     return G.eval()
+
+
+def state_misfit(own, state):
+    """How the arrays `state` differ from a model's state dict `own`, in a few words: counts
+    (and one example when only shapes or dtypes differ), never the whole list."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and (np.shape(state[k]) != np.shape(own[k]) or
+                                               state[k].dtype != own[k].dtype)]
+    if not (missing or unexpected) and wrong:
+        k = wrong[0]
+        return (f"{len(wrong)} of its {len(own)} arrays of another shape or dtype, such as {k}: "
+                f"{state[k].dtype} {np.shape(state[k])}, expected {own[k].dtype} "
+                f"{np.shape(own[k])}")
+    parts = [f"{len(missing)} of its {len(own)} arrays missing" if missing else "",
+             f"{len(unexpected)} unexpected" if unexpected else "",
+             f"{len(wrong)} of another shape or dtype" if wrong else ""]
+    return ", ".join(p for p in parts if p) or "values it cannot hold"
 
 
 def load_pretrained(path=PRETRAINED):
@@ -107,11 +146,7 @@ def widened(arrays):
 def pretrained_info(path=PRETRAINED):
     """The JSON beside the pretrained weights: {"recipe": {...}, "provenance": {...}}."""
     json_path = Path(path).with_suffix(".json")
-    try:
-        info = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GeneratorError(f"{json_path}: cannot read it as JSON ({exc}); it should hold the "
-                             "pretrained generator's recipe and provenance") from None
+    info = read_json(json_path, "the pretrained generator's recipe and provenance")
     if not isinstance(info, dict) or not isinstance(info.get("recipe"), dict):
         raise GeneratorError(f"{json_path}: expected an object with a 'recipe' object")
     return info
@@ -144,6 +179,8 @@ def generate(G, n, seed=0, batch_size=1000, labels=None):
     conditional G draws the digits `labels` (n integers; default digit_labels(n): each digit in
     turn); an unconditional G takes none. Refuses to return non-finite images, which broken
     weights or running statistics draw."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     if is_conditional(G):
         labels = digit_labels(n) if labels is None else np.asarray(labels)
         if labels.shape != (n,):

@@ -81,7 +81,8 @@ def test_an_npz_entry_holding_objects_is_refused_unread(tmp_path, capsys):
         sampling.load_generator(tmp_path)
     assert "allow_pickle" not in str(info.value) and "generator.npz" in str(info.value)
     (tmp_path / "x.png").write_bytes(b"keep")
-    assert load_script("sample.py")([str(tmp_path), "--out", str(tmp_path / "x.png")]) == 1
+    assert load_script("sample.py")([str(tmp_path), "--out", str(tmp_path / "x.png"),
+                                     "--overwrite"]) == 1
     assert "never loads pickles" in one_error_line(capsys.readouterr().err)
     assert not marker.exists() and (tmp_path / "x.png").read_bytes() == b"keep"
 
@@ -97,7 +98,7 @@ def test_files_that_are_not_generators_get_one_line_and_keep_out(tmp_path, capsy
     out.write_bytes(b"keep")
     sample = load_script("sample.py")
     for name in ("picture.png", "notes.txt", "cut.npz", "one.npy"):
-        assert sample([str(tmp_path / name), "--out", str(out)]) == 1
+        assert sample([str(tmp_path / name), "--out", str(out), "--overwrite"]) == 1
         err = one_error_line(capsys.readouterr().err)
         assert f"{name} is not a minigan generator file (.npz of arrays)" in err
     assert out.read_bytes() == b"keep"
@@ -110,7 +111,7 @@ def test_non_finite_weights_or_running_statistics_are_refused_before_sampling(tm
     run = save_run(tmp_path / "run", state=state)
     out = tmp_path / "grid.png"
     out.write_bytes(b"keep")
-    assert load_script("sample.py")([str(run), "--out", str(out)]) == 1
+    assert load_script("sample.py")([str(run), "--out", str(out), "--overwrite"]) == 1
     err = one_error_line(capsys.readouterr().err)
     assert "generator.npz" in err and "3.running_var" in err and "non-finite" in err
     assert out.read_bytes() == b"keep"

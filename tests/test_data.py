@@ -69,9 +69,9 @@ def test_missing_data_offline_says_where_it_looked(tmp_path, monkeypatch, no_shi
         raise OSError("network is unreachable")
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(data.DataError) as info:
-        data.load_mnist("train", data_dir=tmp_path / "given")
+        data.load_mnist("train")              # no folder named: every place, then a download
     message = str(info.value)
-    for place in ("given", "env", "cache"):
+    for place in ("env", "cache"):
         assert str(tmp_path / place) in message
     assert "network is unreachable" in message and "--data-dir" in message
     assert not list((tmp_path / "cache").rglob("*.part*"))  # no half-written download left
@@ -106,7 +106,8 @@ def test_the_shipped_copy_is_the_last_place_looked_before_a_download(tmp_path, m
     def offline(*args, **kwargs):
         raise AssertionError("tried to download")
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    assert data.candidate_dirs(tmp_path / "given")[-1] == data.SHIPPED_DIR
+    assert data.candidate_dirs()[-1] == data.SHIPPED_DIR
+    assert data.candidate_dirs(tmp_path / "given") == [tmp_path / "given"]  # named: it alone
     for name, (filename, md5, _, _shape) in data.FILES.items():
         path = data.find_file(name)
         assert path == data.SHIPPED_DIR / filename and data.md5_of(path) == md5
