@@ -27,6 +27,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.n < 1:
         p.error(f"--n must be at least 1, got {args.n}")
+    if args.seed < 0:
+        p.error(f"argument --seed: must be at least 0, got {args.seed}")
     try:
         result = shares_of(args.source, args.n, args.seed)
     except (OSError, ValueError) as error:  # FileNotFoundError is an OSError
