@@ -143,7 +143,8 @@ def adam_step(opt, loss):
 
 
 def real_loss(D, real, rules=TEXTBOOK):
-    """D on the real batch: BCE(D(x), 1), plus D's terms. Returns (loss, mean D(x))."""
+    """D on the real batch: BCE(D(x), 1) (or the rules' real label), plus D's terms. Returns
+    (loss, mean D(x))."""
     features = D.features(rules.show(real))
     p_real = D.head(features)                                  # one P(real) per pack of images
     loss = d_loss(p_real, rules.real_label)
