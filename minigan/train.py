@@ -19,6 +19,7 @@ from minigan.config import MINIMUMS, SCHEDULE_DEFAULTS, TrainConfig  # noqa: F40
 from minigan.progress import (ProgressMeter, TerminalLog, TrainingDiverged,  # noqa: F401
                               as_log, divergence_warning)
 from minigan.recipes import Recipe, get_recipe
+from minigan.run_checks import check_batch_statistics, check_pixels
 from minigan.run_folder import OutputError, fresh_run_folder, prepare_output  # noqa: F401
 from minigan.run_writer import RunWriter
 from minigan.schedules import SCHEDULES
@@ -54,7 +55,9 @@ def check_ranks(comm, config, recipe):
 
 
 def check_images(images, config, recipe):
-    """The training images as the trainer needs them, and a batch size that fits them."""
+    """The training images as the trainer needs them, and a batch size that fits them. Their
+    values are checked once, all of them, before anything trains: finite, and in [-1, 1], the
+    range of the generator's tanh (D must not tell real from fake by the range alone)."""
     if not isinstance(images, np.ndarray) or images.ndim != 2 or \
             images.shape[1] != gan.IMAGE_SIZE or images.dtype != np.float32:
         raise ValueError("images must be a float32 NumPy array (N, 784) in [-1, 1], as "
@@ -66,6 +69,7 @@ def check_images(images, config, recipe):
         raise ValueError(f"batch size {config.batch_size} is not a multiple of the recipe's "
                          f"pack ({recipe.pack}: D judges that many images at once): use a "
                          f"batch size divisible by {recipe.pack}")
+    check_pixels(images)
 
 
 class Trainer:
@@ -118,6 +122,7 @@ class Trainer:
         """G, D, their optimizers, and what the steps take besides them; in a data-parallel run
         rank 0's start for every rank and gradients averaged before each step."""
         self.G, self.D, self.opt_d, self.opt_g = build.build(recipe)
+        check_batch_statistics(self.G, self.D, self.config, recipe, comm)
         self.given = build.networks_given(recipe)   # (G, D, labels) -> what a step trains
         self.batch = LOCAL_BATCH     # where the steps draw noise and take means (minigan.batch)
         if comm is not None:   # batch-wide layers over the global batch, one start for all

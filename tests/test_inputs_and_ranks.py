@@ -3,13 +3,30 @@
 too small for the recipe's batch statistics, an MPI launch without --distributed, and a resumed
 run whose data-parallel statistics differ from its checkpoint's. The MPI runs themselves are in
 tests/test_distributed_ranks.py."""
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 
 import minigan as mg
 import minigan.functional as F
-from minigan import nn
+from conftest import quiet, tiny_images
+from minigan import nn, train
 from minigan.distributed import ops
+from minigan.recipes import get_recipe
+import test_mnist_gan_cli
+from test_mnist_gan_cli import one_error_line
+
+
+mnist_gan_main = test_mnist_gan_cli.cli   # that module's fixture, under this name here
+
+
+@pytest.fixture
+def cli(mnist_gan_main):
+    """run(*argv) -> (exit code, stdout, stderr) of examples/mnist_gan.py's main on 48 random
+    images (tests/test_mnist_gan_cli.py)."""
+    return mnist_gan_main
 
 
 def empty(*shape):
@@ -67,3 +84,71 @@ def test_an_empty_batch_is_one_value_error_on_every_path(path):
     with pytest.raises(ValueError, match=rf"^{op}: the batch is empty \(x has shape \(0, "
                                          r"[0-9, ]*\)\); give at least one sample$"):
         call()
+
+
+def config(tmp_path, **overrides):
+    settings = dict(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2, seed=3,
+                    recipe="original")
+    settings.update(overrides)
+    return train.TrainConfig(**settings)
+
+
+@pytest.mark.parametrize("bad, first", [(np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")])
+def test_images_that_are_not_finite_are_refused_before_training(tmp_path, bad, first):
+    images = tiny_images()
+    images[5, 100] = bad
+    with pytest.raises(ValueError) as error:
+        train.Trainer(config(tmp_path), images, log=quiet)
+    assert str(error.value) == (f"images must be finite, but image 5 holds {first}: check how "
+                                "they were read or scaled (data.load_mnist gives float32 in "
+                                "[-1, 1])")
+    assert not (tmp_path / "run").exists()
+
+
+def test_raw_pixels_are_refused_with_how_to_scale_them(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (48, 784)).astype(np.float32)
+    pixels[0, 0], pixels[0, 1] = 0, 255
+    with pytest.raises(ValueError) as error:
+        train.check_images(pixels, config(tmp_path), get_recipe("original"))
+    assert str(error.value) == ("images must lie in [-1, 1], the range of the generator's tanh, "
+                                "but they run from 0 to 255: scale them (0-255 pixels: "
+                                "images / 127.5 - 1)")
+    slightly_over = tiny_images()
+    slightly_over[3, 3], slightly_over[4, 4] = 1.01, -1
+    with pytest.raises(ValueError, match=r"but they run from -1 to 1.01: scale them"):
+        train.Trainer(config(tmp_path), slightly_over, log=quiet)
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_size_1_is_refused_in_the_clis_words_before_the_folder_is_made(cli, tmp_path):
+    code, _, err = cli("--batch-size", 1, "--out", tmp_path / "run")    # the stable recipe
+    assert code == 1
+    assert one_error_line(err) == (
+        "error: batch size 1 is too small for recipe stable: G.3 (BatchNorm1d) takes statistics "
+        "over the rows of a batch (1 here) and needs at least 2; use --batch-size 2 or more")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_least_batch_follows_the_recipes_statistics_layers_and_pack(tmp_path):
+    train.Trainer(config(tmp_path, batch_size=1), tiny_images(), log=quiet)   # none: 1 is fine
+    packed = dataclasses.replace(get_recipe("original"), minibatch_std=True, pack=2)
+    with pytest.raises(ValueError) as error:
+        train.Trainer(config(tmp_path, batch_size=2), tiny_images(), log=quiet, recipe=packed)
+    assert str(error.value) == (
+        "batch size 2 is too small for recipe original: D.features.5 (MinibatchStd) takes "
+        "statistics over the rows of a batch (1 here; packs of 2 images) and needs at least 2; "
+        "use --batch-size 4 or more")
+
+
+def test_per_process_statistics_need_the_least_batch_on_each_process():
+    G, D = nn.Sequential(nn.Dense(4, 4), nn.BatchNorm1d(4)), nn.Sequential(nn.Dense(4, 1))
+    local = types.SimpleNamespace(size=2, rank=0, sync_statistics=False)
+    settings = types.SimpleNamespace(batch_size=2)
+    with pytest.raises(ValueError) as error:
+        train.check_batch_statistics(G, D, settings, get_recipe("original"), local)
+    assert str(error.value) == (
+        "batch size 2 is too small for recipe original: G.1 (BatchNorm1d) takes statistics "
+        "over the rows of a batch (1 here; each of the 2 processes takes its own, "
+        "--local-statistics) and needs at least 2; use --batch-size 4 or more")
+    synced = types.SimpleNamespace(size=2, rank=0, sync_statistics=True)   # 2 rows over both
+    train.check_batch_statistics(G, D, settings, get_recipe("original"), synced)
