@@ -120,7 +120,8 @@ def add_run_flags(p):
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
                         "--schedule, --recipe, --model, --discriminator, --conditional, "
-                        "--classifier, --batch-size and --seed must match the run's)")
+                        "--classifier, --batch-size, --seed and --local-statistics must match "
+                        "the run's)")
     p.add_argument("--log-every", type=whole_number(MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
     p.add_argument("--eval-every", type=whole_number(MINIMUMS["eval_every"]), default=None,
@@ -215,6 +216,7 @@ def make_trainer(args, log, comm):
     if args.resume:
         state = train.load_checkpoint(args.resume)
         check_fixed_flags(args, state)
+        train.check_data_parallel(state, comm, args.resume)
         eval_every = args.eval_every if args.eval_every is not None \
             else state["config"]["eval_every"]
         images, labels = load_images(args)

@@ -1,6 +1,7 @@
 """What a run is given, checked before it trains (minigan.train calls these): every pixel of
-the training images, and the batch size against the recipe's batch statistics. Each refusal is
-one ValueError that names the fix in the command line's words.
+the training images, the batch size against the recipe's batch statistics, and a checkpoint's
+data-parallel settings against the processes that resume it. Each refusal is one ValueError
+that names the fix in the command line's words.
 """
 import numpy as np
 
@@ -48,3 +49,33 @@ def check_batch_statistics(G, D, config, recipe, comm):
                              f"{recipe.name}: {name} ({type(layer).__name__}) takes statistics "
                              f"over the rows of a batch ({'; '.join(here)}) and needs at least "
                              f"2; use --batch-size {2 * processes * pack} or more")
+
+
+def data_parallel_settings(saved):
+    """A checkpoint's data-parallel settings (Trainer.data_parallel); those of a checkpoint
+    written before they were saved read as statistics over the global batch."""
+    if saved is None:
+        return {"processes": 1, "local_statistics": False}
+    if not isinstance(saved, dict) or set(saved) != {"processes", "local_statistics"} or \
+            isinstance(saved["processes"], bool) or not isinstance(saved["processes"], int) or \
+            saved["processes"] < 1 or not isinstance(saved["local_statistics"], bool):
+        raise ValueError("data_parallel must be {'processes': a whole number >= 1, "
+                         "'local_statistics': true or false}")
+    return saved
+
+
+def check_data_parallel(state, comm, where):
+    """A run resumed with the batch statistics it was trained with: per process
+    (--local-statistics) only over as many processes as before, else over the global batch."""
+    saved = data_parallel_settings(state.get("data_parallel"))
+    local = comm is not None and not comm.sync_statistics
+    processes = saved["processes"]
+    if saved["local_statistics"] and (not local or comm.size != processes):
+        raise ValueError(f"{where} was trained with --local-statistics over {processes} "
+                         "processes (batch statistics per process): a resumed run keeps its "
+                         f"own; resume it with mpiexec -n {processes} and --distributed "
+                         "--local-statistics, or start a new run")
+    if local and not saved["local_statistics"]:
+        raise ValueError(f"--local-statistics conflicts with {where}, which was trained with "
+                         "batch statistics over the global batch: a resumed run keeps its "
+                         "own; leave --local-statistics out, or start a new run")

@@ -19,7 +19,8 @@ from minigan.config import MINIMUMS, SCHEDULE_DEFAULTS, TrainConfig  # noqa: F40
 from minigan.progress import (ProgressMeter, TerminalLog, TrainingDiverged,  # noqa: F401
                               as_log, divergence_warning)
 from minigan.recipes import Recipe, get_recipe
-from minigan.run_checks import check_batch_statistics, check_pixels
+from minigan.run_checks import (check_batch_statistics, check_data_parallel, check_pixels,
+                                data_parallel_settings)
 from minigan.run_folder import OutputError, fresh_run_folder, prepare_output  # noqa: F401
 from minigan.run_writer import RunWriter
 from minigan.schedules import SCHEDULES
@@ -284,7 +285,13 @@ class Trainer:
                 "epochs": self.epochs, "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "fixed_noise": self.fixed_noise.numpy(), "points": self.meter.points,
-                "frames": self.writer.frames}
+                "frames": self.writer.frames, "data_parallel": self.data_parallel()}
+
+    def data_parallel(self):
+        """How the run's processes share it: their number, and whether each keeps its own batch
+        statistics (--local-statistics: then the run depends on the number)."""
+        return {"processes": 1 if self.comm is None else self.comm.size,
+                "local_statistics": self.comm is not None and not self.comm.sync_statistics}
 
     def load_state(self, state):
         """Restore what load_checkpoint read; every array is checked (dtype, shape, finite). The
@@ -315,7 +322,9 @@ def load_checkpoint(path):
     a checkpoint (a pickle is never unpickled), or was damaged (SHA-256 mismatch)."""
     arrays, document = checkpoint.load(path)
     try:
-        return dict(checkpoint.unflatten(arrays, document), path=str(path))
+        state = checkpoint.unflatten(arrays, document)
+        state["data_parallel"] = data_parallel_settings(state.get("data_parallel"))
+        return dict(state, path=str(path))
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"{path} is not a valid minigan checkpoint ({exc})") from None
 
@@ -344,7 +353,9 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
     """A Trainer restored from a checkpoint (a path, or the dict load_checkpoint returned), ready
     to continue its planned epochs, or `epochs` in all. Safe to change on the way: the device,
     the output folder, how often it samples, logs and scores, and the learning rate (`lr`: both
-    networks', from now on). The data must be the same size as the checkpoint's."""
+    networks', from now on). The data must be the same size as the checkpoint's, and the batch
+    statistics as trained: per process (comm.sync_statistics False) on as many processes, or
+    over the global batch (check_data_parallel)."""
     state = load_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
     path = Path(state["path"]) if state.get("path") else None
     where = path or "the checkpoint"
@@ -354,6 +365,7 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
         raise ValueError(f"{where} was trained on {state['n_images']} images, but "
                          f"{len(images)} were given: resume with the same data (the same "
                          "--limit)")
+    check_data_parallel(state, comm, where)
     out = out if out is not None else path.parent
     config = resumed_config(state, where, epochs, device=device, out=str(out),
                             sample_every=sample_every, log_every=log_every,

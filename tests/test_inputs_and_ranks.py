@@ -12,7 +12,7 @@ import pytest
 import minigan as mg
 import minigan.functional as F
 from conftest import quiet, tiny_images
-from minigan import nn, train
+from minigan import checkpoint, nn, train
 from minigan.distributed import ops
 from minigan.recipes import get_recipe
 import test_mnist_gan_cli
@@ -152,3 +152,47 @@ def test_per_process_statistics_need_the_least_batch_on_each_process():
         "--local-statistics) and needs at least 2; use --batch-size 4 or more")
     synced = types.SimpleNamespace(size=2, rank=0, sync_statistics=True)   # 2 rows over both
     train.check_batch_statistics(G, D, settings, get_recipe("original"), synced)
+
+
+def local_statistics_checkpoint(finished_run, settings):
+    """The finished run's checkpoint, made one of a run with these data-parallel settings (None:
+    a checkpoint of a version that did not save them), checksum and all."""
+    path = finished_run / "checkpoint.npz"
+    arrays, document = checkpoint.load(path)
+    document.pop("data_parallel", None)
+    if settings is not None:
+        document["data_parallel"] = settings
+    checkpoint.save(path, arrays, document)
+    return path
+
+
+def test_a_local_statistics_run_resumed_on_one_process_is_refused(cli, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = cli("--recipe", "original", "--batch-size", 8, "--epochs", 1, "--out", out)
+    assert code == 0, err
+    assert train.load_checkpoint(out / "checkpoint.npz")["data_parallel"] == \
+        {"processes": 1, "local_statistics": False}
+    path = local_statistics_checkpoint(out, {"processes": 2, "local_statistics": True})
+    before = path.read_bytes()
+    code, _, err = cli("--resume", path, "--epochs", 2)
+    assert code == 1
+    assert one_error_line(err) == (
+        f"error: {path} was trained with --local-statistics over 2 processes (batch statistics "
+        "per process): a resumed run keeps its own; resume it with mpiexec -n 2 and "
+        "--distributed --local-statistics, or start a new run")
+    assert path.read_bytes() == before
+    local_statistics_checkpoint(out, None)          # older checkpoints: statistics not local
+    code, _, err = cli("--resume", path, "--epochs", 2)
+    assert code == 0, err
+    assert train.load_checkpoint(path)["epoch"] == 2
+
+
+def test_a_malformed_data_parallel_setting_is_one_line(cli, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = cli("--recipe", "original", "--batch-size", 8, "--epochs", 1, "--out", out)
+    assert code == 0, err
+    path = local_statistics_checkpoint(out, {"processes": 0, "local_statistics": "yes"})
+    code, _, err = cli("--resume", path, "--epochs", 2)
+    assert code == 1
+    assert one_error_line(err).startswith(f"error: {path} is not a valid minigan checkpoint "
+                                          "(data_parallel must be")
