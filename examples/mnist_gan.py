@@ -164,6 +164,21 @@ def parse_args(argv=None):
     return args
 
 
+def refused_launch(args):
+    """Under mpiexec -n K (K > 1), only --distributed makes one run of the K processes: without
+    it each would train a run of its own into the same --out. True when refused (the launch's
+    first process says why, in one line)."""
+    processes, rank = distributed.mpi_launch()
+    if processes == 1 or args.distributed:
+        return False
+    if rank == 0:
+        print(f"error: this is one of {processes} processes of an MPI launch (mpiexec), but "
+              "--distributed is not given: each process would train a run of its own into the "
+              "same --out; add --distributed for one data-parallel run, or run without mpiexec",
+              file=sys.stderr)
+    return True
+
+
 def new_run_config(args):
     settings = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
     settings.setdefault("recipe", DEFAULT_RECIPE[args.model or "mlp"])
@@ -251,6 +266,8 @@ def communicator(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if refused_launch(args):
+        return 1
     log = train.progress_printer()
     trainer = comm = None
     try:

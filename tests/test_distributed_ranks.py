@@ -40,6 +40,20 @@ def error_lines(err):
 
 
 @needs_mpi
+def test_mpiexec_without_distributed_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    done = run([ROOT / "examples" / "mnist_gan.py", "--recipe", "original", "--limit", "64",
+                "--batch-size", "32", "--epochs", "1", "--out", out], ranks=2)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert error_lines(done.stderr) == [
+        "error: this is one of 2 processes of an MPI launch (mpiexec), but --distributed is not "
+        "given: each process would train a run of its own into the same --out; add "
+        "--distributed for one data-parallel run, or run without mpiexec"]
+    assert not out.exists()
+
+
+@needs_mpi
 def test_a_local_statistics_run_resumes_only_as_it_was_trained(tmp_path):
     run([WORKER, tmp_path, "seed", "standard", 1, "--distributed", "--local-statistics"],
         ranks=2)

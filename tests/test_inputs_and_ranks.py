@@ -154,6 +154,18 @@ def test_per_process_statistics_need_the_least_batch_on_each_process():
     train.check_batch_statistics(G, D, settings, get_recipe("original"), synced)
 
 
+@pytest.mark.parametrize("variable", ["PMI_SIZE", "OMPI_COMM_WORLD_SIZE"])
+def test_an_mpi_launch_without_distributed_is_refused(cli, tmp_path, monkeypatch, variable):
+    monkeypatch.setenv(variable, "2")
+    code, out, err = cli("--recipe", "original", "--batch-size", 8, "--out", tmp_path / "run")
+    assert code == 1 and out == ""
+    assert one_error_line(err) == (
+        "error: this is one of 2 processes of an MPI launch (mpiexec), but --distributed is "
+        "not given: each process would train a run of its own into the same --out; add "
+        "--distributed for one data-parallel run, or run without mpiexec")
+    assert not (tmp_path / "run").exists() and cli.loaded == []
+
+
 def local_statistics_checkpoint(finished_run, settings):
     """The finished run's checkpoint, made one of a run with these data-parallel settings (None:
     a checkpoint of a version that did not save them), checksum and all."""

@@ -15,6 +15,23 @@ from minigan.distributed.collectives import (DistributedError, HostCollectives, 
                                              _nccl)
 
 
+# What MPI launchers tell each process they start, (size, rank) of the job: mpiexec of MPICH and
+# Intel MPI (and Slurm's PMI) set PMI_SIZE and PMI_RANK, Open MPI's mpirun OMPI_COMM_WORLD_*.
+LAUNCHER_VARIABLES = (("PMI_SIZE", "PMI_RANK"), ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"))
+
+
+def mpi_launch(environ=None):
+    """(processes, rank): how many processes the MPI launcher that started this one started in
+    all, and which this is; (1, 0) when no launcher did. Read from the launcher's environment
+    variables (LAUNCHER_VARIABLES): mpi4py is not imported."""
+    environ = os.environ if environ is None else environ
+    for size, rank in LAUNCHER_VARIABLES:
+        processes, index = environ.get(size, ""), environ.get(rank, "0")
+        if processes.isdigit() and int(processes) > 1:
+            return int(processes), int(index) if index.isdigit() else 0
+    return 1, 0
+
+
 def _mpi():
     try:
         from mpi4py import MPI
@@ -165,4 +182,4 @@ class AveragingOptimizer:
         return getattr(self.optimizer, name)
 
 
-__all__ = ["AveragingOptimizer", "Communicator"]
+__all__ = ["AveragingOptimizer", "Communicator", "LAUNCHER_VARIABLES", "mpi_launch"]
