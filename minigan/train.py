@@ -203,6 +203,8 @@ class Trainer:
         except F.DomainError as exc:  # the trainer's labels are valid: D's output is not
             raise TrainingDiverged(f"training stopped in epoch {self.epoch + 1}: {exc}. "
                                    f"{self.last_good()}") from None
+        except distributed.DistributedError as exc:   # a rank stopped coming (a timeout)
+            raise distributed.DistributedError(f"{exc}. {self.last_good()}") from None
 
     def end_epoch(self):
         """Check the state, record the epoch, score and sample when due, save everything."""

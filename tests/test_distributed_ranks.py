@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -51,6 +52,32 @@ def test_mpiexec_without_distributed_is_refused_before_anything_is_written(tmp_p
         "given: each process would train a run of its own into the same --out; add "
         "--distributed for one data-parallel run, or run without mpiexec"]
     assert not out.exists()
+
+
+@needs_mpi
+def test_a_stopped_rank_ends_the_run_with_one_line_naming_it(tmp_path):
+    """Rank 1 stops itself (SIGSTOP) after epoch 1 of 3; with a 3 s limit on collectives rank 0
+    must name it and end the job within seconds, its epoch-1 checkpoint intact."""
+    start = time.monotonic()
+    try:
+        done = run([WORKER, tmp_path, "seed", "standard", 3, "--distributed", "--stop-rank-1",
+                    "--timeout=3"], ranks=2, timeout=90)
+    finally:
+        pid = tmp_path / "stopped.pid"
+        if pid.is_file():     # mpiexec's abort kills it; never leave a stopped process behind
+            try:
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    seconds = time.monotonic() - start
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    assert done.returncode != 0
+    assert error_lines(done.stderr) == [
+        "error: process 1 of 2 did not join an all-reduce within 3 s (stopped, hung or killed). "
+        f"The last good checkpoint is {checkpoint} (resume with --resume {checkpoint})"]
+    assert seconds < 60, f"the job took {seconds:.0f} s to end"
+    state = train.load_checkpoint(checkpoint)
+    assert state["epoch"] == 1
 
 
 @needs_mpi
