@@ -120,7 +120,8 @@ def add_run_flags(p):
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
                         "--schedule, --recipe, --model, --discriminator, --conditional, "
-                        "--classifier, --batch-size and --seed must match the run's)")
+                        "--classifier, --batch-size, --seed and --local-statistics must match "
+                        "the run's)")
     p.add_argument("--log-every", type=whole_number(MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
     p.add_argument("--eval-every", type=whole_number(MINIMUMS["eval_every"]), default=None,
@@ -161,6 +162,21 @@ def parse_args(argv=None):
     if args.resume and args.overwrite:
         p.error("--overwrite is for new runs: a resumed run continues its own outputs")
     return args
+
+
+def refused_launch(args):
+    """Under mpiexec -n K (K > 1), only --distributed makes one run of the K processes: without
+    it each would train a run of its own into the same --out. True when refused (the launch's
+    first process says why, in one line)."""
+    processes, rank = distributed.mpi_launch()
+    if processes == 1 or args.distributed:
+        return False
+    if rank == 0:
+        print(f"error: this is one of {processes} processes of an MPI launch (mpiexec), but "
+              "--distributed is not given: each process would train a run of its own into the "
+              "same --out; add --distributed for one data-parallel run, or run without mpiexec",
+              file=sys.stderr)
+    return True
 
 
 def new_run_config(args):
@@ -215,6 +231,7 @@ def make_trainer(args, log, comm):
     if args.resume:
         state = train.load_checkpoint(args.resume)
         check_fixed_flags(args, state)
+        train.check_data_parallel(state, comm, args.resume)
         eval_every = args.eval_every if args.eval_every is not None \
             else state["config"]["eval_every"]
         images, labels = load_images(args)
@@ -249,6 +266,8 @@ def communicator(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if refused_launch(args):
+        return 1
     log = train.progress_printer()
     trainer = comm = None
     try:

@@ -205,7 +205,7 @@ def flatten(state):
     frames = state["frames"]
     arrays["frames"] = np.stack(frames) if frames else np.zeros((0, 0, 0), np.uint8)
     document = {k: state[k] for k in ("config", "recipe", "epoch", "g_steps", "n_images", "rng",
-                                      "epochs")}
+                                      "epochs", "data_parallel") if k in state}
     return arrays, dict(document, optimizers=optimizers)
 
 
@@ -213,6 +213,8 @@ def unflatten(arrays, document):
     """The trainer's state from what flatten gave; an unknown or malformed entry is refused
     (ValueError, KeyError or TypeError)."""
     state = {k: document[k] for k in ("config", "recipe", "rng", "epochs")}
+    if "data_parallel" in document:   # older checkpoints lack it (train.load_checkpoint)
+        state["data_parallel"] = document["data_parallel"]
     for key in ("epoch", "g_steps", "n_images"):
         if isinstance(document[key], bool) or not isinstance(document[key], int) or \
                 document[key] < 0:

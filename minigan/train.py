@@ -19,6 +19,8 @@ from minigan.config import MINIMUMS, SCHEDULE_DEFAULTS, TrainConfig  # noqa: F40
 from minigan.progress import (ProgressMeter, TerminalLog, TrainingDiverged,  # noqa: F401
                               as_log, divergence_warning)
 from minigan.recipes import Recipe, get_recipe
+from minigan.run_checks import (check_batch_statistics, check_data_parallel, check_pixels,
+                                data_parallel_settings)
 from minigan.run_folder import OutputError, fresh_run_folder, prepare_output  # noqa: F401
 from minigan.run_writer import RunWriter
 from minigan.schedules import SCHEDULES
@@ -54,7 +56,9 @@ def check_ranks(comm, config, recipe):
 
 
 def check_images(images, config, recipe):
-    """The training images as the trainer needs them, and a batch size that fits them."""
+    """The training images as the trainer needs them, and a batch size that fits them. Their
+    values are checked once, all of them, before anything trains: finite, and in [-1, 1], the
+    range of the generator's tanh (D must not tell real from fake by the range alone)."""
     if not isinstance(images, np.ndarray) or images.ndim != 2 or \
             images.shape[1] != gan.IMAGE_SIZE or images.dtype != np.float32:
         raise ValueError("images must be a float32 NumPy array (N, 784) in [-1, 1], as "
@@ -66,6 +70,7 @@ def check_images(images, config, recipe):
         raise ValueError(f"batch size {config.batch_size} is not a multiple of the recipe's "
                          f"pack ({recipe.pack}: D judges that many images at once): use a "
                          f"batch size divisible by {recipe.pack}")
+    check_pixels(images)
 
 
 class Trainer:
@@ -118,6 +123,7 @@ class Trainer:
         """G, D, their optimizers, and what the steps take besides them; in a data-parallel run
         rank 0's start for every rank and gradients averaged before each step."""
         self.G, self.D, self.opt_d, self.opt_g = build.build(recipe)
+        check_batch_statistics(self.G, self.D, self.config, recipe, comm)
         self.given = build.networks_given(recipe)   # (G, D, labels) -> what a step trains
         self.batch = LOCAL_BATCH     # where the steps draw noise and take means (minigan.batch)
         if comm is not None:   # batch-wide layers over the global batch, one start for all
@@ -197,6 +203,8 @@ class Trainer:
         except F.DomainError as exc:  # the trainer's labels are valid: D's output is not
             raise TrainingDiverged(f"training stopped in epoch {self.epoch + 1}: {exc}. "
                                    f"{self.last_good()}") from None
+        except distributed.DistributedError as exc:   # a rank stopped coming (a timeout)
+            raise distributed.DistributedError(f"{exc}. {self.last_good()}") from None
 
     def end_epoch(self):
         """Check the state, record the epoch, score and sample when due, save everything."""
@@ -279,7 +287,13 @@ class Trainer:
                 "epochs": self.epochs, "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "fixed_noise": self.fixed_noise.numpy(), "points": self.meter.points,
-                "frames": self.writer.frames}
+                "frames": self.writer.frames, "data_parallel": self.data_parallel()}
+
+    def data_parallel(self):
+        """How the run's processes share it: their number, and whether each keeps its own batch
+        statistics (--local-statistics: then the run depends on the number)."""
+        return {"processes": 1 if self.comm is None else self.comm.size,
+                "local_statistics": self.comm is not None and not self.comm.sync_statistics}
 
     def load_state(self, state):
         """Restore what load_checkpoint read; every array is checked (dtype, shape, finite). The
@@ -310,7 +324,9 @@ def load_checkpoint(path):
     a checkpoint (a pickle is never unpickled), or was damaged (SHA-256 mismatch)."""
     arrays, document = checkpoint.load(path)
     try:
-        return dict(checkpoint.unflatten(arrays, document), path=str(path))
+        state = checkpoint.unflatten(arrays, document)
+        state["data_parallel"] = data_parallel_settings(state.get("data_parallel"))
+        return dict(state, path=str(path))
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"{path} is not a valid minigan checkpoint ({exc})") from None
 
@@ -339,7 +355,9 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
     """A Trainer restored from a checkpoint (a path, or the dict load_checkpoint returned), ready
     to continue its planned epochs, or `epochs` in all. Safe to change on the way: the device,
     the output folder, how often it samples, logs and scores, and the learning rate (`lr`: both
-    networks', from now on). The data must be the same size as the checkpoint's."""
+    networks', from now on). The data must be the same size as the checkpoint's, and the batch
+    statistics as trained: per process (comm.sync_statistics False) on as many processes, or
+    over the global batch (check_data_parallel)."""
     state = load_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
     path = Path(state["path"]) if state.get("path") else None
     where = path or "the checkpoint"
@@ -349,6 +367,7 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
         raise ValueError(f"{where} was trained on {state['n_images']} images, but "
                          f"{len(images)} were given: resume with the same data (the same "
                          "--limit)")
+    check_data_parallel(state, comm, where)
     out = out if out is not None else path.parent
     config = resumed_config(state, where, epochs, device=device, out=str(out),
                             sample_every=sample_every, log_every=log_every,

@@ -1,11 +1,14 @@
 """A training run the distributed tests start, alone or under `mpiexec -n K`:
 
     python tests/distributed_worker.py OUT RECIPE SCHEDULE EPOCHS [--distributed] [--resume]
-        [--local-statistics] [--kill-rank-1] [--set=FIELD=VALUE]
+        [--local-statistics] [--kill-rank-1] [--stop-rank-1] [--timeout=SECONDS]
+        [--set=FIELD=VALUE]
 
 trains the GAN on generated images (global batch 16) and saves every rank's final weights to
 OUT/weights_rank<r>.npz; rank 0 also writes the run folder OUT/run. --resume continues the run
-in OUT/run from its checkpoint to EPOCHS.
+in OUT/run from its checkpoint to EPOCHS. --stop-rank-1 stops rank 1 (SIGSTOP) after its first
+epoch, having written its process id to OUT/stopped.pid; --timeout sets the collectives' limit.
+A DistributedError ends the job as examples/mnist_gan.py does: one line, then abort.
 """
 import os
 import signal
@@ -39,7 +42,9 @@ def record_first_gradients(trainer):
 
 def main(out, recipe, schedule, epochs, *flags):
     out = Path(out)
-    comm = distributed.Communicator(sync_statistics="--local-statistics" not in flags) \
+    timeout = [float(f[10:]) for f in flags if f.startswith("--timeout=")]
+    comm = distributed.Communicator(sync_statistics="--local-statistics" not in flags,
+                                    **dict(timeout=timeout[0]) if timeout else {}) \
         if "--distributed" in flags else None
     images = np.random.default_rng(0).uniform(-1, 1, (IMAGES, 784)).astype(np.float32)
     labels = np.random.default_rng(1).integers(0, 10, IMAGES)
@@ -71,7 +76,17 @@ def main(out, recipe, schedule, epochs, *flags):
             if trainer.epoch == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
         trainer.end_epoch = die
-    trainer.train()
+    if "--stop-rank-1" in flags and comm.rank == 1:   # stops after its first epoch, silently
+        def stop(end_epoch=trainer.end_epoch):
+            end_epoch()
+            (out / "stopped.pid").write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGSTOP)
+        trainer.end_epoch = stop
+    try:
+        trainer.train()
+    except distributed.DistributedError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        comm.abort(1)
     rank = comm.rank if comm is not None else 0
     weights = {f"first_grad.{k}": v for k, v in first.items()}
     weights.update({f"G.{k}": v for k, v in trainer.G.state_dict().items()})

@@ -28,7 +28,8 @@ from minigan.distributed.batch import GlobalBatch
 from minigan.distributed.collectives import (NCCL_ID_BYTES, DistributedError, HostCollectives,
                                              NcclCollectives)
 from minigan.distributed.collectives import _nccl  # noqa: F401  (tests call distributed._nccl)
-from minigan.distributed.communicator import AveragingOptimizer, Communicator
+from minigan.distributed.communicator import (LAUNCHER_VARIABLES, AveragingOptimizer,
+                                              Communicator, mpi_launch)
 from minigan.distributed.layers import (GlobalDropout, GlobalLeakyReLUDropout,
                                         GlobalMinibatchDiscrimination, GlobalMinibatchStd,
                                         SyncBatchNorm1d, SyncBatchNorm2d, convert)
@@ -36,5 +37,5 @@ from minigan.distributed.ops import BatchSum
 
 __all__ = ["AveragingOptimizer", "BatchSum", "Communicator", "DistributedError", "GlobalBatch",
            "GlobalDropout", "GlobalLeakyReLUDropout", "GlobalMinibatchDiscrimination",
-           "GlobalMinibatchStd", "HostCollectives", "NCCL_ID_BYTES", "NcclCollectives",
-           "SyncBatchNorm1d", "SyncBatchNorm2d", "convert"]
+           "GlobalMinibatchStd", "HostCollectives", "LAUNCHER_VARIABLES", "NCCL_ID_BYTES",
+           "NcclCollectives", "SyncBatchNorm1d", "SyncBatchNorm2d", "convert", "mpi_launch"]

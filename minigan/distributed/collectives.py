@@ -10,16 +10,27 @@ class DistributedError(RuntimeError):
 
 
 class HostCollectives:
-    """Sum and gather through MPI on host arrays: a GPU array is copied to the host, reduced
-    there and copied back (what every MPI library can do; no GPU-aware MPI assumed)."""
+    """Sum, gather and broadcast through MPI on host arrays: a GPU array is copied to the host,
+    reduced there and copied back (what every MPI library can do; no GPU-aware MPI assumed).
+
+    Each waits first for every rank to arrive (arrive(): a non-blocking barrier that `waiter`,
+    a minigan.distributed.waiting.Waiter, waits for with a time limit and without spinning a
+    core), then runs the blocking collective among ranks that are all there: a rank that never
+    comes stops the run instead of hanging it, and the data moves at MPI's full speed (a
+    non-blocking collective moves only while tested) with MPI's usual algorithm."""
 
     name = "MPI"
 
-    def __init__(self, comm, MPI):
-        self.comm, self.MPI = comm, MPI
+    def __init__(self, comm, MPI, waiter):
+        self.comm, self.MPI, self.waiter = comm, MPI, waiter
+
+    def arrive(self, what):
+        """Return once every rank has come to the collective `what` ("an all-reduce"...)."""
+        self.waiter.wait(self.comm.Ibarrier(), what)
 
     def sum(self, array, in_place=False):
         host = np.ascontiguousarray(backend.to_device(array, "cpu"))
+        self.arrive("an all-reduce")
         if in_place:   # a contiguous host array is itself the result, with no second buffer
             self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
             return backend.to_device(host, backend.device_of(array))
@@ -30,8 +41,14 @@ class HostCollectives:
     def gather(self, array):
         host = np.ascontiguousarray(backend.to_device(array, "cpu"))
         rows = np.empty((self.comm.Get_size(),) + host.shape, dtype=host.dtype)
+        self.arrive("an all-gather")
         self.comm.Allgather(host, rows)
         return backend.to_device(rows, backend.device_of(array))
+
+    def broadcast(self, host):
+        """Rank 0's contiguous host array written over `host` on every rank."""
+        self.arrive("a broadcast")
+        self.comm.Bcast(host, root=0)
 
 
 class NcclCollectives:

@@ -13,6 +13,24 @@ from minigan import backend
 from minigan.autograd import Tensor
 from minigan.distributed.collectives import (DistributedError, HostCollectives, NcclCollectives,
                                              _nccl)
+from minigan.distributed.waiting import COLLECTIVE_TIMEOUT, Waiter
+
+
+# What MPI launchers tell each process they start, (size, rank) of the job: mpiexec of MPICH and
+# Intel MPI (and Slurm's PMI) set PMI_SIZE and PMI_RANK, Open MPI's mpirun OMPI_COMM_WORLD_*.
+LAUNCHER_VARIABLES = (("PMI_SIZE", "PMI_RANK"), ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"))
+
+
+def mpi_launch(environ=None):
+    """(processes, rank): how many processes the MPI launcher that started this one started in
+    all, and which this is; (1, 0) when no launcher did. Read from the launcher's environment
+    variables (LAUNCHER_VARIABLES): mpi4py is not imported."""
+    environ = os.environ if environ is None else environ
+    for size, rank in LAUNCHER_VARIABLES:
+        processes, index = environ.get(size, ""), environ.get(rank, "0")
+        if processes.isdigit() and int(processes) > 1:
+            return int(processes), int(index) if index.isdigit() else 0
+    return 1, 0
 
 
 def _mpi():
@@ -34,16 +52,21 @@ class Communicator:
 
     Making one changes nothing else: the sums and gathers go through MPI on host copies, and
     the process keeps its device and threads. use_gpus() gives each rank a GPU of its own (and
-    NCCL where it can); share_cores() splits a machine's cores between its ranks."""
+    NCCL where it can); share_cores() splits a machine's cores between its ranks.
 
-    def __init__(self, comm=None, sync_statistics=True):
+    A rank that waits in a host collective (broadcast, agree, sum, gather) longer than `timeout`
+    seconds (default COLLECTIVE_TIMEOUT, 5 minutes) raises DistributedError naming the ranks
+    that did not come (minigan.distributed.waiting); the communicator is then unusable: stop the
+    job (abort()). NCCL's collectives run on the GPU and have no such limit."""
+
+    def __init__(self, comm=None, sync_statistics=True, *, timeout=COLLECTIVE_TIMEOUT):
         MPI = _mpi()
         self.MPI, self.sync_statistics = MPI, sync_statistics
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.communicated_bytes = 0       # what this rank sent to all-reduces and gathers
         self.communication_seconds = 0.0  # and the time it spent in them (waits included)
-        self.host = HostCollectives(self.comm, MPI)
+        self.host = HostCollectives(self.comm, MPI, Waiter(self.comm, MPI, timeout))
         self.collectives = self.host      # of GPU arrays
 
     def use_gpus(self, nccl=None):
@@ -80,7 +103,7 @@ class Communicator:
         """Copy rank 0's parameters and buffers into every rank's `module`, in place."""
         for tensor in dict(module.named_tensors()).values():
             host = np.ascontiguousarray(backend.to_device(tensor.data, "cpu"))
-            self.comm.Bcast(host, root=0)
+            self.host.broadcast(host)
             tensor.data[...] = backend.to_device(host, tensor.device)
 
     def average_gradients(self, params):
@@ -125,6 +148,7 @@ class Communicator:
     def agree(self, value, what):
         """`value` (a small int or str) must be rank 0's on every rank: DistributedError
         otherwise, raised on every rank (so that none waits for the others)."""
+        self.host.arrive("a broadcast")
         root = self.comm.bcast(value, root=0)
         same = self.comm.allreduce(int(value == root), op=self.MPI.MIN)
         if not same:
@@ -146,8 +170,10 @@ class Communicator:
 
     def abort(self, code=1):
         """Stop every rank of the job now (a rank that failed must not leave the others waiting
-        in a collective that it will never join)."""
+        in a collective that it will never join). MPICH's Abort may return before the launcher's
+        kill arrives: this process then exits at once, so that nothing after it runs."""
         self.comm.Abort(code)
+        os._exit(code)
 
 
 class AveragingOptimizer:
@@ -165,4 +191,4 @@ class AveragingOptimizer:
         return getattr(self.optimizer, name)
 
 
-__all__ = ["AveragingOptimizer", "Communicator"]
+__all__ = ["AveragingOptimizer", "Communicator", "LAUNCHER_VARIABLES", "mpi_launch"]

@@ -10,6 +10,7 @@ checkpoint of a K-rank run loads into a one-process model and back.
 from minigan import nn
 from minigan.autograd import float_tensor
 from minigan.distributed import ops
+from minigan.functional.empty_batch import check_batch
 from minigan.gan_layers import MinibatchDiscrimination, MinibatchStd
 
 
@@ -67,7 +68,9 @@ class GlobalMask(Twin):
     def forward(self, x):
         if not self.training or self.rate == 0.0:   # nothing drawn: the layer's own
             return super().forward(x)
-        return self.mask()(float_tensor(type(self).__name__, x))
+        x = float_tensor(type(self).__name__, x)
+        check_batch(type(self).__name__, x)
+        return self.mask()(x)
 
 
 class GlobalDropout(GlobalMask, nn.Dropout):

@@ -9,6 +9,7 @@ what each rank's loss sends back: the backward of a sum over the ranks is a sum 
 from minigan.autograd import Function, float_tensor
 from minigan.functional.batch_stats import BatchCloseness, MinibatchStd
 from minigan.functional.dropout import Dropout, LeakyReLUDropout
+from minigan.functional.empty_batch import check_batch
 from minigan.functional.normalization import (BatchNorm, batch_norm_operands,
                                               batch_norm_training)
 
@@ -117,12 +118,16 @@ def sync_batch_norm(x, weight, bias, running_mean, running_var, comm, *, momentu
 
 def minibatch_std(x, comm):
     """F.minibatch_std over the global batch."""
-    return GlobalMinibatchStd(comm)(float_tensor("minibatch_std", x))
+    x = float_tensor("minibatch_std", x)
+    check_batch("minibatch_std", x)
+    return GlobalMinibatchStd(comm)(x)
 
 
 def batch_closeness(m, comm):
     """F.batch_closeness against the global batch's rows."""
-    return GlobalBatchCloseness(comm)(float_tensor("batch_closeness", m))
+    m = float_tensor("batch_closeness", m)
+    check_batch("batch_closeness", m)
+    return GlobalBatchCloseness(comm)(m)
 
 
 __all__ = ["BatchSum", "GlobalBatchCloseness", "GlobalDropout", "GlobalLeakyReLUDropout",

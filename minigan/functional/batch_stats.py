@@ -5,6 +5,7 @@ The batch is x's rows. Each op reaches its batch only through a method or two (r
 batch_mean, batch_sum, gather_rows), so that a subclass can make the batch larger than x."""
 from minigan import backend
 from minigan.autograd import Function, float_tensor
+from minigan.functional.empty_batch import check_batch
 
 
 class MinibatchStd(Function):
@@ -68,9 +69,13 @@ class BatchCloseness(Function):
 
 def minibatch_std(x):
     """(N, C, ...) -> (N, C + 1, ...): x with one more channel holding the batch's mean std."""
-    return MinibatchStd()(float_tensor("minibatch_std", x))
+    x = float_tensor("minibatch_std", x)
+    check_batch("minibatch_std", x)
+    return MinibatchStd()(x)
 
 
 def batch_closeness(m):
     """M (N, B, K) -> (N, B): per sample and kernel, how close the rest of the batch lies."""
-    return BatchCloseness()(float_tensor("batch_closeness", m))
+    m = float_tensor("batch_closeness", m)
+    check_batch("batch_closeness", m)
+    return BatchCloseness()(m)

@@ -10,6 +10,7 @@ PT/PL top/left pad, OH/OW output size.
 from minigan import backend, kernels
 from minigan.autograd import Function, layer_operands
 from minigan.functional.conv_winograd import Conv2dWinograd
+from minigan.functional.empty_batch import check_batch
 
 ALGORITHMS = ("auto", "im2col", "winograd")
 WINOGRAD_MIN_CHANNELS = 8   # below, the GEMMs of (OC x C) @ (C x P) are too thin to pay off
@@ -118,6 +119,7 @@ def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
         raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
                          f"C; got x {tuple(x.shape)} and weight {tuple(weight.shape)} (images "
                          "need a channel axis: reshape (N, 28, 28) to (N, 1, 28, 28))")
+    check_batch("conv2d", x)
     if 0 in weight.shape:
         raise ValueError(f"conv2d: weight {tuple(weight.shape)} has an empty axis; channels and "
                          "kernel sides must be >= 1")

@@ -22,6 +22,7 @@ PyTorch's ConvTranspose2d has the same weight layout (C_in, C_out, KH, KW) and o
 """
 from minigan import kernels
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
+from minigan.functional.empty_batch import check_batch
 
 
 def _non_negative_int(value):
@@ -96,6 +97,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         raise ValueError(f"conv_transpose2d: x must be (N, C_in, H, W) and weight (C_in, C_out, "
                          f"KH, KW) with the same C_in; got x {tuple(x.shape)} and weight "
                          f"{tuple(weight.shape)}")
+    check_batch("conv_transpose2d", x)
     if 0 in weight.shape or 0 in x.shape:
         raise ValueError(f"conv_transpose2d: x {tuple(x.shape)} and weight "
                          f"{tuple(weight.shape)} must have no empty axis")

@@ -5,6 +5,7 @@ import numpy as np
 from minigan import backend, kernels
 from minigan.autograd import Function, Tensor, float_tensor
 from minigan.functional.activation import leaky_relu
+from minigan.functional.empty_batch import check_batch
 
 
 class Dropout(Function):
@@ -95,6 +96,7 @@ def dropout(x, rate, training=True, *, mask=None):
     """
     _check_rate(rate)
     x = float_tensor("dropout", x)
+    check_batch("dropout", x)
     if not training or rate == 0.0:
         return x
     if mask is not None:
@@ -108,6 +110,7 @@ def leaky_relu_dropout(x, alpha, rate, training=True, *, mask=None):
     `mask`, they are the two ops in turn)."""
     _check_rate(rate)
     x = float_tensor("leaky_relu_dropout", x)
+    check_batch("leaky_relu_dropout", x)
     if not training or rate == 0.0:
         return leaky_relu(x, alpha)
     if mask is not None:

@@ -1,6 +1,7 @@
 """Dense: y = x @ W.T + b."""
 from minigan import kernels
 from minigan.autograd import Function, layer_operands
+from minigan.functional.empty_batch import check_batch
 
 
 class Dense(Function):
@@ -34,4 +35,5 @@ def dense(x, weight, bias=None):
         raise ValueError(f"dense: x must be (N, in_features) and weight (out_features, "
                          f"in_features) with matching in_features; got x {tuple(x.shape)} and "
                          f"weight {tuple(weight.shape)} (flatten images first, e.g. nn.Flatten())")
+    check_batch("dense", x)
     return Dense()(x, weight) if bias is None else Dense()(x, weight, bias)

@@ -5,6 +5,7 @@ import numpy as np
 from minigan import backend, kernels
 from minigan.autograd import (Function, Tensor, as_tensor, check_same_dtype, float_tensor,
                               stable_sigmoid)
+from minigan.functional.empty_batch import check_batch
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -69,6 +70,7 @@ def _checked(name, x, target, reduction):
     if target.shape != x.shape:
         raise ValueError(f"{name}: target has shape {tuple(target.shape)} but the input has "
                          f"{tuple(x.shape)}; they must match (e.g. labels of shape (N, 1))")
+    check_batch(name, x)
     check_same_dtype(name, x, target)
     return x, target
 
@@ -144,6 +146,7 @@ def cross_entropy(logits, labels):
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"cross_entropy: logits must be (N, K) and labels (N,); got "
                          f"{tuple(logits.shape)} and {tuple(labels.shape)}")
+    check_batch("cross_entropy", logits)
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         raise ValueError(f"cross_entropy: labels must be in [0, {logits.shape[1]}), got values "
                          f"from {labels.min()} to {labels.max()}")

@@ -2,6 +2,7 @@
 the batch and the pixels (BatchNorm2d)."""
 from minigan import backend, kernels
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
+from minigan.functional.empty_batch import check_batch
 
 
 class BatchNorm(Function):
@@ -93,6 +94,7 @@ def batch_norm_operands(x, weight, bias):
         raise ValueError(f"batch_norm: x must be (N, F) or (N, C, H, W) with weight and bias "
                          f"(F,) or (C,); got x {tuple(x.shape)}, weight {tuple(weight.shape)}, "
                          f"bias {tuple(bias.shape)}")
+    check_batch("batch_norm", x)
     check_same_dtype("batch_norm", x, weight, bias)
     return x, weight, bias
 

@@ -63,7 +63,10 @@ def to_nchw_gpu(y, bias, N):
 
 
 def to_nchw(y, bias, N):
-    """(OC, N*P) + bias (OC,) -> (N, OC, P); bias None adds nothing."""
+    """(OC, N*P) + bias (OC,) -> (N, OC, P); bias None adds nothing. N >= 1: P is read off y's
+    columns, and the ops refuse an empty batch first (minigan.functional.empty_batch)."""
+    if N < 1:
+        raise ValueError(f"to_nchw: the batch is empty (N = {N}); give at least one sample")
     xp = backend.xp_of(y)
     if bias is None:
         bias = xp.zeros(y.shape[0], dtype=y.dtype)
