@@ -126,9 +126,10 @@ class _BatchNorm(Module):
         if getattr(x, "ndim", None) != self.ndim:
             raise ValueError(f"{type(self).__name__}: x must be {self.input_shape}, got shape "
                              f"{tuple(getattr(x, 'shape', ()))}")
+        y = self.normalize(x)               # first: a refused batch is not counted
         if self.training:
             self.num_batches_tracked.data += 1
-        return self.normalize(x)
+        return y
 
     def normalize(self, x):
         """F.batch_norm with this layer's tensors; the statistics are x's (a synchronised twin,

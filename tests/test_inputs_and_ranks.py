@@ -86,6 +86,13 @@ def test_an_empty_batch_is_one_value_error_on_every_path(path):
         call()
 
 
+def test_a_refused_empty_batch_leaves_batch_norm_as_it_was():
+    layer = nn.BatchNorm1d(3).train()
+    with pytest.raises(ValueError, match="the batch is empty"):
+        layer(empty(0, 3))
+    assert int(layer.num_batches_tracked.data) == 0
+
+
 def config(tmp_path, **overrides):
     settings = dict(epochs=1, batch_size=8, out=str(tmp_path / "run"), log_every=2, seed=3,
                     recipe="original")
