@@ -8,10 +8,13 @@
 
 Writes sample grids, loss curves, a CSV history, a GIF, checkpoints and generator.npz under --out
 (default: a new folder runs/<date-time>); an --out that already holds files is refused unless
---overwrite is given.
+--overwrite is given, and one another run is writing (it holds --out/minigan.lock) is refused.
+Each file is written whole (a temporary file renamed over its name): when a write fails (a full
+disk), the error names the file and gives the command that finishes the run.
 """
 import argparse
 import math
+import shlex
 import sys
 
 from minigan import backend, data, distributed, train
@@ -264,7 +267,26 @@ def communicator(args):
     return comm
 
 
+def finish_command(argv, args, trainer, checkpoint, epochs):
+    """The command that finishes a run a failed write stopped (train.Trainer.finish_command):
+    resume its last good checkpoint with the same data and processes; with none yet, this
+    command again into the same folder with --overwrite."""
+    comm = trainer.comm
+    launch = ["mpiexec", "-n", str(comm.size)] if comm is not None else []
+    script = [*launch, "python", "examples/mnist_gan.py"]
+    if checkpoint is None:
+        out = ["--out", str(trainer.out)] if args.out is None else []
+        return shlex.join(script + [a for a in argv if a != "--overwrite"] + out +
+                          ["--overwrite"])
+    same = {"--limit": args.limit, "--data-dir": args.data_dir,
+            "--device": None if args.device == "cpu" else args.device}
+    flags = [str(a) for flag, value in same.items() if value is not None for a in (flag, value)]
+    flags += ["--distributed"] * args.distributed + ["--local-statistics"] * args.local_statistics
+    return shlex.join(script + ["--resume", str(checkpoint), "--epochs", str(epochs), *flags])
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if refused_launch(args):
         return 1
@@ -275,6 +297,8 @@ def main(argv=None):
         if args.distributed:
             comm = communicator(args)
         trainer = make_trainer(args, log, comm)
+        trainer.finish_command = lambda checkpoint, epochs: finish_command(
+            argv, args, trainer, checkpoint, epochs)
         last = trainer.train()
     except (backend.DeviceError, data.DataError, distributed.DistributedError,
             train.TrainingDiverged, ValueError, OSError) as error:

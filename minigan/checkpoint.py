@@ -30,20 +30,25 @@ class CheckpointError(FormatError):
 
 
 def save_atomic(path, write):
-    """Call write(file) on a temporary file beside `path`, then rename it over `path`: a crash
-    never leaves a half-written file under the final name (only a `<name>.tmp*` orphan, which
-    remove_orphans deletes)."""
+    """Call write(file) on a new temporary file beside `path`, then rename it over `path`. So a
+    full disk or a crash never leaves a partial file under the name (only a `<name>.tmp*` orphan,
+    which remove_orphans deletes; a failed write deletes its own), and a symbolic link planted at
+    `path` is replaced, never followed: the temporary file is created with O_EXCL and O_NOFOLLOW
+    (tempfile.mkstemp), and rename replaces the name itself. The data reach the disk (fsync)
+    before the rename, so a late "no space left" cannot strike after it."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it private; give it normal rights
             write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal rights
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
         raise
 

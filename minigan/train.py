@@ -22,7 +22,7 @@ from minigan.recipes import Recipe, get_recipe
 from minigan.run_checks import (check_batch_statistics, check_data_parallel, check_pixels,
                                 data_parallel_settings)
 from minigan.run_folder import OutputError, fresh_run_folder, prepare_output  # noqa: F401
-from minigan.run_writer import RunWriter
+from minigan.run_writer import RunWriter, RunWriteError, finish_command
 from minigan.schedules import SCHEDULES
 
 def check_labels(labels, images, recipe):
@@ -98,10 +98,13 @@ class Trainer:
         self.on_epoch_end = on_epoch_end  # called as on_epoch_end(trainer) after each epoch
         self.overwrite = overwrite        # a fresh run may replace the outputs in config.out
         self.own_output = False           # True for a run resumed into its checkpoint's folder
+        self.resumed_from = None          # the checkpoint a resumed run started from
+        self.saved = None                 # (path, epoch) of the last good checkpoint
+        self.finish_command = finish_command   # (checkpoint, epochs) -> how to finish the run
         self.log = as_log(log if self.is_root else lambda line: None)
         self.meter = ProgressMeter(self.log, config.log_every, config.batch_size, config.epochs)
         # A conditional run's grids have one row per digit, ten samples each.
-        self.writer = RunWriter(Path(config.out), conditional.DIGITS if recipe.conditional
+        self.writer = RunWriter(config.out, conditional.DIGITS if recipe.conditional
                                 else SCHEDULE_DEFAULTS[config.schedule]["grid"],
                                 frame=conditional.DIGITS if recipe.conditional else 8)
         # This run's device and random stream, current only while it builds, trains and samples
@@ -172,24 +175,32 @@ class Trainer:
 
     # The run
     def train(self):
-        """Train the planned epochs; returns the last epoch's row. Keeps freed memory in the heap
-        for the process (backend.keep_freed_memory_in_heap: the loop reuses warm pages) and
+        """Train the planned epochs; returns the last epoch's row. Holds the run folder meanwhile
+        (RunWriter.open: a second run on it stops at once). Keeps freed memory in the heap for
+        the process (backend.keep_freed_memory_in_heap: the loop reuses warm pages) and
         OpenBLAS on one thread for the loop (threads.blas_on_one_thread)."""
         backend.keep_freed_memory_in_heap()
-        if self.is_root:
-            self.writer.prepare(self.overwrite, self.own_output)
-        processes = f", {self.comm.size} processes ({self.comm.collectives.name})" \
-            if self.comm is not None else ""
-        self.log.line(f"minigan GAN: schedule {self.config.schedule}, recipe "
-                      f"{self.recipe.describe()}, device {self.config.device}{processes}, "
-                      f"output in {self.out}")
-        with self.run_state, threads.blas_on_one_thread():
-            while self.epoch < self.config.epochs:
-                self.run_epoch()
-                self.end_epoch()
-            if self.is_root:
-                self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
-                                   self.G.state_dict(), self.recipe)
+        note = self.writer.open(self.overwrite, self.own_output, self.resumed_from) \
+            if self.is_root else None
+        try:
+            processes = f", {self.comm.size} processes ({self.comm.collectives.name})" \
+                if self.comm is not None else ""
+            self.log.line(f"minigan GAN: schedule {self.config.schedule}, recipe "
+                          f"{self.recipe.describe()}, device {self.config.device}{processes}, "
+                          f"output in {self.out}")
+            if note:   # a killed run's lock file, taken over
+                self.log.line(note)
+            with self.run_state, threads.blas_on_one_thread():
+                while self.epoch < self.config.epochs:
+                    self.run_epoch()
+                    self.end_epoch()
+                if self.is_root:
+                    self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
+                                       self.G.state_dict(), self.recipe)
+        except RunWriteError as exc:
+            raise exc.told(self.saved, self.config.epochs, self.finish_command) from None
+        finally:
+            self.writer.close()
         return self.epochs[-1]
 
     def run_epoch(self):
@@ -218,17 +229,19 @@ class Trainer:
             self.score()
         if self.epoch % self.config.sample_every == 0 or self.epoch == self.config.epochs:
             self.writer.samples(self.epoch, self.generate(self.fixed_noise, self.fixed_labels))
-        self.writer.checkpoint(*checkpoint.flatten(self.state()))
         self.writer.history(self.epochs, self.meter.points, f"minigan GAN, recipe "
                             f"{self.recipe.name}, {self.config.schedule} schedule")
+        # Last: a checkpoint's epoch has all its files, so resuming from it repeats none.
+        self.writer.checkpoint(*checkpoint.flatten(self.state()))
+        self.saved = (self.out / "checkpoint.npz", self.epoch)
         if self.on_epoch_end is not None:
             self.on_epoch_end(self)
 
     def last_good(self):
         """Where the run can be resumed from, for the message that stops it."""
-        path = self.out / "checkpoint.npz"
-        if path.is_file():
-            return f"The last good checkpoint is {path} (resume with --resume {path})"
+        if self.saved is not None:
+            return (f"The last good checkpoint is {self.saved[0]} (resume with --resume "
+                    f"{self.saved[0]})")
         return ("No checkpoint was written yet (one is saved after each epoch): start again, "
                 "perhaps with a lower --lr")
 
@@ -338,13 +351,16 @@ def resumed_config(state, where, epochs=None, **changes):
         config = TrainConfig(**state["config"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{where} holds an invalid configuration ({exc})") from None
-    done = state["epoch"]
+    done = state["epoch"]   # --epochs done trains none: it writes the final files again
+    again = (f"--epochs {done} trains no more and writes the run's final files (generator.npz, "
+             "recipe.json, final_grid.png, progress.gif) again")
     if epochs is None and done >= config.epochs:
         raise ValueError(f"{where} has already trained its planned {config.epochs} epochs: give "
-                         "--epochs with a larger total to train further")
+                         f"--epochs with a larger total to train further; {again}")
     if epochs is not None and epochs < done:
         raise ValueError(f"--epochs {epochs} is fewer than the {done} epochs {where} has "
-                         f"already trained: give the new total, more than {done}")
+                         f"already trained: give the new total, more than {done} to train "
+                         f"further; {again}")
     changes = {k: v for k, v in dict(changes, epochs=epochs).items() if v is not None}
     return TrainConfig(**dict(dataclasses.asdict(config), **changes))  # validated again
 
@@ -382,6 +398,8 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{where} does not fit the model it describes ({exc})") from None
     trainer.own_output = path is not None and Path(out).resolve() == path.parent.resolve()
+    trainer.resumed_from = where
+    trainer.saved = (path, state["epoch"]) if path is not None else None
     return trainer
 
 

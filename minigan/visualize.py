@@ -1,6 +1,10 @@
 """Pictures of training: sample grids (PNG), the grids over time (GIF), loss curves (PNG).
+Each is written whole (checkpoint.save_atomic: a temporary file renamed over the name, so a full
+disk leaves no partial picture and a symbolic link at the name is replaced, not followed).
 The picture of an autograd graph, draw_graph, lives in minigan.graph_picture."""
 import numpy as np
+
+from minigan import checkpoint
 
 
 def grid(images, rows, cols, pad=2):
@@ -19,8 +23,9 @@ def save_grid(path, images, rows, cols, scale=3):
     """Write a grid as a PNG, each pixel drawn as scale x scale."""
     from PIL import Image
     picture = grid(images, rows, cols)
-    Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
-                                    Image.NEAREST).save(path)
+    image = Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
+                                            Image.NEAREST)
+    checkpoint.save_atomic(path, lambda f: image.save(f, format="PNG"))
 
 
 def save_gif(path, grids, scale=3, milliseconds=400):
@@ -30,7 +35,8 @@ def save_gif(path, grids, scale=3, milliseconds=400):
         return
     frames = [Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale), Image.NEAREST)
               for g in grids]
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=milliseconds, loop=0)
+    checkpoint.save_atomic(path, lambda f: frames[0].save(
+        f, format="GIF", save_all=True, append_images=frames[1:], duration=milliseconds, loop=0))
 
 
 def save_curves(path, history, title="", scores=()):
@@ -70,5 +76,7 @@ def save_curves(path, history, title="", scores=()):
         axes[2].legend(lines, [line.get_label() for line in lines], loc="lower left")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)  # savefig: the original's fig.save does not exist
-    plt.close(fig)
+    try:  # savefig: the original's fig.save does not exist
+        checkpoint.save_atomic(path, lambda f: fig.savefig(f, format="png", dpi=90))
+    finally:
+        plt.close(fig)
