@@ -1,11 +1,12 @@
-"""What a run is given, checked before it trains (minigan.train calls these): every pixel of
-the training images, the batch size against the recipe's batch statistics, and a checkpoint's
-data-parallel settings against the processes that resume it. Each refusal is one ValueError
+"""What a run is given, checked before it trains (minigan.train calls these): the training
+images (an array of the right shape, every pixel), their labels, the batch size against the
+images, the ranks, the packs and the recipe's batch statistics, and a checkpoint's data-parallel
+settings against the processes that resume it. Each refusal is one ValueError
 that names the fix in the command line's words.
 """
 import numpy as np
 
-from minigan import distributed
+from minigan import conditional, distributed, gan
 
 
 def check_pixels(images):
@@ -79,3 +80,51 @@ def check_data_parallel(state, comm, where):
         raise ValueError(f"--local-statistics conflicts with {where}, which was trained with "
                          "batch statistics over the global batch: a resumed run keeps its "
                          "own; leave --local-statistics out, or start a new run")
+
+
+def check_labels(labels, images, recipe):
+    """A conditional recipe's labels: one digit 0-9 per training image."""
+    if not recipe.conditional:
+        return None
+    if labels is None:
+        raise ValueError(f"recipe {recipe.name} is conditional: give the training labels (the "
+                         "second array data.load_mnist returns)")
+    if not isinstance(labels, np.ndarray) or labels.shape != (len(images),) or \
+            labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be an integer NumPy array ({len(images)},), one digit per "
+                         "image, as data.load_mnist returns")
+    if labels.size and (labels.min() < 0 or labels.max() >= conditional.DIGITS):
+        raise ValueError(f"labels must be digits 0-{conditional.DIGITS - 1}, got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return labels
+
+
+def check_ranks(comm, config, recipe):
+    """The global batch must split evenly over the ranks, and each rank's share into packs."""
+    if config.batch_size % comm.size:
+        raise ValueError(f"batch size {config.batch_size} cannot be split over {comm.size} "
+                         f"processes: use a batch size divisible by {comm.size} (each process "
+                         "takes batch size / processes images of every batch)")
+    if (config.batch_size // comm.size) % recipe.pack:
+        raise ValueError(f"each of the {comm.size} processes takes "
+                         f"{config.batch_size // comm.size} images per batch, not a multiple "
+                         f"of the recipe's pack ({recipe.pack}): use a batch size divisible by "
+                         f"{comm.size * recipe.pack}")
+
+
+def check_images(images, config, recipe):
+    """The training images as the trainer needs them, and a batch size that fits them. Their
+    values are checked once, all of them, before anything trains: finite, and in [-1, 1], the
+    range of the generator's tanh (D must not tell real from fake by the range alone)."""
+    if not isinstance(images, np.ndarray) or images.ndim != 2 or \
+            images.shape[1] != gan.IMAGE_SIZE or images.dtype != np.float32:
+        raise ValueError("images must be a float32 NumPy array (N, 784) in [-1, 1], as "
+                         "data.load_mnist returns")
+    if config.batch_size > len(images):
+        raise ValueError(f"batch size {config.batch_size} is larger than the {len(images)} "
+                         "training images: use a smaller --batch-size (or more images)")
+    if config.batch_size % recipe.pack:
+        raise ValueError(f"batch size {config.batch_size} is not a multiple of the recipe's "
+                         f"pack ({recipe.pack}: D judges that many images at once): use a "
+                         f"batch size divisible by {recipe.pack}")
+    check_pixels(images)
