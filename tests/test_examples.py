@@ -176,3 +176,33 @@ def test_mnist_ablation_reports_every_trick_by_default(tmp_path, capsys):
     assert [row.split(" | ")[0] for row in rows] == \
         ["| stable (all tricks)"] + [f"| without {trick}" for trick in TRICKS]
     assert not list(tmp_path.glob("*_seed*"))
+
+
+def test_gan_in_one_file_trains_logs_samples_and_repeats_itself(tmp_path, capsys):
+    """Ten batches of the loop in one file: a progress line with finite losses and D outputs in
+    [0, 1], an epoch grid that opens as a picture, and the same numbers again from the same
+    seed."""
+    import math
+
+    from PIL import Image
+    skip_without_mnist()
+    main = load("gan_in_one_file.py")["main"]
+    printed = []
+    for run in ("a", "b"):
+        assert main(["--epochs", "1", "--limit", "640", "--out", str(tmp_path / run)]) == 0
+        printed.append([line for line in capsys.readouterr().out.splitlines()
+                        if line.startswith("epoch 1 batch")])
+    assert printed[0] and printed[0] == printed[1]      # same seed, bit-identical losses
+    fields = printed[0][-1].split()
+    assert fields[3] == "10/10"
+    values = dict(zip(fields[4::2], map(float, fields[5::2])))
+    assert set(values) == {"loss_D", "loss_G", "D(x)", "D(G(z))"}
+    assert all(math.isfinite(v) for v in values.values())
+    assert 0 <= values["D(x)"] <= 1 and 0 <= values["D(G(z))"] <= 1
+    with Image.open(tmp_path / "a" / "epoch_001.png") as grid:
+        assert grid.size == ((8 * 30 + 2) * 3, (8 * 30 + 2) * 3)   # 8x8 digits, 2 px apart
+    for flags, message in ((["--out", str(tmp_path / "a")], "already holds files"),
+                           (["--limit", "10", "--out", str(tmp_path / "c")], "got 10")):
+        with pytest.raises(SystemExit):                 # one clear line, nothing trained
+            main(flags)
+        assert message in capsys.readouterr().err
