@@ -80,3 +80,53 @@ def test_bash_commands_name_real_scripts_and_flags(script, flags):
     assert done.returncode == 0, done.stderr
     missing = [flag for flag in flags if flag not in done.stdout]
     assert not missing, f"{script} --help does not list {missing}"
+
+
+# What a learner reads describes the project as it is: no narration of when or in which round
+# something was done, and every relative link and anchor leads somewhere.
+PROSE = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+         ROOT / "minigan" / "weights" / "README.md"]
+HISTORY_WORDS = re.compile(r"(?i)\bround \d|\btoday\b|\bof the day\b|\bfor time\b|"
+                           r"\bissue \d|\blent\b|\bnot yet\b")
+
+
+def prose_of(path):
+    """A page's text without its code blocks; a notebook's markdown cells."""
+    if path.suffix == ".ipynb":
+        import json
+        cells = json.loads(path.read_text())["cells"]
+        return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("path", PROSE + sorted((ROOT / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_prose_tells_no_history(path):
+    found = [m.group(0) for m in HISTORY_WORDS.finditer(prose_of(path))]
+    assert not found, f"{path.relative_to(ROOT)} narrates history: {found}"
+
+
+def anchors_of(path):
+    """The anchors of a Markdown page's headings, as GitHub makes them (lower case, spaces to
+    hyphens, punctuation dropped, -1, -2 ... for repeats)."""
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#{1,6} (.+)$", prose_of(path), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+@pytest.mark.parametrize("path", PROSE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_and_anchor_leads_somewhere(path):
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose_of(path)):
+        if re.match(r"[a-z]+:", target):        # http:, https:, mailto:
+            continue
+        name, _, anchor = target.partition("#")
+        dest = (path.parent / name).resolve() if name else path
+        if not dest.exists():
+            broken.append(f"{target} (no such file)")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors_of(dest):
+            broken.append(f"{target} (no heading with that anchor)")
+    assert not broken, f"{path.relative_to(ROOT)}: {broken}"
