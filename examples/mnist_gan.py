@@ -116,8 +116,9 @@ def add_run_flags(p):
     p.add_argument("--overwrite", action="store_true",
                    help="let a new run replace the outputs of a run already in --out")
     p.add_argument("--data-dir", default=None,
-                   help="folder with the four MNIST .gz files (else $MINIGAN_DATA_DIR, then the "
-                        "user cache, then a download)")
+                   help="folder with the four MNIST .gz files, the only place looked when "
+                        "given (else $MINIGAN_DATA_DIR, then the user cache, then the copy "
+                        "shipped in data/mnist/, then a download)")
     p.add_argument("--seed", type=whole_number(MINIMUMS["seed"]), default=None,
                    help="random seed: the same seed, the same run (default: 0)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",

@@ -217,7 +217,7 @@ def save_gif(path, snapshots, milliseconds=300):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--recipe", default="stable", choices=sorted(RECIPES) + sorted(RECIPE_ALIASES),
                    help="the MNIST GAN's recipe to train with (default: stable; 'seed' is the "
                         "old name of 'original')")

@@ -102,7 +102,7 @@ RECIPES = {
     # The original Keras script's hyperparameters, exactly. It collapses (see the README).
     "original": Recipe("original"),
     # The default: the original's layer sizes and discriminator, trained so that it does not
-    # collapse (each change measured: see README "Beating the collapse").
+    # collapse (each change measured: docs/gan-tricks.md).
     "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
                      beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
                      minibatch_kernels=16),
