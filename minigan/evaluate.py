@@ -7,9 +7,12 @@
 
 Generates N images (default 5,000), compares their features with N real MNIST test images, and
 prints the FID, the digits covered (share >= 5%), the KL divergence from uniform and the mean
-confidence, with the classifier's test accuracy and the real-vs-real floor (two halves of the
-test set) for scale. N is at most the 10,000 test images; below 500 (about 8 samples per feature
-of the classifier's 64) the FID is biased upwards and noisy, and a warning says so.
+confidence. Beside the FID, its floor: N random training images scored against the same N test
+images, the score of a perfect generator of the training set (the mean and range of 3 draws;
+--floor-draws). The classifier's test accuracy and the FID between the test set's two halves
+(writer shift, not a floor: minigan.metrics) are printed for scale. N is at most the 10,000 test
+images; below 500 (about 8 samples per feature of the classifier's 64) the FID is biased upwards
+and noisy, and a warning says so.
 
 For a conditional run the N images are drawn for the digits 0, 1, ..., 9, 0, ... in turn, and
 the label accuracy is added: the share of the samples drawn for each digit that the classifier
@@ -26,13 +29,18 @@ TEST_IMAGES = data.FILES["test-images"][3][0]  # the real images the samples are
 FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N value: warn
 
 
-def evaluate(source, n=EVAL_SAMPLES, seed=0, data_dir=None):
+FLOOR_DRAWS = 3  # draws of N training images behind the floor's mean and range
+
+
+def evaluate(source, n=EVAL_SAMPLES, seed=0, data_dir=None, floor_draws=FLOOR_DRAWS):
     """Scores of the generator at `source` (None: the classifier's report alone)."""
-    return score(sampling.load_generator(source) if source is not None else None, n, seed, data_dir)
+    G = sampling.load_generator(source) if source is not None else None
+    return score(G, n, seed, data_dir, floor_draws)
 
 
-def score(G, n=EVAL_SAMPLES, seed=0, data_dir=None):
-    """Scores of the generator G (None: the classifier's report alone)."""
+def score(G, n=EVAL_SAMPLES, seed=0, data_dir=None, floor_draws=FLOOR_DRAWS):
+    """Scores of the generator G (None: the classifier's report alone), with the floor at the
+    same N from `floor_draws` draws of training images (0: no floor)."""
     if G is not None and not 2 <= n <= TEST_IMAGES:
         raise ValueError(f"n must be between 2 and {TEST_IMAGES} (the MNIST test images the "
                          f"samples are compared with), got {n}")
@@ -43,6 +51,9 @@ def score(G, n=EVAL_SAMPLES, seed=0, data_dir=None):
         labels = sampling.digit_labels(n) if sampling.is_conditional(G) else None
         images = sampling.generate(G, n, seed, labels=labels)
         result.update(metrics.evaluate_images(images, test_images[:n], model, labels=labels))
+    if floor_draws:
+        train_images, _ = data.load_mnist("train", data_dir)
+        result.update(metrics.training_floor(train_images, test_images[:n], model, floor_draws))
     return result
 
 
@@ -59,6 +70,9 @@ def _parser():
                    help=f"generated (and real) images compared: 2 to {TEST_IMAGES}; FID needs "
                         f"{FEW_SAMPLES} or more to be comparable")
     p.add_argument("--seed", type=int, default=0, help="noise seed (a whole number >= 0)")
+    p.add_argument("--floor-draws", type=int, default=FLOOR_DRAWS,
+                   help=f"draws of N training images behind the floor (default {FLOOR_DRAWS}; "
+                        f"0: no floor, no training images read)")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -71,6 +85,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.seed < 0:
         p.error(f"argument --seed: must be at least 0, got {args.seed}")
+    if args.floor_draws < 0:
+        p.error(f"argument --floor-draws: must be at least 0, got {args.floor_draws}")
     if not 2 <= args.n <= TEST_IMAGES:
         p.error(f"--n must be between 2 and {TEST_IMAGES} (the MNIST test images the samples "
                 f"are compared with), got {args.n}")
@@ -82,11 +98,13 @@ def main(argv=None):
               f"{FEW_SAMPLES} or more (default {EVAL_SAMPLES}) to compare generators",
               file=sys.stderr)
     try:
-        data.check_folder(args.data_dir, ("test-images", "test-labels"))
+        data.check_folder(args.data_dir, ("test-images", "test-labels")
+                          + (("train-images", "train-labels") if args.floor_draws else ()))
         if args.pretrained:
-            result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir)
+            result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir,
+                           args.floor_draws)
         else:
-            result = evaluate(args.source, args.n, args.seed, args.data_dir)
+            result = evaluate(args.source, args.n, args.seed, args.data_dir, args.floor_draws)
     except (OSError, ValueError, data.DataError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -98,14 +116,25 @@ def main(argv=None):
 
 
 def _print_report(result, generator=True):
-    """The scores as lines of text: the classifier's, then (with `generator`) the samples'."""
+    """The scores as lines of text: the classifier's, the floor, then (with `generator`) the
+    samples'."""
     print(f"classifier (minigan.digits): test accuracy "
-          f"{100 * result['classifier_test_accuracy']:.2f}%; FID floor, real vs real "
-          f"({result['n_floor']} vs {result['n_floor']} test images): "
+          f"{100 * result['classifier_test_accuracy']:.2f}%; FID between the test set's halves "
+          f"({result['n_floor']} vs {result['n_floor']}; writer shift, not a floor): "
           f"{result['fid_floor_real_vs_real']:.3f}")
+    if "fid_floor" in result:
+        n = result["n_floor_train"]
+        print(f"FID floor ({n} random training images vs the same {n} test images, "
+              f"{result['fid_floor_draws']} draws): {result['fid_floor']:.3f} "
+              f"(range {result['fid_floor_min']:.3f}-{result['fid_floor_max']:.3f})")
     if not generator:
         return
-    print(f"FID (classifier features, {result['n']} vs {result['n']}): {result['fid']:.3f}")
+    beside = ""
+    if "fid_floor" in result:
+        beside = (f"; {result['fid'] - result['fid_floor']:.3f} above the floor "
+                  f"({result['fid'] / result['fid_floor']:.2f}x)")
+    print(f"FID (classifier features, {result['n']} vs {result['n']}): {result['fid']:.3f}"
+          + beside)
     print(f"digits covered (>= 5%): {result['digits_covered']} of 10; KL to uniform "
           f"{result['kl_to_uniform']:.3f}; mean confidence {result['confidence']:.3f}")
     print("shares 0-9 (%): " + " ".join(f"{100 * s:.1f}" for s in result["shares"]))

@@ -125,6 +125,24 @@ def test_real_versus_real_fid_is_small_and_a_collapsed_set_is_far():
 
 
 @needs_mnist
+def test_the_floor_is_random_training_images_scored_as_a_generator_is():
+    """Random training images against test[:N] score well below the test set's second half
+    against the same test[:N] (writer shift: NIST's cleaner first 5,000 test digits against its
+    harder last 5,000), the floor is the same for the same seed, and its draws differ."""
+    train_images, _ = data.load_mnist("train")
+    test_images, _ = data.load_mnist("test")
+    n = 2000
+    floor = metrics.training_floor(train_images, test_images[:n], draws=3, seed=1)
+    shift = metrics.evaluate_images(test_images[5000:5000 + n], test_images[:n])["fid"]
+    assert floor["fid_floor_max"] < shift / 1.5
+    assert floor["fid_floor_min"] < floor["fid_floor"] < floor["fid_floor_max"]
+    assert floor["n_floor_train"] == n and floor["fid_floor_draws"] == 3
+    assert metrics.training_floor(train_images, test_images[:n], draws=3, seed=1) == floor
+    with pytest.raises(ValueError, match="draws >= 1"):
+        metrics.training_floor(train_images, test_images[:n], draws=0)
+
+
+@needs_mnist
 def test_evaluate_cli_scores_a_generator(tmp_path, capsys):
     from minigan import evaluate
     G = build.build_generator("original")
@@ -134,6 +152,11 @@ def test_evaluate_cli_scores_a_generator(tmp_path, capsys):
     assert evaluate.main([str(tmp_path), "--n", "200", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 200 and result["fid"] > result["fid_floor_real_vs_real"]
+    assert result["n_floor_train"] == 200 and result["fid"] > result["fid_floor_max"]
+    assert evaluate.main([str(tmp_path), "--n", "200"]) == 0
+    assert "above the floor" in capsys.readouterr().out
+    assert evaluate.main([str(tmp_path), "--n", "200", "--floor-draws", "0", "--json"]) == 0
+    assert "fid_floor" not in json.loads(capsys.readouterr().out)
     assert evaluate.main([str(tmp_path / "nothing")]) == 1
     assert "no generator weights" in capsys.readouterr().err
 
