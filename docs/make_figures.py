@@ -1,13 +1,17 @@
-"""Regenerate the figures in docs/figures/ from minigan's own code and a run folder's files.
+"""Regenerate the figures in docs/figures/ from minigan's own code and the records of real runs.
 
-    python docs/make_figures.py [--run runs/pretrained] [--out docs/figures]
+    python docs/make_figures.py [--run docs/runs/default] [--out docs/figures]
 
-Prints each file it writes, and one line for each figure it skips (no run folder, no GIF yet).
+The training figures (the loss curves, the sample grids, the GIF, the collapse) are made from
+the records in docs/runs/ (docs/record_run.py keeps a run's history, logged points and
+fixed-noise frames there, with the command that made it): a fresh clone remakes every figure.
+--run points the loss and GIF figures at another record or at a run folder of your own (its
+history.csv and checkpoint.npz). Prints each file it writes, and one line for each figure it
+skips (a run folder with no finished epoch).
 """
 import argparse
 import csv
 import math
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
 
 DOCS = Path(__file__).resolve().parent
+RECORDS = DOCS / "runs"  # the real runs behind the training figures (docs/record_run.py)
 DPI = 110
 TRICKS = ("Pack", "MinibatchStd", "MinibatchDiscrimination")  # the recipe's GAN layers
 
@@ -216,9 +221,44 @@ def loss_notes(h, recipe):
 
 def logged_points(run):
     """The means logged every --log-every steps ({iteration, loss_d, loss_g, d_real, d_fake}),
-    from the run's checkpoint; None when it has none."""
+    from a record's points.csv or a run's checkpoint.npz; None when there are neither."""
+    path = Path(run) / "points.csv"
+    if path.is_file():
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return {k: [float(row[k]) for row in rows] for k in rows[0]} if rows else None
     path = Path(run) / "checkpoint.npz"
     return train.load_checkpoint(path)["points"] if path.is_file() else None
+
+
+def sampled_epochs(config, last):
+    """The epochs up to `last` after which a run drew its fixed-noise grid (config: the run's
+    settings as its checkpoint holds them; the trainer's rule: every sample_every, and the
+    last planned epoch)."""
+    return [e for e in range(1, last + 1)
+            if e % config["sample_every"] == 0 or e == config["epochs"]]
+
+
+def frames(run):
+    """The fixed-noise grids of a run's sampled epochs, {epoch: uint8 grid}, from a record's
+    frames.npz or a run's checkpoint.npz."""
+    path = Path(run) / "frames.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as saved:
+            return dict(zip(saved["epochs"].tolist(), saved["frames"]))
+    if not (Path(run) / "checkpoint.npz").is_file():
+        raise Skipped(f"no {path} or checkpoint.npz in {run} (no epoch finished, or --run "
+                      "is wrong)")
+    saved = train.load_checkpoint(Path(run) / "checkpoint.npz")
+    return dict(zip(sampled_epochs(saved["config"], saved["epoch"]), saved["frames"]))
+
+
+def score_at(h, epoch):
+    """' (FID f, d digits)' from history columns h at `epoch`, or '' when it was not scored."""
+    row = h["epoch"].index(epoch)
+    if "fid" not in h or math.isnan(h["fid"][row]):
+        return ""
+    return f"FID {h['fid'][row]:.1f}, {h['digits'][row]:.0f} of 10 digits with >= 5%"
 
 
 def losses_annotated(path, run):
@@ -260,34 +300,48 @@ def losses_annotated(path, run):
     return save(fig, path)
 
 
-def collapse_vs_stable(path):
-    """The two real-run grids of docs/ side by side: the original recipe after one epoch (mode
-    collapse: every sample the same digit) and the default recipe after 10 epochs."""
-    panels = ((DOCS / "grid_seed_recipe_epoch1.png",
-               "original recipe (the Keras script's hyperparameters),\nstandard schedule, after "
-               "1 epoch:\n"
-               "collapsed: every sample the same shape,\na '3' to the digit classifier (1 digit)"),
-              (DOCS / "grid_default_epoch10.png",
-               "default recipe ('stable'), 10 epochs, seed 0:\nall ten digits (6.9-14.4% of "
-               "samples each),\nFID 15.7 (the real-vs-real floor is 16.3)\n"))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 6.6))
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.84, wspace=0.05)
+def collapse_vs_stable(path, stable=RECORDS / "default", original=RECORDS / "original"):
+    """Like for like: the original recipe and the default recipe after the same first epoch
+    (the same fixed noise, seed 0), and the default recipe at its last epoch; each titled with
+    its run's own FID and digit count."""
+    first = frames(original)[1], frames(stable)[1]
+    last_epoch, last = max(frames(stable).items())
+    h_original, h_stable = read_history(original), read_history(stable)
+    panels = ((first[0], f"original recipe, epoch 1:\n{score_at(h_original, 1)}"),
+              (first[1], f"default recipe ('stable'), epoch 1:\n{score_at(h_stable, 1)}"),
+              (last, f"default recipe, epoch {last_epoch}:\n{score_at(h_stable, last_epoch)}"))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5.4))
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.88, wspace=0.04)
     for ax, (grid, title) in zip(axes, panels):
-        ax.imshow(plt.imread(grid), cmap="gray")
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=255)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     return save(fig, path)
 
 
 def training_gif(path, run):
-    """The run's progress.gif (one frame of the fixed-noise grid per sample epoch), copied; for
-    a run that has not finished, the same GIF made from the frames in its checkpoint."""
-    source = Path(run) / "progress.gif"
-    if source.is_file():
-        return shutil.copyfile(source, path)
-    if not (Path(run) / "checkpoint.npz").is_file():
-        raise Skipped(f"no {source} or checkpoint.npz (the run has not finished an epoch)")
-    visualize.save_gif(path, list(train.load_checkpoint(Path(run) / "checkpoint.npz")["frames"]))
+    """The fixed-noise grid of each sampled epoch of the run, one GIF frame each."""
+    visualize.save_gif(path, list(frames(run).values()))
+    return path
+
+
+def grid_at(path, run, epoch=None):
+    """The run's fixed-noise grid after `epoch` (default: its last sampled epoch), as the run
+    wrote it (8 x 8 samples, each pixel drawn 3 x 3)."""
+    grids = frames(run)
+    visualize.save_picture(path, grids[max(grids) if epoch is None else epoch])
+    return path
+
+
+def curves(path, run):
+    """The run's losses.png: its logged points, with FID and digits per scored epoch."""
+    h, points = read_history(run), logged_points(run)
+    if points is None:
+        raise Skipped(f"no points.csv or checkpoint.npz in {run}")
+    scores = [{"epoch": e, "fid": f, "digits": d}
+              for e, f, d in zip(h["epoch"], h.get("fid", []), h.get("digits", []))
+              if not math.isnan(f)]
+    visualize.save_curves(path, points, f"{Path(run).name}: the logged points", scores=scores)
     return path
 
 
@@ -299,8 +353,9 @@ def save(fig, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=DOCS.parent / "runs" / "pretrained",
-                        help="run folder for the losses and the GIF (default: runs/pretrained)")
+    parser.add_argument("--run", type=Path, default=RECORDS / "default",
+                        help="record or run folder for the losses and the GIF (default: "
+                             "docs/runs/default, the default recipe's 10-epoch run)")
     parser.add_argument("--out", type=Path, default=DOCS / "figures",
                         help="where the figures go (default: docs/figures)")
     args = parser.parse_args(argv)
@@ -309,6 +364,9 @@ def main(argv=None):
     figures = {"architecture.png": architecture, "graph_sigmoid_dense.png": graph_sigmoid_dense,
                "im2col.png": im2col_figure, "nonsaturating.png": nonsaturating,
                "losses_annotated.png": lambda path: losses_annotated(path, args.run),
+               "losses_default_epoch10.png": lambda path: curves(path, RECORDS / "default"),
+               "grid_default_epoch10.png": lambda path: grid_at(path, RECORDS / "default"),
+               "grid_original_epoch1.png": lambda path: grid_at(path, RECORDS / "original", 1),
                "collapse_vs_stable.png": collapse_vs_stable,
                "training.gif": lambda path: training_gif(path, args.run)}
     for name, make in figures.items():

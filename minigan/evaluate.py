@@ -138,6 +138,9 @@ def _print_report(result, generator=True):
     print(f"digits covered (>= 5%): {result['digits_covered']} of 10; KL to uniform "
           f"{result['kl_to_uniform']:.3f}; mean confidence {result['confidence']:.3f}")
     print("shares 0-9 (%): " + " ".join(f"{100 * s:.1f}" for s in result["shares"]))
+    print(f"stray pixels (lit, no lit neighbour within 2; MNIST: 0.008): "
+          f"{result['isolated_pixels']:.3f} per image, in "
+          f"{100 * result['images_with_isolated']:.1f}% of the images")
     if "label_accuracy" in result:
         per_digit = " ".join("-" if a is None else f"{100 * a:.1f}"
                              for a in result["label_accuracy_per_digit"])

@@ -21,8 +21,12 @@ def grid(images, rows, cols, pad=2):
 
 def save_grid(path, images, rows, cols, scale=3):
     """Write a grid as a PNG, each pixel drawn as scale x scale."""
+    save_picture(path, grid(images, rows, cols), scale)
+
+
+def save_picture(path, picture, scale=3):
+    """Write a uint8 picture (a grid) as a PNG, each pixel drawn as scale x scale."""
     from PIL import Image
-    picture = grid(images, rows, cols)
     image = Image.fromarray(picture).resize((picture.shape[1] * scale, picture.shape[0] * scale),
                                             Image.NEAREST)
     checkpoint.save_atomic(path, lambda f: image.save(f, format="PNG"))

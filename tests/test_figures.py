@@ -1,5 +1,6 @@
 """graph_picture: the graph it finds, the picture, its errors; docs/make_figures.py's figures."""
 import importlib.util
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -9,7 +10,6 @@ from PIL import Image
 
 import minigan as mg
 import minigan.functional as F
-from minigan import visualize
 from minigan.graph_picture import draw_graph, graph_nodes
 from minigan.run_writer import RunWriter
 
@@ -97,18 +97,51 @@ def test_draw_graph_without_a_graph():
     assert len(nodes) == 1 and edges == [] and nodes[0].role == "requires_grad"
 
 
-def test_make_figures_without_a_run(tmp_path, capsys):
-    written = load_make_figures().main(["--out", str(tmp_path), "--run", str(tmp_path / "none")])
-    assert sorted(p.name for p in written) == [
-        "architecture.png", "collapse_vs_stable.png", "graph_sigmoid_dense.png", "im2col.png",
-        "nonsaturating.png"]
+MADE = ["architecture.png", "collapse_vs_stable.png", "graph_sigmoid_dense.png",
+        "grid_default_epoch10.png", "grid_original_epoch1.png", "im2col.png",
+        "losses_annotated.png", "losses_default_epoch10.png", "nonsaturating.png", "training.gif"]
+SHOWN = re.compile(r"""(?:\]\(|src=["'])([^)"' ]+\.(?:png|gif))""")  # Markdown/HTML pictures
+
+
+def test_make_figures_remakes_every_figure_from_the_records_in_the_repository(tmp_path):
+    """No run folder needed: every figure, the loss curves and the GIF included, is made from
+    the code and the records in docs/runs/, and each is a picture."""
+    written = load_make_figures().main(["--out", str(tmp_path)])
+    assert sorted(p.name for p in written) == MADE
     for path in written:
-        assert_png(path)
+        if path.suffix == ".png":
+            assert_png(path)
+    with Image.open(tmp_path / "training.gif") as gif:   # one frame per epoch of the record
+        assert gif.n_frames == len(load_make_figures().frames(ROOT / "docs" / "runs" / "default"))
+
+
+def test_every_picture_the_docs_show_is_made_by_make_figures():
+    """Each picture README.md and docs/*.md show from docs/ is in docs/figures/ and is one
+    make_figures.py makes; no picture lies in docs/ that it does not make."""
+    shown = set()
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in SHOWN.findall(page.read_text()):
+            path = (page.parent / target).resolve()
+            if (ROOT / "docs") in path.parents:
+                assert path.is_file(), f"{page.name} shows {target}, which is not there"
+                shown.add(path.relative_to(ROOT / "docs" / "figures").as_posix())
+    assert shown <= set(MADE), f"shown but not made: {sorted(shown - set(MADE))}"
+    lying = {p.relative_to(ROOT / "docs").as_posix() for suffix in ("png", "gif")
+             for p in (ROOT / "docs").rglob(f"*.{suffix}")}
+    assert lying == {f"figures/{name}" for name in MADE}
+
+
+def test_make_figures_skips_the_run_figures_of_a_missing_run(tmp_path, capsys):
+    written = load_make_figures().main(["--out", str(tmp_path), "--run", str(tmp_path / "none")])
+    assert sorted(p.name for p in written) == sorted(set(MADE) - {"losses_annotated.png",
+                                                                  "training.gif"})
     out = capsys.readouterr().out
     assert "skipped losses_annotated.png" in out and "skipped training.gif" in out
 
 
-def test_make_figures_from_a_run_folder(tmp_path):
+def test_make_figures_from_a_record(tmp_path):
+    """A record (docs/record_run.py's history.csv, points.csv, frames.npz) makes the curves,
+    the grids and the GIF, each frame the record's own."""
     run = tmp_path / "run"
     writer = RunWriter(run, 8)
     writer.prepare()
@@ -118,9 +151,16 @@ def test_make_figures_from_a_run_folder(tmp_path):
     points = {"iteration": [937, 1874], "loss_d": [0.5, 0.5], "loss_g": [4.0, 5.0],
               "d_real": [0.8, 0.8], "d_fake": [0.03, 0.015]}
     writer.history(epochs, points, "tiny")                  # history.csv as a run writes it
-    visualize.save_gif(run / "progress.gif", [np.zeros((8, 8), np.uint8)] * 2)
+    (run / "points.csv").write_text("iteration,loss_d,loss_g,d_real,d_fake\n"
+                                    "937,0.5,4.0,0.8,0.03\n1874,0.5,5.0,0.8,0.015\n")
+    grids = np.stack([np.full((8, 8), 10, np.uint8), np.full((8, 8), 200, np.uint8)])
+    np.savez(run / "frames.npz", frames=grids, epochs=np.array([1, 2]))
     figures = load_make_figures()
+    assert figures.logged_points(run) == points
     assert_png(figures.losses_annotated(tmp_path / "losses.png", run))
+    assert_png(figures.curves(tmp_path / "curves.png", run))
+    with Image.open(figures.grid_at(tmp_path / "grid.png", run)) as grid:   # the last epoch
+        assert grid.size == (24, 24) and set(np.asarray(grid).ravel()) == {200}
     assert figures.training_gif(tmp_path / "training.gif", run).read_bytes()[:3] == b"GIF"
 
 

@@ -142,6 +142,28 @@ def test_the_floor_is_random_training_images_scored_as_a_generator_is():
         metrics.training_floor(train_images, test_images[:n], draws=0)
 
 
+def test_isolated_pixels_counts_lit_pixels_without_a_lit_neighbour():
+    images = -np.ones((3, 28, 28), np.float32)
+    images[0, 5:9, 5] = 1.0                  # a stroke: every lit pixel has a lit neighbour
+    images[1, 10, 10] = 0.0                  # one stray pixel, and one 3 pixels from a stroke
+    images[1, 20, 3:7] = 1.0
+    images[1, 20, 10] = -0.5
+    images[2, 0, 0] = images[2, 27, 27] = -0.59   # lit at the corners, where the window wraps
+    images[2, 14, 14] = -0.61                     # not lit
+    result = metrics.isolated_pixels(images)
+    assert result["isolated_pixels"] == pytest.approx(4 / 3)
+    assert result["images_with_isolated"] == pytest.approx(2 / 3)
+    assert metrics.isolated_pixels(images[:1])["isolated_pixels"] == 0
+
+
+@needs_mnist
+def test_mnist_digits_have_fewer_than_one_stray_pixel_in_a_hundred_images():
+    """The rate the docs compare generators with (0.008 per image): a pen rarely leaves one."""
+    images, _ = data.load_mnist("test")
+    result = metrics.isolated_pixels(images)
+    assert 0 < result["isolated_pixels"] < 0.01 and result["images_with_isolated"] < 0.01
+
+
 @needs_mnist
 def test_evaluate_cli_scores_a_generator(tmp_path, capsys):
     from minigan import evaluate
