@@ -189,8 +189,13 @@ def test_compare_quality_scores_both_engines_and_states_the_spread(tmp_path, cap
     torch_fids = [r["final"]["fid"] for r in scores["PyTorch"]]
     assert [r["per_epoch"][0][1] for r in scores["PyTorch"]] == torch_fids  # same weights
     report = (tmp_path / "q.md").read_text()
-    assert f"spread (max - min) {max(torch_fids) - min(torch_fids):.1f}" in report
-    assert "PyTorch's run-to-run spread" in report
+    mean = sum(torch_fids) / 2
+    assert (f"PyTorch: FID {mean:.1f} ({min(torch_fids):.1f}-{max(torch_fids):.1f}) over 2 seeds"
+            in report)
+    minigan_fid = scores["minigan"][0]["final"]["fid"]
+    overlap = min(torch_fids) <= minigan_fid <= max(torch_fids)
+    assert f"ranges {'overlap' if overlap else 'do not overlap'}" in report
+    assert "FID floor (200 random training images against the same 200 test images" in report
     with pytest.raises(SystemExit):
         main(["--minigan", str(tmp_path / "missing")])
 
