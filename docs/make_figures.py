@@ -302,7 +302,7 @@ def losses_annotated(path, run):
 
 def collapse_vs_stable(path, stable=RECORDS / "default", original=RECORDS / "original"):
     """Like for like: the original recipe and the default recipe after the same first epoch
-    (the same fixed noise, seed 0), and the default recipe at its last epoch; each titled with
+    (each run's fixed noise, seed 0), and the default recipe at its last epoch; each titled with
     its run's own FID and digit count."""
     first = frames(original)[1], frames(stable)[1]
     last_epoch, last = max(frames(stable).items())
