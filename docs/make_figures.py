@@ -1,6 +1,6 @@
 """Regenerate the figures in docs/figures/ from minigan's own code and a run folder's files.
 
-    python docs/make_figures.py [--run runs/pretrained] [--out docs/figures]
+    python docs/make_figures.py [--run runs/pretrained] [--out docs/figures] [--only NAME]
 
 Prints each file it writes, and one line for each figure it skips (no run folder, no GIF yet).
 """
@@ -90,14 +90,17 @@ def architecture(path):
 
 
 def graph_sigmoid_dense(path):
-    """draw_graph of loss = F.sigmoid(F.dense(x, w, b)).sum(): x a constant (2, 3) batch, w and
-    b Parameters; the graph backward() walks, drawn before backward() frees it."""
-    x = mg.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 6)
-    w, b = mg.nn.Parameter(mg.tensor(np.ones((4, 3)) * 0.1)), mg.nn.Parameter(mg.tensor([0.0] * 4))
-    loss = F.sigmoid(F.dense(x, w, b)).sum()
-    fig = draw_graph(loss, names={"x": x, "w": w, "b": b, "loss": loss})
-    fig.text(0.5, 0.04, "loss = F.sigmoid(F.dense(x, w, b)).sum()", ha="center",
-             family="monospace", fontsize=11)
+    """draw_graph of the README's Quick start, y = F.sigmoid(F.dense(x, w)) with x (1, 3)
+    requiring grad and w a Parameter, after y.sum().backward(retain_graph=True): each tensor's
+    data, and the grads autograd stored in x and w (retain_graph keeps the graph to draw)."""
+    x = mg.tensor([[1.0, -2.0, 3.0]], requires_grad=True)
+    w = mg.nn.Parameter(mg.tensor([[0.5, 0.1, -0.3]]))
+    y = F.sigmoid(F.dense(x, w))
+    total = y.sum()
+    total.backward(retain_graph=True)
+    fig = draw_graph(total, names={"x": x, "w": w, "y": y, "y.sum()": total})
+    fig.text(0.5, 0.04, "y = F.sigmoid(F.dense(x, w)); y.sum().backward(retain_graph=True)",
+             ha="center", family="monospace", fontsize=11)
     return save(fig, path)
 
 
@@ -303,6 +306,9 @@ def main(argv=None):
                         help="run folder for the losses and the GIF (default: runs/pretrained)")
     parser.add_argument("--out", type=Path, default=DOCS / "figures",
                         help="where the figures go (default: docs/figures)")
+    parser.add_argument("--only", metavar="NAME", action="append",
+                        help="make only this figure (a file name such as graph_sigmoid_dense.png; "
+                             "repeat for more); default: all")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -311,7 +317,13 @@ def main(argv=None):
                "losses_annotated.png": lambda path: losses_annotated(path, args.run),
                "collapse_vs_stable.png": collapse_vs_stable,
                "training.gif": lambda path: training_gif(path, args.run)}
+    unknown = sorted(set(args.only or []) - set(figures))
+    if unknown:
+        parser.error(f"--only: no figure named {', '.join(unknown)}; the figures: "
+                     f"{', '.join(figures)}")
     for name, make in figures.items():
+        if args.only and name not in args.only:
+            continue
         try:
             written.append(Path(make(args.out / name)))
             print(f"wrote {written[-1]}")

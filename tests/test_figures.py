@@ -168,3 +168,14 @@ def test_an_unfinished_run_gives_its_curves_and_gif_from_the_checkpoint(tmp_path
     with Image.open(gif) as picture:
         assert picture.format == "GIF" and picture.n_frames == 2    # one frame per epoch
     assert_png(figures.losses_annotated(tmp_path / "losses.png", tmp_path / "run"))
+
+
+def test_make_figures_only_the_graph(tmp_path, capsys):
+    figures = load_make_figures()
+    written = figures.main(["--out", str(tmp_path), "--only", "graph_sigmoid_dense.png"])
+    assert [p.name for p in written] == ["graph_sigmoid_dense.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["graph_sigmoid_dense.png"]
+    assert_png(written[0])
+    with pytest.raises(SystemExit):
+        figures.main(["--out", str(tmp_path), "--only", "no_such_figure.png"])
+    assert "no figure named no_such_figure.png" in capsys.readouterr().err
