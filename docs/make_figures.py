@@ -1,6 +1,6 @@
 """Regenerate the figures in docs/figures/ from minigan's own code and the records of real runs.
 
-    python docs/make_figures.py [--run docs/runs/default] [--out docs/figures]
+    python docs/make_figures.py [--run docs/runs/default] [--out docs/figures] [--only NAME]
 
 The training figures (the loss curves, the sample grids, the GIF, the collapse) are made from
 the records in docs/runs/ (docs/record_run.py keeps a run's history, logged points and
@@ -95,14 +95,17 @@ def architecture(path):
 
 
 def graph_sigmoid_dense(path):
-    """draw_graph of loss = F.sigmoid(F.dense(x, w, b)).sum(): x a constant (2, 3) batch, w and
-    b Parameters; the graph backward() walks, drawn before backward() frees it."""
-    x = mg.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 6)
-    w, b = mg.nn.Parameter(mg.tensor(np.ones((4, 3)) * 0.1)), mg.nn.Parameter(mg.tensor([0.0] * 4))
-    loss = F.sigmoid(F.dense(x, w, b)).sum()
-    fig = draw_graph(loss, names={"x": x, "w": w, "b": b, "loss": loss})
-    fig.text(0.5, 0.04, "loss = F.sigmoid(F.dense(x, w, b)).sum()", ha="center",
-             family="monospace", fontsize=11)
+    """draw_graph of the README's Quick start, y = F.sigmoid(F.dense(x, w)) with x (1, 3)
+    requiring grad and w a Parameter, after y.sum().backward(retain_graph=True): each tensor's
+    data, and the grads autograd stored in x and w (retain_graph keeps the graph to draw)."""
+    x = mg.tensor([[1.0, -2.0, 3.0]], requires_grad=True)
+    w = mg.nn.Parameter(mg.tensor([[0.5, 0.1, -0.3]]))
+    y = F.sigmoid(F.dense(x, w))
+    total = y.sum()
+    total.backward(retain_graph=True)
+    fig = draw_graph(total, names={"x": x, "w": w, "y": y, "y.sum()": total})
+    fig.text(0.5, 0.04, "y = F.sigmoid(F.dense(x, w)); y.sum().backward(retain_graph=True)",
+             ha="center", family="monospace", fontsize=11)
     return save(fig, path)
 
 
@@ -358,6 +361,9 @@ def main(argv=None):
                              "docs/runs/default, the default recipe's 10-epoch run)")
     parser.add_argument("--out", type=Path, default=DOCS / "figures",
                         help="where the figures go (default: docs/figures)")
+    parser.add_argument("--only", metavar="NAME", action="append",
+                        help="make only this figure (a file name such as graph_sigmoid_dense.png; "
+                             "repeat for more); default: all")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -369,7 +375,13 @@ def main(argv=None):
                "grid_original_epoch1.png": lambda path: grid_at(path, RECORDS / "original", 1),
                "collapse_vs_stable.png": collapse_vs_stable,
                "training.gif": lambda path: training_gif(path, args.run)}
+    unknown = sorted(set(args.only or []) - set(figures))
+    if unknown:
+        parser.error(f"--only: no figure named {', '.join(unknown)}; the figures: "
+                     f"{', '.join(figures)}")
     for name, make in figures.items():
+        if args.only and name not in args.only:
+            continue
         try:
             written.append(Path(make(args.out / name)))
             print(f"wrote {written[-1]}")

@@ -1,7 +1,8 @@
 """A picture of the graph autograd recorded behind a tensor, drawn with matplotlib alone.
 
 graph_nodes walks it through the attributes backward() uses (tensor._ctx, function.inputs) and
-lays it out in columns by depth; draw_graph draws that layout.
+lays it out in columns by depth; draw_graph draws that layout, each tensor with its .data and,
+once backward() has filled it, its .grad (as micrograd's draw_dot).
 """
 from collections import namedtuple
 from dataclasses import dataclass
@@ -15,13 +16,15 @@ NO_GRAPH = ("this tensor has no recorded graph (it was made under no_grad, or fr
             "of which requires grad): give an input requires_grad=True and compute outside no_grad")
 COLOURS = {"Parameter": "#bfe5c8", "requires_grad": "#c4dbf5", "constant": "#e4e4e4",
            "function": "#f6d6a8", "tensor": "white"}
-COLUMN, ROW, BOX_W, BOX_H = 2.2, 1.1, 1.6, 0.8  # layout units: one unit is one inch
+COLUMN, ROW, BOX_W, BOX_H = 2.6, 1.2, 2.0, 0.9  # layout units: one unit is one inch
+SHOWN = 4  # arrays of up to this many elements are printed whole, larger ones summarised
 Edge = namedtuple("Edge", "source target via")  # via: the edge's y in each column it crosses
 
 
 @dataclass
 class Node:
-    label: str    # the text drawn: a Function's class name; a tensor's name, shape and role
+    label: str    # the text drawn: a Function's class name; a tensor's name, shape, role (a
+                  # leaf's), data and grad (when backward() filled it)
     role: str     # "function", "tensor" (a Function made it), or a leaf's: "Parameter",
                   # "requires_grad" or "constant"
     column: int = 0   # 0: the first inputs ... last: the output
@@ -55,15 +58,29 @@ def _walk(output):
     return order, [(position[a], position[b]) for a, b in edges]
 
 
+def summary(array):
+    """A few characters for an array: its values when it has at most SHOWN of them (flattened,
+    3 significant digits; a 0-d array without brackets), else their mean and range."""
+    values = array.ravel().astype(float)
+    if array.ndim == 0:
+        return f"{values[0]:.3g}"
+    if values.size <= SHOWN:
+        return "[" + " ".join(f"{v:.3g}" for v in values) + "]"
+    return f"mean {values.mean():.3g} ({values.min():.2g}..{values.max():.2g})"
+
+
 def _node(obj, name):
     if isinstance(obj, Function):
         return Node(type(obj).__name__, "function")
     shape = f"shape {tuple(obj.shape)}"
+    numbers = f"data {summary(obj.numpy())}"
+    if obj.grad is not None:  # autograd keeps a gradient on leaves only, as PyTorch does
+        numbers += f"\ngrad {summary(obj.grad.numpy())}"
     if obj._ctx is not None:
-        return Node(f"{name}\n{shape}" if name else shape, "tensor")
+        return Node(f"{name}\n{shape}\n{numbers}" if name else f"{shape}\n{numbers}", "tensor")
     role = ("Parameter" if isinstance(obj, Parameter) else
             "requires_grad" if obj.requires_grad else "constant")
-    return Node(f"{name}\n{shape}\n{role}", role)
+    return Node(f"{name}\n{shape}\n{role}\n{numbers}", role)
 
 
 def _columns(nodes, edges):
@@ -134,10 +151,13 @@ def draw_graph(output, path=None, ax=None, names=None):
 
     Square boxes are tensors: the leaves (inputs) with name (from `names`, a dict name ->
     tensor, else x0, x1, ...), shape and role, coloured by it (Parameter, requires_grad, or a
-    constant that needs no gradient); white boxes, the tensors Functions computed. Rounded boxes
-    are the Functions, by class name (Dense, Sigmoid, Sum...). Arrows follow the data, inputs
-    left, output right. A lone leaf that requires grad is one box. ValueError (one line) when
-    backward() freed the graph (draw before it, or backward(retain_graph=True)) or none exists.
+    constant that needs no gradient); white boxes, the tensors Functions computed. Each tensor
+    box shows its data (the values when there are at most 4, else mean and range) and, after
+    backward(retain_graph=True), the grad autograd stored: on the leaves that require grad, the
+    only tensors it keeps one on. Rounded boxes are the Functions, by class name (Dense,
+    Sigmoid, Sum...). Arrows follow the data, inputs left, output right. A lone leaf that
+    requires grad is one box. ValueError (one line) when backward() freed the graph (draw before
+    it, or after backward(retain_graph=True)) or none exists.
     """
     nodes, edges = graph_nodes(output, names)
     ax = _axes(ax, nodes, edges)

@@ -10,7 +10,7 @@ from PIL import Image
 
 import minigan as mg
 import minigan.functional as F
-from minigan.graph_picture import draw_graph, graph_nodes
+from minigan.graph_picture import draw_graph, graph_nodes, summary
 from minigan.run_writer import RunWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +72,33 @@ def test_draw_graph_writes_a_png(tmp_path):
     assert_png(tmp_path / "graph.png")
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"Dense", "Sigmoid"} <= texts
+    plt.close(fig)
+
+
+def test_summary_prints_small_arrays_and_summarises_large_ones():
+    assert summary(np.float32(0.35434368)) == "0.354"
+    assert summary(np.array([[1.0, -2.0, 3.0]], np.float32)) == "[1 -2 3]"
+    assert summary(np.arange(6, dtype=np.float32)) == "mean 2.5 (0..5)"
+
+
+def test_draw_graph_labels_data_and_after_backward_grads():
+    x = mg.tensor([[1.0, -2.0, 3.0]], requires_grad=True)     # the README's Quick start
+    w = mg.nn.Parameter(mg.tensor([[0.5, 0.1, -0.3]]))
+    y = F.sigmoid(F.dense(x, w))
+    names = {"x": x, "w": w, "y": y}
+    labels = {first_line(n): n.label for n in graph_nodes(y, names)[0] if n.kind != "function"}
+    assert labels["x"].endswith("data [1 -2 3]") and "\ngrad" not in labels["x"]  # no backward yet
+    y.sum().backward(retain_graph=True)
+    labels = {first_line(n): n.label for n in graph_nodes(y, names)[0] if n.kind != "function"}
+    assert labels["x"].endswith(f"grad {summary(x.grad.numpy())}")
+    assert labels["w"].endswith(f"grad {summary(w.grad.numpy())}")
+    assert labels["y"].endswith(f"data {summary(y.numpy())}")     # not a leaf: no grad kept
+    assert labels["shape (1, 1)"] == f"shape (1, 1)\ndata {summary(y._ctx.inputs[0].numpy())}"
+    # the values drawn are the values computed: y = sigmoid(x @ w.T) = sigmoid(-0.6)
+    assert labels["y"].endswith(f"data [{1 / (1 + np.exp(0.6)):.3g}]")
+    fig = draw_graph(y, names=names)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert labels["w"] in texts and "Parameter" in labels["w"]
     plt.close(fig)
 
 
@@ -181,3 +208,14 @@ def test_an_unfinished_run_gives_its_curves_and_gif_from_the_checkpoint(tmp_path
     with Image.open(gif) as picture:
         assert picture.format == "GIF" and picture.n_frames == 2    # one frame per epoch
     assert_png(figures.losses_annotated(tmp_path / "losses.png", tmp_path / "run"))
+
+
+def test_make_figures_only_the_graph(tmp_path, capsys):
+    figures = load_make_figures()
+    written = figures.main(["--out", str(tmp_path), "--only", "graph_sigmoid_dense.png"])
+    assert [p.name for p in written] == ["graph_sigmoid_dense.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["graph_sigmoid_dense.png"]
+    assert_png(written[0])
+    with pytest.raises(SystemExit):
+        figures.main(["--out", str(tmp_path), "--only", "no_such_figure.png"])
+    assert "no figure named no_such_figure.png" in capsys.readouterr().err
