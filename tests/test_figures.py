@@ -219,3 +219,18 @@ def test_make_figures_only_the_graph(tmp_path, capsys):
     with pytest.raises(SystemExit):
         figures.main(["--out", str(tmp_path), "--only", "no_such_figure.png"])
     assert "no figure named no_such_figure.png" in capsys.readouterr().err
+
+
+def test_measure_stray_pixels_cuts_the_images_back_out_of_a_frame(monkeypatch):
+    """A frame is minigan.visualize.grid's picture: the 64 images come back out of it exactly,
+    up to its uint8 rounding (half a grey level: 1/255 in [-1, 1])."""
+    from minigan import visualize
+    monkeypatch.syspath_prepend(str(ROOT / "docs"))
+    spec = importlib.util.spec_from_file_location("measure_stray_pixels",
+                                                  ROOT / "docs" / "measure_stray_pixels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    images = np.random.default_rng(0).uniform(-1, 1, (64, 28, 28)).astype(np.float32)
+    back = module.images_of(visualize.grid(images, 8, 8))
+    assert back.shape == (64, 28, 28)
+    assert np.abs(back - images).max() <= 1 / 255 + 1e-6

@@ -2,6 +2,7 @@
 draws every digit, is stored as float16 with its provenance, and minigan.evaluate reproduces
 the scores that provenance states."""
 import json
+import re
 import runpy
 import subprocess
 import sys
@@ -47,6 +48,21 @@ def test_evaluate_reproduces_the_stated_fid():
     result = evaluate.score(sampling.load_pretrained())
     assert result["digits_covered"] == stated["digits_covered"]
     assert result["fid"] == pytest.approx(stated["fid"], abs=0.05)
+
+
+def test_the_docs_state_the_shipped_generators_scores():
+    """README and weights/README.md quote the FID and epochs of the file as shipped (the
+    provenance that test_evaluate_reproduces_the_stated_fid checks against minigan.evaluate)."""
+    info = sampling.pretrained_info()["provenance"]
+    fid, epochs = info["scores_float16"]["fid"], info["epochs_trained"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    stated = re.search(r"Samples from the pretrained generator shipped in the package \(the "
+                       r"default recipe, (\d+) epochs: FID ([\d.]+)", readme)
+    assert stated, "README's pretrained sentence is missing or reworded"
+    assert int(stated.group(1)) == epochs
+    assert float(stated.group(2)) == pytest.approx(fid, rel=0.1)
+    weights = " ".join((ROOT / "minigan" / "weights" / "README.md").read_text().split())
+    assert f"FID **{fid:.2f}**" in weights
 
 
 def test_sample_pretrained_writes_a_grid(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,54 @@
+"""The stray pixels of the default recipe's generator, measured: lit pixels with no lit
+neighbour (minigan.metrics.isolated_pixels), which a pen stroke does not leave.
+
+    python docs/measure_stray_pixels.py [--run docs/runs/default]
+
+Prints their rate per image for MNIST's test and training images, for the pretrained generator
+shipped in the package (5,000 samples, noise seed 0), and for the fixed-noise samples of each
+epoch of the run's record (64 images an epoch, cut back out of its frames), beside the
+instance noise D saw in that epoch (the recipe's 0.3, annealed linearly to 0 over the run).
+"""
+import argparse
+import json
+from pathlib import Path
+
+import make_figures  # docs/, beside this script: how a run's frames are read
+import numpy as np
+
+from minigan import data, metrics, recipes, sampling
+
+PAD, SIDE = 2, 28  # minigan.visualize.grid's layout
+
+
+def images_of(frame, rows=8, cols=8):
+    """The rows x cols images (in [-1, 1]) of a uint8 grid that minigan.visualize.grid drew."""
+    cells = [frame[PAD + r * (SIDE + PAD):PAD + r * (SIDE + PAD) + SIDE,
+                   PAD + c * (SIDE + PAD):PAD + c * (SIDE + PAD) + SIDE]
+             for r in range(rows) for c in range(cols)]
+    return np.stack(cells).astype(np.float32) / 127.5 - 1
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, default=make_figures.RECORDS / "default")
+    args = p.parse_args(argv)
+    print("images | stray pixels per image | images with any")
+    for split in ("test", "train"):
+        rate = metrics.isolated_pixels(data.load_mnist(split)[0])
+        print(f"MNIST {split} | {rate['isolated_pixels']:.3f} | "
+              f"{100 * rate['images_with_isolated']:.1f}%")
+    info = sampling.pretrained_info()["provenance"]
+    rate = metrics.isolated_pixels(sampling.generate(sampling.load_pretrained(), 5000, seed=0))
+    print(f"pretrained generator (epoch {info['epochs_trained']}, 5,000 samples) | "
+          f"{rate['isolated_pixels']:.3f} | {100 * rate['images_with_isolated']:.1f}%")
+    planned = json.loads((args.run / "run.json").read_text())["planned_epochs"]
+    noise = recipes.RECIPES["stable"].instance_noise
+    for epoch, frame in make_figures.frames(args.run).items():
+        rate = metrics.isolated_pixels(images_of(frame))
+        std = noise * max(0.0, 1 - (epoch - 1) / planned)
+        print(f"{args.run.name}, epoch {epoch} (instance noise {std:.2f}; 64 samples) | "
+              f"{rate['isolated_pixels']:.3f} | {100 * rate['images_with_isolated']:.1f}%")
+
+
+if __name__ == "__main__":
+    main()
