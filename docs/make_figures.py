@@ -298,7 +298,7 @@ def losses_annotated(path, run):
         ax.legend(handles=lines, loc="center right", fontsize=9)
         ax.text(0, -0.14, note, transform=ax.transAxes, va="top", fontsize=9).set_in_layout(False)
     fig.suptitle(f"{Path(run).name}: epoch means from history.csv (stable recipe)"
-                 + (", and the logged points from checkpoint.npz" if points else ""))
+                 + (", and the logged points (points.csv or checkpoint.npz)" if points else ""))
     fig.tight_layout(rect=(0, 0.2, 1, 1))
     return save(fig, path)
 

@@ -1,12 +1,15 @@
 """The stray pixels of the default recipe's generator, measured: lit pixels with no lit
 neighbour (minigan.metrics.isolated_pixels), which a pen stroke does not leave.
 
-    python docs/measure_stray_pixels.py [--run docs/runs/default]
+    python docs/measure_stray_pixels.py [--run docs/runs/default] [--checkpoint CHECKPOINT]
 
 Prints their rate per image for MNIST's test and training images, for the pretrained generator
 shipped in the package (5,000 samples, noise seed 0), and for the fixed-noise samples of each
 epoch of the run's record (64 images an epoch, cut back out of its frames), beside the
 instance noise D saw in that epoch (the recipe's 0.3, annealed linearly to 0 over the run).
+With --checkpoint (a stable-recipe run's checkpoint.npz), how much one grey stray pixel (value 0)
+on the background of each of 512 real test images moves that run's D (eval mode): the pressure
+G feels to remove one.
 """
 import argparse
 import json
@@ -15,7 +18,9 @@ from pathlib import Path
 import make_figures  # docs/, beside this script: how a run's frames are read
 import numpy as np
 
-from minigan import data, metrics, recipes, sampling
+import minigan as mg
+from minigan import build, data, metrics, recipes, sampling, train
+from minigan.autograd import no_grad
 
 PAD, SIDE = 2, 28  # minigan.visualize.grid's layout
 
@@ -28,9 +33,31 @@ def images_of(frame, rows=8, cols=8):
     return np.stack(cells).astype(np.float32) / 127.5 - 1
 
 
+def judged(D, images, batch=64):
+    """D's outputs for images (N, 784), a batch at a time, without a graph."""
+    with no_grad():
+        return np.concatenate([D(mg.tensor(images[i:i + batch].reshape(-1, 1, 28, 28)))
+                               .numpy().ravel() for i in range(0, len(images), batch)])
+
+
+def stray_pixel_pressure(checkpoint, n=512, seed=0):
+    """D(x) of n real test images, and of the same images with one grey pixel (value 0) put on
+    a random background pixel (value -1) of each: (mean before, mean after)."""
+    saved = train.load_checkpoint(checkpoint)
+    D = build.build_discriminator(recipes.Recipe(**saved["recipe"]))
+    D.load_state_dict(saved["D"])
+    D.eval()
+    real = data.load_mnist("test")[0][:n].reshape(n, 784)
+    stray, rng = real.copy(), np.random.default_rng(seed)
+    for image in stray:
+        image[rng.choice(np.flatnonzero(image == -1))] = 0.0
+    return float(judged(D, real).mean()), float(judged(D, stray).mean())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, default=make_figures.RECORDS / "default")
+    p.add_argument("--checkpoint", type=Path, help="a stable-recipe run's checkpoint.npz")
     args = p.parse_args(argv)
     print("images | stray pixels per image | images with any")
     for split in ("test", "train"):
@@ -48,6 +75,10 @@ def main(argv=None):
         std = noise * max(0.0, 1 - (epoch - 1) / planned)
         print(f"{args.run.name}, epoch {epoch} (instance noise {std:.2f}; 64 samples) | "
               f"{rate['isolated_pixels']:.3f} | {100 * rate['images_with_isolated']:.1f}%")
+    if args.checkpoint:
+        before, after = stray_pixel_pressure(args.checkpoint)
+        print(f"D of {args.checkpoint}: mean D(x) of 512 real test images {before:.4f}, with one "
+              f"grey stray pixel each {after:.4f} (a change of {after - before:+.4f})")
 
 
 if __name__ == "__main__":

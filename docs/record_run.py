@@ -37,7 +37,7 @@ def machine():
     return f"{model}, {len(os.sched_getaffinity(0))} cores"
 
 
-def record(run, out, command):
+def record(run, out, command, commit=None):
     """Write the record of the run folder `run` into `out` (see the module docstring)."""
     run, out = Path(run), Path(out)
     saved = train.load_checkpoint(run / "checkpoint.npz")
@@ -50,8 +50,8 @@ def record(run, out, command):
         writer.writerows(zip(*(points[k] for k in POINT_KEYS)))
     np.savez_compressed(out / "frames.npz", frames=np.stack(list(grids.values())),
                         epochs=np.array(list(grids)))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                      capture_output=True, text=True).stdout.strip()
     document = {"command": command, "commit": commit, "machine": machine(),
                 "recorded": datetime.date.today().isoformat(), "epochs": saved["epoch"],
                 "planned_epochs": saved["config"]["epochs"]}
@@ -64,9 +64,10 @@ def main(argv=None):
     p.add_argument("run", help="a finished run folder (history.csv, checkpoint.npz)")
     p.add_argument("out", help="the record's folder, e.g. docs/runs/default")
     p.add_argument("--command", required=True, help="the command that trained the run")
+    p.add_argument("--commit", help="the commit the run was trained at (default: HEAD's)")
     args = p.parse_args(argv)
     try:
-        print(f"wrote {record(args.run, args.out, args.command)}")
+        print(f"wrote {record(args.run, args.out, args.command, args.commit)}")
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

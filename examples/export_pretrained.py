@@ -21,7 +21,8 @@ import numpy as np
 from minigan import evaluate, recipes, sampling, train
 
 KEPT = ("fid", "digits_covered", "shares", "kl_to_uniform", "confidence",
-        "fid_floor_real_vs_real", "fid_floor", "fid_floor_min", "fid_floor_max", "n")
+        "fid_floor_real_vs_real", "fid_floor", "fid_floor_min", "fid_floor_max",
+        "isolated_pixels", "images_with_isolated", "n")
 
 
 def scores(G):
