@@ -41,8 +41,9 @@ def judged(D, images, batch=64):
 
 
 def stray_pixel_pressure(checkpoint, n=512, seed=0):
-    """D(x) of n real test images, and of the same images with one grey pixel (value 0) put on
-    a random background pixel (value -1) of each: (mean before, mean after)."""
+    """D's mean output for n real test images, for the same images with one grey pixel (value 0)
+    put on a random background pixel (value -1) of each, and for n of G's samples (noise seed
+    `seed`), D and G in eval mode."""
     saved = train.load_checkpoint(checkpoint)
     D = build.build_discriminator(recipes.Recipe(**saved["recipe"]))
     D.load_state_dict(saved["D"])
@@ -51,7 +52,11 @@ def stray_pixel_pressure(checkpoint, n=512, seed=0):
     stray, rng = real.copy(), np.random.default_rng(seed)
     for image in stray:
         image[rng.choice(np.flatnonzero(image == -1))] = 0.0
-    return float(judged(D, real).mean()), float(judged(D, stray).mean())
+    G = build.build_generator(recipes.Recipe(**saved["recipe"]))
+    G.load_state_dict(saved["G"])
+    fakes = sampling.generate(G.eval(), n, seed=seed).reshape(n, 784)
+    return (float(judged(D, real).mean()), float(judged(D, stray).mean()),
+            float(judged(D, fakes).mean()))
 
 
 def main(argv=None):
@@ -76,9 +81,10 @@ def main(argv=None):
         print(f"{args.run.name}, epoch {epoch} (instance noise {std:.2f}; 64 samples) | "
               f"{rate['isolated_pixels']:.3f} | {100 * rate['images_with_isolated']:.1f}%")
     if args.checkpoint:
-        before, after = stray_pixel_pressure(args.checkpoint)
+        before, after, fakes = stray_pixel_pressure(args.checkpoint)
         print(f"D of {args.checkpoint}: mean D(x) of 512 real test images {before:.4f}, with one "
-              f"grey stray pixel each {after:.4f} (a change of {after - before:+.4f})")
+              f"grey stray pixel each {after:.4f} (a change of {after - before:+.4f}); "
+              f"mean D(G(z)) of 512 of its G's samples {fakes:.4f}")
 
 
 if __name__ == "__main__":
