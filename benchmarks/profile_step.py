@@ -1,10 +1,12 @@
-"""Where minigan's discriminator step spends its time, op by op (forward and backward).
+"""Where minigan's training steps spend their time, op by op (forward and backward).
 
-    python benchmarks/profile_step.py [--batch 64] [--rounds 20]
+    python benchmarks/profile_step.py [--recipe original] [--step d-real] [--batch 64] [--rounds 20]
 
-Wraps every autograd Function's forward and backward (and Adam's step) with a timer, runs D
-steps of the seed discriminator on random images, and prints each op's mean milliseconds per
-step, largest first. The timers add a little overhead; the step's total is printed beside them.
+Wraps every autograd Function's forward and backward (and Adam's step) with a timer, runs steps
+of the recipe's networks on random images, and prints each op's mean milliseconds per step,
+largest first. --step: d-real (D's step on the real batch only, the default), d (D's whole step,
+real and fake), g (G's step), d+g (one of each). The recipe's instance noise is used at its
+starting value. The timers add a little overhead; the step's total is printed beside them.
 """
 import argparse
 import os
@@ -49,25 +51,37 @@ def install_timers(totals):
     Function.__call__, optim.Adam.step = timed_call, timed_step
 
 
+STEPS = {"d-real": lambda d, g, real: d(real, 0),        # the real batch only
+         "d": lambda d, g, real: d(real),
+         "g": lambda d, g, real: g(real),
+         "d+g": lambda d, g, real: (d(real), g(real))}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--recipe", default="original", help="a recipe name (default: original)")
+    p.add_argument("--step", choices=sorted(STEPS), default="d-real")
+    p.add_argument("--min-ms", type=float, default=0.1,
+                   help="leave out the ops below this many ms per step (default 0.1)")
     args = p.parse_args(argv)
-    recipe = recipes.get_recipe("original")
+    recipe = recipes.get_recipe(args.recipe)
     G, D, opt_d, opt_g = minigan_models(recipe)
     real = mg.tensor(np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)), dtype="float32")
-    d_step, _ = minigan_steps(G, D, opt_d, opt_g, recipe)
+    d_step, g_step = minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=recipe.instance_noise)
     totals = defaultdict(float)
-    case = Case(engines={"minigan": lambda: d_step(real, 0)},  # the real batch only
+    run = STEPS[args.step]
+    case = Case(engines={"minigan": lambda: run(d_step, g_step, real)},
                 after_warmup=lambda: install_timers(totals))  # 3 warm-up steps (and JIT) first
     step_ms = sum(measure(case, 3, args.rounds)["minigan"]) / args.rounds * 1e3
-    print(f"D step on {args.batch} images: {step_ms:.1f} ms (with timers)")
+    print(f"{args.recipe} recipe, step {args.step}, batch {args.batch}: {step_ms:.1f} ms "
+          f"(with timers)")
     print("| op | input shape | pass | ms per step | share |")
     print("|---|---|---|---|---|")
     for (name, shape, phase), seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         ms = seconds / args.rounds * 1e3
-        if ms >= 0.1:
+        if ms >= args.min_ms:
             print(f"| {name} | {shape} | {phase} | {ms:.2f} | {ms / step_ms:.0%} |")
 
 

@@ -156,7 +156,13 @@ def test_profile_step_lists_the_ops(capsys):
     main = runpy.run_path(str(BENCHMARKS / "profile_step.py"))["main"]
     main(["--batch", "2", "--rounds", "1"])
     out = capsys.readouterr().out
-    assert "| Conv2dWinograd | (2, 32, 28, 28) | backward |" in out and "D step on 2 images" in out
+    assert "| Conv2dWinograd | (2, 32, 28, 28) | backward |" in out
+    assert "original recipe, step d-real, batch 2:" in out
+    main(["--batch", "4", "--rounds", "1", "--recipe", "stable", "--step", "d+g", "--min-ms", "0"])
+    out = capsys.readouterr().out   # the default recipe's extra layers, both steps, Adam
+    for row in ("| MinibatchStd | (4, 64, 28, 28) | forward |", "| BatchCloseness |",
+                "| BatchNorm | (4, 1024) | forward |"):
+        assert row in out, row
 
 
 @pytest.mark.skipif(not os.environ.get("MINIGAN_DATA_DIR"),
