@@ -69,9 +69,11 @@ class Planned(NamedTuple):
 
 # The models: minigan's, and the PyTorch twin (torch_gan.py) with the same weights
 
-def both_models(torch, dev, recipe=ORIGINAL):
+def both_models(torch, dev, recipe=ORIGINAL, compile_with=None):
     """minigan_models for `recipe`, and the twin with the same weights: ((G, D, opt_d, opt_g),
-    (tG, tD, topt_d, topt_g)), in train mode."""
+    (tG, tD, topt_d, topt_g)), in train mode. compile_with: a function (module -> module), e.g.
+    torch.compile, applied to the twin's G and to D's two parts (the steps call D.features and
+    D.head, not only D); its optimizers hold the same parameters."""
     import torch_gan
     G, D, opt_d, opt_g = minigan_models(recipe, dev.minigan)
     tG = torch_gan.build_generator(recipe, gan.GENERATOR_SIZES)
@@ -79,7 +81,11 @@ def both_models(torch, dev, recipe=ORIGINAL):
     for mine, theirs in ((G, tG), (D, tD)):
         copy_weights(mine, theirs)
         theirs.to(dev.torch)
-    return (G, D, opt_d, opt_g), (tG, tD, *torch_gan.make_optimizers(tG, tD, recipe))
+    optimizers = torch_gan.make_optimizers(tG, tD, recipe)
+    if compile_with is not None:
+        tG = compile_with(tG)
+        tD.features, tD.head = compile_with(tD.features), compile_with(tD.head)
+    return (G, D, opt_d, opt_g), (tG, tD, *optimizers)
 
 
 # Layer cases: one op on the same inputs in both engines
@@ -260,11 +266,12 @@ def case_adam(torch, dev):
 
 # Whole-model cases
 
-def both_steps(torch, dev, n, recipe, schedule, noise_std=0.0):
+def both_steps(torch, dev, n, recipe, schedule, noise_std=0.0, compile_with=None):
     """Both engines' (D step, G step) of one `schedule` iteration on the same batch of n images
-    (digits 0-9 in turn when the recipe is conditional), from the same weights; and the check."""
+    (digits 0-9 in turn when the recipe is conditional), from the same weights; and the check.
+    compile_with: as both_models."""
     import torch_gan
-    (G, D, *opts), (tG, tD, *topts) = both_models(torch, dev, recipe)
+    (G, D, *opts), (tG, tD, *topts) = both_models(torch, dev, recipe, compile_with)
     real0 = np.random.default_rng(9).uniform(-1, 1, (n, SIDE * SIDE)).astype(np.float32)
     labels0 = np.arange(n) % conditional.DIGITS if recipe.conditional else None
     real_m, real_t = mg.tensor(real0, device=dev.minigan), torch.tensor(real0, device=dev.torch)

@@ -223,3 +223,19 @@ def test_torch_gan_settings_are_recipe_fields_or_trial_terms():
                          ("nope=1", "unknown recipe field")):
         with pytest.raises(argparse.ArgumentTypeError, match=message):
             parse(bad)
+
+
+def test_compile_bench_times_minigan_eager_and_compiled_pytorch(capsys):
+    """The torch.compile anchor, on the backend that generates no code (a C++ compiler is not
+    needed): the three engines of one model, their ratios, the compile time on its own line."""
+    main = runpy.run_path(str(BENCHMARKS / "compile_bench.py"))["main"]
+    rows = main(["--models", "seed G", "--batch", "8", "--rounds", "1", "--warmup", "1",
+                 "--backend", "eager"])
+    (name, medians, compile_s, agreement), = rows
+    assert name == "seed G step" and set(medians) == {"minigan", "eager", "compiled"}
+    assert all(ms > 0 for ms in medians.values()) and compile_s > 0
+    out = capsys.readouterr().out
+    assert "| seed G step |" in out and "torch.compile backend eager" in out
+    assert agreement.startswith("eval G, D outputs: max rel. diff")
+    with pytest.raises(SystemExit):
+        main(["--models", "no such model"])
