@@ -21,6 +21,7 @@ import numpy as np
 import minigan as mg
 import minigan.functional as F
 from minigan import build, gan, recipes, train, visualize
+from minigan.config import TrainConfig
 from minigan.functional.conv import conv_geometry
 from minigan.graph_picture import draw_graph
 from minigan.kernels.im2col import im2col
@@ -234,14 +235,6 @@ def logged_points(run):
     return train.load_checkpoint(path)["points"] if path.is_file() else None
 
 
-def sampled_epochs(config, last):
-    """The epochs up to `last` after which a run drew its fixed-noise grid (config: the run's
-    settings as its checkpoint holds them; the trainer's rule: every sample_every, and the
-    last planned epoch)."""
-    return [e for e in range(1, last + 1)
-            if e % config["sample_every"] == 0 or e == config["epochs"]]
-
-
 def frames(run):
     """The fixed-noise grids of a run's sampled epochs, {epoch: uint8 grid}, from a record's
     frames.npz or a run's checkpoint.npz."""
@@ -253,7 +246,9 @@ def frames(run):
         raise Skipped(f"no {path} or checkpoint.npz in {run} (no epoch finished, or --run "
                       "is wrong)")
     saved = train.load_checkpoint(Path(run) / "checkpoint.npz")
-    return dict(zip(sampled_epochs(saved["config"], saved["epoch"]), saved["frames"]))
+    config = TrainConfig(**saved["config"])
+    epochs = [e for e in range(1, saved["epoch"] + 1) if config.samples_after(e)]
+    return dict(zip(epochs, saved["frames"]))
 
 
 def score_at(h, epoch):

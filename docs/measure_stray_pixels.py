@@ -19,19 +19,8 @@ import make_figures  # docs/, beside this script: how a run's frames are read
 import numpy as np
 
 import minigan as mg
-from minigan import build, data, metrics, recipes, sampling, train
+from minigan import build, data, metrics, recipes, sampling, train, visualize
 from minigan.autograd import no_grad
-
-PAD, SIDE = 2, 28  # minigan.visualize.grid's layout
-
-
-def images_of(frame, rows=8, cols=8):
-    """The rows x cols images (in [-1, 1]) of a uint8 grid that minigan.visualize.grid drew."""
-    cells = [frame[PAD + r * (SIDE + PAD):PAD + r * (SIDE + PAD) + SIDE,
-                   PAD + c * (SIDE + PAD):PAD + c * (SIDE + PAD) + SIDE]
-             for r in range(rows) for c in range(cols)]
-    return np.stack(cells).astype(np.float32) / 127.5 - 1
-
 
 def judged(D, images, batch=64):
     """D's outputs for images (N, 784), a batch at a time, without a graph."""
@@ -76,7 +65,7 @@ def main(argv=None):
     planned = json.loads((args.run / "run.json").read_text())["planned_epochs"]
     noise = recipes.RECIPES["stable"].instance_noise
     for epoch, frame in make_figures.frames(args.run).items():
-        rate = metrics.isolated_pixels(images_of(frame))
+        rate = metrics.isolated_pixels(visualize.cells(frame, 8, 8))
         std = noise * max(0.0, 1 - (epoch - 1) / planned)
         print(f"{args.run.name}, epoch {epoch} (instance noise {std:.2f}; 64 samples) | "
               f"{rate['isolated_pixels']:.3f} | {100 * rate['images_with_isolated']:.1f}%")

@@ -1,6 +1,7 @@
 """Keep, in the repository, what docs/make_figures.py needs of a finished training run.
 
-    python docs/record_run.py runs/RUN docs/runs/NAME --command "python examples/mnist_gan.py ..."
+    python docs/record_run.py runs/RUN docs/runs/NAME --command "python examples/mnist_gan.py ..." \
+        --machine "2-core AMD EPYC VM" [--commit abc1234]
 
 Writes docs/runs/NAME/: history.csv (a row per epoch, as the run wrote it), points.csv (the
 means logged every --log-every steps), frames.npz (`frames`: the fixed-noise grid of each sampled
@@ -12,8 +13,6 @@ import argparse
 import csv
 import datetime
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,17 +26,7 @@ from minigan import train
 POINT_KEYS = ("iteration", "loss_d", "loss_g", "d_real", "d_fake")
 
 
-def machine():
-    """The CPU model and core count, in words."""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return f"{model}, {len(os.sched_getaffinity(0))} cores"
-
-
-def record(run, out, command, commit=None):
+def record(run, out, command, machine, commit=None):
     """Write the record of the run folder `run` into `out` (see the module docstring)."""
     run, out = Path(run), Path(out)
     saved = train.load_checkpoint(run / "checkpoint.npz")
@@ -52,7 +41,7 @@ def record(run, out, command, commit=None):
                         epochs=np.array(list(grids)))
     commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                                       capture_output=True, text=True).stdout.strip()
-    document = {"command": command, "commit": commit, "machine": machine(),
+    document = {"command": command, "commit": commit, "machine": machine,
                 "recorded": datetime.date.today().isoformat(), "epochs": saved["epoch"],
                 "planned_epochs": saved["config"]["epochs"]}
     (out / "run.json").write_text(json.dumps(document, indent=2) + "\n")
@@ -64,10 +53,11 @@ def main(argv=None):
     p.add_argument("run", help="a finished run folder (history.csv, checkpoint.npz)")
     p.add_argument("out", help="the record's folder, e.g. docs/runs/default")
     p.add_argument("--command", required=True, help="the command that trained the run")
+    p.add_argument("--machine", required=True, help="where it was trained, in words")
     p.add_argument("--commit", help="the commit the run was trained at (default: HEAD's)")
     args = p.parse_args(argv)
     try:
-        print(f"wrote {record(args.run, args.out, args.command, args.commit)}")
+        print(f"wrote {record(args.run, args.out, args.command, args.machine, args.commit)}")
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

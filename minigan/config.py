@@ -66,6 +66,11 @@ class TrainConfig:
             raise ValueError(f"out must be a folder path, got {self.out!r}")
         self.out = str(self.out)
 
+    def samples_after(self, epoch):
+        """Whether the run draws its fixed-noise grid after `epoch` (1-based): every
+        sample_every epochs, and after the last."""
+        return epoch % self.sample_every == 0 or epoch == self.epochs
+
 
 __all__ = ["BATCH_SIZE", "EVAL_SAMPLES", "MINIMUMS", "ORIGINAL_SCHEDULE", "SCHEDULE_ALIASES",
            "SCHEDULE_DEFAULTS", "TrainConfig"]

@@ -180,7 +180,7 @@ class Trainer:
             return
         if self.config.eval_every and self.epoch % self.config.eval_every == 0:
             self.score()
-        if self.epoch % self.config.sample_every == 0 or self.epoch == self.config.epochs:
+        if self.config.samples_after(self.epoch):
             self.writer.samples(self.epoch, self.generate(self.fixed_noise, self.fixed_labels))
         self.writer.history(self.epochs, self.meter.points, f"minigan GAN, recipe "
                             f"{self.recipe.name}, {self.config.schedule} schedule")

@@ -19,6 +19,14 @@ def grid(images, rows, cols, pad=2):
     return canvas
 
 
+def cells(picture, rows, cols, pad=2):
+    """The inverse of grid: a uint8 grid of rows x cols digits -> the images (rows * cols, 28,
+    28) in [-1, 1], to within grid's rounding (half a grey level)."""
+    return np.stack([picture[pad + r * (28 + pad):pad + r * (28 + pad) + 28,
+                             pad + c * (28 + pad):pad + c * (28 + pad) + 28]
+                     for r in range(rows) for c in range(cols)]).astype(np.float32) / 127.5 - 1
+
+
 def save_grid(path, images, rows, cols, scale=3):
     """Write a grid as a PNG, each pixel drawn as scale x scale."""
     save_picture(path, grid(images, rows, cols), scale)

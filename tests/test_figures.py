@@ -1,5 +1,6 @@
 """graph_picture: the graph it finds, the picture, its errors; docs/make_figures.py's figures."""
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -221,16 +222,37 @@ def test_make_figures_only_the_graph(tmp_path, capsys):
     assert "no figure named no_such_figure.png" in capsys.readouterr().err
 
 
-def test_measure_stray_pixels_cuts_the_images_back_out_of_a_frame(monkeypatch):
-    """A frame is minigan.visualize.grid's picture: the 64 images come back out of it exactly,
-    up to its uint8 rounding (half a grey level: 1/255 in [-1, 1])."""
+def test_cells_cuts_the_images_back_out_of_a_grid():
+    """visualize.cells inverts visualize.grid (how docs/measure_stray_pixels.py reads a run's
+    frames), up to grid's uint8 rounding (half a grey level: 1/255 in [-1, 1])."""
     from minigan import visualize
-    monkeypatch.syspath_prepend(str(ROOT / "docs"))
-    spec = importlib.util.spec_from_file_location("measure_stray_pixels",
-                                                  ROOT / "docs" / "measure_stray_pixels.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     images = np.random.default_rng(0).uniform(-1, 1, (64, 28, 28)).astype(np.float32)
-    back = module.images_of(visualize.grid(images, 8, 8))
-    assert back.shape == (64, 28, 28)
+    back = visualize.cells(visualize.grid(images, 8, 8), 8, 8)
+    assert back.shape == (64, 28, 28) and back.dtype == np.float32
     assert np.abs(back - images).max() <= 1 / 255 + 1e-6
+
+
+def test_a_recorded_run_gives_the_figures_its_run_folder_gives(tmp_path, monkeypatch):
+    """docs/record_run.py keeps the history, the logged points and every sampled epoch's frame
+    of a run (here 3 epochs sampled every 2: after epochs 2 and 3), with its provenance; the
+    record then stands in for the run folder."""
+    from conftest import quiet, tiny_images
+    from minigan import train
+    config = train.TrainConfig(epochs=3, batch_size=8, out=str(tmp_path / "run"), log_every=2,
+                               seed=3, recipe="original", sample_every=2)
+    train.Trainer(config, tiny_images(), log=quiet).train()
+    monkeypatch.syspath_prepend(str(ROOT / "docs"))
+    spec = importlib.util.spec_from_file_location("record_run", ROOT / "docs" / "record_run.py")
+    record_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_run)
+    out = record_run.record(tmp_path / "run", tmp_path / "record", "python x.py", "a VM", "abc1234")
+    figures = load_make_figures()
+    from_run, from_record = figures.frames(tmp_path / "run"), figures.frames(out)
+    assert list(from_run) == list(from_record) == [2, 3]
+    assert all(np.array_equal(from_run[e], from_record[e]) for e in from_run)
+    points = figures.logged_points(tmp_path / "run")
+    assert figures.logged_points(out) == pytest.approx(points)
+    document = json.loads((out / "run.json").read_text())
+    assert (document["command"], document["machine"], document["commit"]) == (
+        "python x.py", "a VM", "abc1234")
+    assert (document["epochs"], document["planned_epochs"]) == (3, 3)
