@@ -270,6 +270,20 @@ def minigan_discriminator(recipe, device="cpu"):
     return build.build_discriminator(recipe).to(device)
 
 
+def without_dropout(D, tD=None):
+    """The discriminators without their dropout: minigan's fused LeakyReLUDropout becomes
+    LeakyReLU, the PyTorch twin's Dropout (if given) an Identity."""
+    import minigan as mg
+    for i, layer in enumerate(D.features):
+        if isinstance(layer, mg.nn.LeakyReLUDropout):
+            setattr(D.features, str(i), mg.nn.LeakyReLU(layer.alpha))
+    if tD is not None:
+        import torch
+        for i, layer in enumerate(tD.features):
+            if isinstance(layer, torch.nn.Dropout):
+                tD.features[i] = torch.nn.Identity()
+
+
 def minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=0.0, labels=None, batch=None):
     """minigan's two training steps with all but the batch bound, as torch_gan.twin_steps:
     d_step(real, n_fake=None) (real None: fakes only; n_fake 0: the real batch only) and

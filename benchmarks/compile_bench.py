@@ -24,7 +24,6 @@ if __name__ == "__main__":  # NumPy and torch first, as in a user's script
     prepare_script(sys.argv[1:])
 
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
@@ -35,13 +34,11 @@ from bench_common import (  # noqa: E402
     Case, machine, measure, missing_torch, on_device, pinned_threads, versions)
 from minigan import recipes  # noqa: E402
 
-MODELS = {  # name -> (recipe, schedule of the step, instance noise)
+MODELS = {  # name -> (recipe, schedule of the step, the part timed): gan_bench's models
     "seed D step": (recipes.RECIPES["original"], "original", "d"),
     "seed G step": (recipes.RECIPES["original"], "original", "g"),
-    "mlp train step": (recipes.RECIPES["stable"], "standard", "d+g"),
-    "dcgan train step": (recipes.RECIPES["dcgan"], "standard", "d+g"),
-    "dcgan cond train step": (dataclasses.replace(recipes.RECIPES["dcgan"], conditional=True),
-                              "standard", "d+g"),
+    **{f"{label} train step": (recipe, schedule, "d+g")
+       for label, (recipe, schedule) in gan_bench.MODEL_RECIPES.items() if label != "seed"},
 }
 
 

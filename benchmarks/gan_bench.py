@@ -39,7 +39,8 @@ from bench_common import (  # noqa: E402
     IMPORT_ORDERS, THREAD_ENV_VARS, Case, add_import_order, copy_weights, diff_check, host,
     load_average, machine, measure, missing_torch, on_device, parse_checked, pinned_threads,
     versions)
-from bench_common import minigan_models, minigan_steps, schedule_steps  # noqa: E402
+from bench_common import (  # noqa: E402
+    minigan_models, minigan_steps, schedule_steps, without_dropout)
 from gan_flops import KERNEL, SIDE, d_step_flops, g_step_flops, gemm_rates, layer_flops  # noqa: E402
 from minigan import conditional, config, gan, recipes  # noqa: E402
 
@@ -69,11 +70,12 @@ class Planned(NamedTuple):
 
 # The models: minigan's, and the PyTorch twin (torch_gan.py) with the same weights
 
-def both_models(torch, dev, recipe=ORIGINAL, compile_with=None):
+def both_models(torch, dev, recipe=ORIGINAL, compile_with=None, drop_dropout=False):
     """minigan_models for `recipe`, and the twin with the same weights: ((G, D, opt_d, opt_g),
     (tG, tD, topt_d, topt_g)), in train mode. compile_with: a function (module -> module), e.g.
     torch.compile, applied to the twin's G and to D's two parts (the steps call D.features and
-    D.head, not only D); its optimizers hold the same parameters."""
+    D.head, not only D); its optimizers hold the same parameters. drop_dropout: both Ds without
+    their dropout (without_dropout)."""
     import torch_gan
     G, D, opt_d, opt_g = minigan_models(recipe, dev.minigan)
     tG = torch_gan.build_generator(recipe, gan.GENERATOR_SIZES)
@@ -81,6 +83,8 @@ def both_models(torch, dev, recipe=ORIGINAL, compile_with=None):
     for mine, theirs in ((G, tG), (D, tD)):
         copy_weights(mine, theirs)
         theirs.to(dev.torch)
+    if drop_dropout:
+        without_dropout(D, tD)
     optimizers = torch_gan.make_optimizers(tG, tD, recipe)
     if compile_with is not None:
         tG = compile_with(tG)
@@ -266,12 +270,13 @@ def case_adam(torch, dev):
 
 # Whole-model cases
 
-def both_steps(torch, dev, n, recipe, schedule, noise_std=0.0, compile_with=None):
+def both_steps(torch, dev, n, recipe, schedule, noise_std=0.0, compile_with=None,
+               drop_dropout=False):
     """Both engines' (D step, G step) of one `schedule` iteration on the same batch of n images
     (digits 0-9 in turn when the recipe is conditional), from the same weights; and the check.
-    compile_with: as both_models."""
+    compile_with, drop_dropout: as both_models."""
     import torch_gan
-    (G, D, *opts), (tG, tD, *topts) = both_models(torch, dev, recipe, compile_with)
+    (G, D, *opts), (tG, tD, *topts) = both_models(torch, dev, recipe, compile_with, drop_dropout)
     real0 = np.random.default_rng(9).uniform(-1, 1, (n, SIDE * SIDE)).astype(np.float32)
     labels0 = np.arange(n) % conditional.DIGITS if recipe.conditional else None
     real_m, real_t = mg.tensor(real0, device=dev.minigan), torch.tensor(real0, device=dev.torch)
@@ -327,22 +332,38 @@ def _model_case(torch, dev, n, kind, iterations):
                    what=f"batch {n}: {iterations} D steps (real, then fake), then one G step")
 
 
-# The models beyond the seed: one iteration of the standard schedule (D step on real + fakes, G
-# step with feature matching, instance noise at its first-epoch strength) of each recipe.
+# Every model's training iteration, (recipe, schedule): the seed's on its own schedule (D on the
+# real batch, then on fakes, then G); the others one standard-schedule iteration (D on real +
+# fakes, G with feature matching) at their first epoch's instance noise. "dcgan" is what
+# `--model dcgan` trains (the DCGAN generator against the original discriminator), "dcgan g+d"
+# the DCGAN generator against the DCGAN discriminator, "dcgan cond" what `--model dcgan
+# --conditional` trains (with the auxiliary classifier).
 MODEL_RECIPES = {
-    "mlp": recipes.RECIPES["stable"],
-    "dcgan": recipes.RECIPES["dcgan"],
-    "dcgan cond": dataclasses.replace(recipes.RECIPES["dcgan"], conditional=True),
+    "seed": (recipes.RECIPES["original"], "original"),
+    "mlp": (recipes.RECIPES["stable"], "standard"),
+    "dcgan": (recipes.RECIPES["dcgan"], "standard"),
+    "dcgan g+d": (dataclasses.replace(recipes.RECIPES["dcgan"], discriminator="dcgan"),
+                  "standard"),
+    "dcgan cond": (recipes.recipe_from_flags("dcgan", conditional=True), "standard"),
 }
 
 
-def _train_step_case(torch, dev, n, recipe):
-    steps, check = both_steps(torch, dev, n, recipe, "standard", recipe.instance_noise)
+def _train_step_case(torch, dev, n, recipe, schedule):
+    noise = recipe.instance_noise if schedule == "standard" else 0.0
+    steps, check = both_steps(torch, dev, n, recipe, schedule, noise)
     return GanCase(engines={e: _iterations(*s, 1) for e, s in steps.items()}, check=check,
-                   what=f"batch {n}: one standard-schedule iteration of recipe {recipe.name} "
+                   what=f"batch {n}: one {schedule}-schedule iteration of recipe {recipe.name} "
                         f"(model {recipe.model}, D {recipe.discriminator}, conditional "
-                        f"{recipe.conditional}): D step on real + fakes, G step with feature "
-                        "matching, instance noise 0.3")
+                        f"{recipe.conditional}, classifier {recipe.classifier}, instance noise "
+                        f"{noise})")
+
+
+def _d_step_without_dropout_case(torch, dev, n):
+    steps, check = both_steps(torch, dev, n, ORIGINAL, "original", drop_dropout=True)
+    return GanCase(engines={e: d for e, (d, _) in steps.items()}, check=check,
+                   flops=d_step_flops(n),
+                   what=f"batch {n}: the seed D step with dropout removed from both engines' D "
+                        "(LeakyReLU alone): on real, then on fakes")
 
 
 def case_list(args):
@@ -373,9 +394,12 @@ def case_list(args):
         for batch in args.batches:
             cases.append(Planned(f"{kind} b{batch}", "step", lambda t, d, k=kind, b=batch:
                                  _model_case(t, d, b, k, args.epoch_iterations)))
-    for label, recipe in MODEL_RECIPES.items():
+    cases.append(Planned(f"seed D step no dropout b{LAYER_BATCH}", "step",
+                         lambda t, d: _d_step_without_dropout_case(t, d, LAYER_BATCH)))
+    for label, (recipe, schedule) in MODEL_RECIPES.items():
         cases.append(Planned(f"{label} train step b{LAYER_BATCH}", "step",
-                             lambda t, d, r=recipe: _train_step_case(t, d, LAYER_BATCH, r)))
+                             lambda t, d, r=recipe, s=schedule:
+                             _train_step_case(t, d, LAYER_BATCH, r, s)))
     cases.append(Planned(f"memory b{MEMORY_BATCH}", "memory", None))
     for batch in args.batches:
         cases.append(Planned(f"seed epoch b{batch}", "epoch", lambda t, d, b=batch:

@@ -1,6 +1,7 @@
 """Where minigan's training steps spend their time, op by op (forward and backward).
 
     python benchmarks/profile_step.py [--recipe original] [--step d-real] [--batch 64] [--rounds 20]
+    python benchmarks/profile_step.py --recipe dcgan --set discriminator=dcgan --step d+g
 
 Wraps every autograd Function's forward and backward (and Adam's step) with a timer, runs steps
 of the recipe's networks on random images, and prints each op's mean milliseconds per step,
@@ -9,6 +10,7 @@ real and fake), g (G's step), d+g (one of each). The recipe's instance noise is 
 starting value. The timers add a little overhead; the step's total is printed beside them.
 """
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -19,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import minigan as mg  # noqa: E402
-from bench_common import Case, measure, minigan_models, minigan_steps  # noqa: E402
+from bench_common import (  # noqa: E402
+    Case, measure, minigan_models, minigan_steps, without_dropout)
 from minigan import optim, recipes  # noqa: E402
 from minigan.autograd import Function  # noqa: E402
 
@@ -62,12 +65,19 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--recipe", default="original", help="a recipe name (default: original)")
+    p.add_argument("--set", action="append", default=[], type=recipes.parse_override,
+                   metavar="FIELD=VALUE", help="change one recipe field, e.g. discriminator=dcgan "
+                                               "(repeatable)")
+    p.add_argument("--no-dropout", action="store_true",
+                   help="D without its dropout (LeakyReLU alone), as gan_bench's no-dropout case")
     p.add_argument("--step", choices=sorted(STEPS), default="d-real")
     p.add_argument("--min-ms", type=float, default=0.1,
                    help="leave out the ops below this many ms per step (default 0.1)")
     args = p.parse_args(argv)
-    recipe = recipes.get_recipe(args.recipe)
+    recipe = dataclasses.replace(recipes.get_recipe(args.recipe), **dict(args.set))
     G, D, opt_d, opt_g = minigan_models(recipe)
+    if args.no_dropout:
+        without_dropout(D)
     real = mg.tensor(np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)), dtype="float32")
     d_step, g_step = minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=recipe.instance_noise)
     totals = defaultdict(float)
@@ -75,7 +85,8 @@ def main(argv=None):
     case = Case(engines={"minigan": lambda: run(d_step, g_step, real)},
                 after_warmup=lambda: install_timers(totals))  # 3 warm-up steps (and JIT) first
     step_ms = sum(measure(case, 3, args.rounds)["minigan"]) / args.rounds * 1e3
-    print(f"{args.recipe} recipe, step {args.step}, batch {args.batch}: {step_ms:.1f} ms "
+    changes = "".join(f", {k}={v}" for k, v in args.set) + (", no dropout" * args.no_dropout)
+    print(f"{args.recipe} recipe{changes}, step {args.step}, batch {args.batch}: {step_ms:.1f} ms "
           f"(with timers)")
     print("| op | input shape | pass | ms per step | share |")
     print("|---|---|---|---|---|")

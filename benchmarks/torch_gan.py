@@ -166,14 +166,12 @@ class Pack(nn.Module):
 
 class Discriminator(nn.Module):
     """minigan.gan.Discriminator: images (N, 784) -> P(real) (N / pack, 1), as `features` (the
-    convolutional feature maps, what feature matching compares) and `head`. It has no auxiliary
-    classifier: a recipe with classifier > 0 (AC-GAN) is refused."""
+    convolutional feature maps, what feature matching compares) and `head`; with
+    recipe.classifier > 0 (AC-GAN, conditional only) a third part, `classifier`, as
+    minigan.conditional.ConditionalDiscriminator's."""
 
     def __init__(self, recipe):
         super().__init__()
-        if getattr(recipe, "classifier", 0) > 0:
-            raise ValueError("the PyTorch twin has no auxiliary classifier (AC-GAN): recipe "
-                             f"field classifier must be 0, got {recipe.classifier}")
         if getattr(recipe, "discriminator", "original") == "dcgan":   # the DCGAN paper's
             layers, channels, side = [
                 nn.Conv2d(recipe.pack, 64, 4, 2, 1), nn.LeakyReLU(0.2),
@@ -190,10 +188,17 @@ class Discriminator(nn.Module):
         judge = [nn.Flatten(), *closeness, nn.Linear(width + recipe.minibatch_kernels, 1)]
         self.head = ProjectionHead(nn.Sequential(*judge), width) \
             if getattr(recipe, "conditional", False) else nn.Sequential(*judge, nn.Sigmoid())
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(width, 10)) \
+            if getattr(recipe, "classifier", 0) > 0 else None
         self.apply(keras_init)
 
     def forward(self, x, *labels):
         return self.head(self.features(x), *labels)
+
+    def digit_loss(self, features, labels):
+        """minigan.conditional.ConditionalDiscriminator.digit_loss: the auxiliary classifier's
+        softmax cross-entropy on the flattened features, mean over the batch."""
+        return F.cross_entropy(self.classifier(features), labels)
 
 
 def make_optimizers(G, D, recipe):
@@ -223,14 +228,17 @@ def noise(G, n, device):
 def discriminator_step(G, D, opt_d, recipe, real, noise_std=0.0, n_fake=None, labels=None):
     """One Adam step of D on the batch `real` (None: no real images) and n_fake fresh fakes
     (default: as many as real; 0: none), drawn for the same `labels` when conditional: minimise
-    bce(D(x), real_label) + bce(D(G(z)), 0). Returns (loss, D(x) or None, D(G(z)) or None),
-    detached."""
+    bce(D(x), real_label) + bce(D(G(z)), 0), plus recipe.classifier * D.digit_loss on the real
+    batch (AC-GAN). Returns (loss, D(x) or None, D(G(z)) or None), detached."""
     given = () if labels is None else (labels,)
     n_fake = real.shape[0] if n_fake is None else n_fake
     loss = p_real = p_fake = None
     if real is not None:                                        # maximise log D(x) ...
-        p_real = D(noisy(real, noise_std), *given)
+        features = D.features(noisy(real, noise_std))
+        p_real = D.head(features, *given)
         loss = bce(p_real, recipe.real_label)
+        if getattr(recipe, "classifier", 0) > 0:                # ... and read the real digits
+            loss = loss + recipe.classifier * D.digit_loss(features, labels)
     if n_fake:                                                  # ... + log(1 - D(G(z)))
         with torch.no_grad():                                   # (N, 784); no graph into G
             fake = G(noise(G, n_fake, next(D.parameters()).device), *given)
@@ -246,8 +254,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None, *, adv
                    mode_seeking=0.0):
     """One Adam step of G on as many fakes as `real` has images, through the frozen D (no
     weight gradients; only opt_g steps): minimise adversarial * bce(D(G(z)), 1), plus
-    recipe.feature_matching * mean(feature_gap**2) and mode_seeking / (mode_seeking_ratio +
-    1e-5). adversarial and mode_seeking are twin-only settings (TWIN_SETTINGS). Returns (loss,
+    recipe.feature_matching * mean(feature_gap**2), recipe.classifier * D.digit_loss on the fakes
+    (AC-GAN) and mode_seeking / (mode_seeking_ratio + 1e-5). adversarial and mode_seeking are twin-only settings (TWIN_SETTINGS). Returns (loss,
     D(G(z))), detached."""
     given = () if labels is None else (labels,)
     z = noise(G, real.shape[0], real.device)
@@ -262,6 +270,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None, *, adv
         if recipe.feature_matching > 0:
             gap = feature_gap(D, features, real, noise_std, labels)
             loss = loss + recipe.feature_matching * (gap * gap).mean()
+        if getattr(recipe, "classifier", 0) > 0:                # each fake reads as its digit
+            loss = loss + recipe.classifier * D.digit_loss(features, labels)
         if mode_seeking > 0:
             loss = loss + mode_seeking / (mode_seeking_ratio(images, z) + 1e-5)
         opt_g.zero_grad()

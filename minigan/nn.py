@@ -75,7 +75,8 @@ class Dense(Module):
 class Conv2D(Module):
     """2-D convolution. x: (N, in_channels, H, W) -> y: (N, out_channels, OH, OW).
     padding: "same" (Keras' rule), "valid" or an int. Glorot-uniform weights, zero bias.
-    algorithm: "auto", "im2col" or "winograd" (functional.conv2d says which runs where)."""
+    algorithm: "auto", "im2col", "winograd" or "direct" (functional.conv.choose_algorithm says
+    which runs where)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding="same",
                  bias=True, algorithm="auto"):

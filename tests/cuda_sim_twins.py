@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from minigan.kernels import cuda as minigan_cuda  # noqa: E402
-from minigan.kernels import adam, im2col, layout  # noqa: E402
+from minigan.kernels import adam, conv_direct, im2col, layout  # noqa: E402
 
 
 @cuda.jit
@@ -99,9 +99,64 @@ def minigan_adam_many(table, count, n, step_size, one_minus_b1, b2, one_minus_b2
     memory[p + j] -= step_size * (mj / (math.sqrt(vj) / bc2_sqrt + eps))
 
 
+@cuda.jit
+def minigan_conv_direct(xp, w, b, y, N, C, Hp, Wp, OC, KH, KW, S, OH, OW):
+    idx = cuda.grid(1)
+    if idx >= N * OC * OH * OW:
+        return
+    ow, oh, o = idx % OW, (idx // OW) % OH, (idx // (OW * OH)) % OC
+    n = idx // (OW * OH * OC)
+    total = 0.0
+    for c in range(C):
+        for i in range(KH):
+            for j in range(KW):
+                total += (w[((o * C + c) * KH + i) * KW + j]
+                          * xp[((n * C + c) * Hp + oh * S + i) * Wp + ow * S + j])
+    y[idx] = total + b[o]
+
+
+@cuda.jit
+def minigan_conv_direct_input_grad(gy, w, gx, N, C, H, W, OC, KH, KW, S, PT, PL, OH, OW):
+    idx = cuda.grid(1)
+    if idx >= N * C * H * W:
+        return
+    x_w, x_h, c, n = idx % W, (idx // W) % H, (idx // (W * H)) % C, idx // (W * H * C)
+    hp, wp = x_h + PT, x_w + PL
+    total = 0.0
+    for o in range(OC):
+        for i in range(KH):
+            hh = hp - i
+            if hh < 0 or hh % S != 0 or hh // S >= OH:
+                continue
+            for j in range(KW):
+                ww = wp - j
+                if ww < 0 or ww % S != 0 or ww // S >= OW:
+                    continue
+                total += (w[((o * C + c) * KH + i) * KW + j]
+                          * gy[((n * OC + o) * OH + hh // S) * OW + ww // S])
+    gx[idx] = total
+
+
+@cuda.jit
+def minigan_conv_direct_weight_grad(xp, gy, gw, N, C, Hp, Wp, OC, KH, KW, S, OH, OW):
+    idx = cuda.grid(1)
+    if idx >= OC * C * KH * KW:
+        return
+    j, i, c, o = idx % KW, (idx // KW) % KH, (idx // (KW * KH)) % C, idx // (KW * KH * C)
+    total = 0.0
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                total += (gy[((n * OC + o) * OH + oh) * OW + ow]
+                          * xp[((n * C + c) * Hp + oh * S + i) * Wp + ow * S + j])
+    gw[idx] = total
+
+
 TWINS = {"minigan_im2col": minigan_im2col, "minigan_col2im": minigan_col2im,
          "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw,
-         "minigan_adam_many": minigan_adam_many}
+         "minigan_adam_many": minigan_adam_many, "minigan_conv_direct": minigan_conv_direct,
+         "minigan_conv_direct_input_grad": minigan_conv_direct_input_grad,
+         "minigan_conv_direct_weight_grad": minigan_conv_direct_weight_grad}
 MEMORY = {}  # twin name -> the flat array its table addresses point into
 
 
@@ -140,6 +195,28 @@ def check_adam_many(rng):
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
 
+def check_conv_direct(rng, shape, K, S, PT, PL, OH, OW):
+    """The direct convolution's three kernels against their NumPy references."""
+    H, W = shape[2:]
+    OC = 3
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((OC, shape[1], K, K)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32)
+    Hp, Wp = conv_direct.padded_size(K, K, S, OH, OW)
+    xp = conv_direct.pad_gpu(x, Hp, Wp, PT, PL)
+    np.testing.assert_array_equal(xp, conv_direct.pad_reference(x, Hp, Wp, PT, PL))
+    np.testing.assert_allclose(conv_direct.forward_gpu(xp, w, b, S, OH, OW),
+                               conv_direct.forward_reference(xp, w, b, S, OH, OW),
+                               rtol=1e-5, atol=1e-5)
+    gy = rng.standard_normal((shape[0], OC, OH, OW)).astype(np.float32)
+    np.testing.assert_allclose(conv_direct.input_grad_gpu(gy, w, H, W, S, PT, PL),
+                               conv_direct.input_grad_reference(gy, w, H, W, S, PT, PL),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(conv_direct.weight_grad_gpu(xp, gy, K, K, S),
+                               conv_direct.weight_grad_reference(xp, gy, K, K, S),
+                               rtol=1e-5, atol=1e-5)
+
+
 def main():
     minigan_cuda.function = twin_function
     rng = np.random.default_rng(0)
@@ -155,6 +232,7 @@ def main():
         got = im2col.col2im_gpu(g, shape[2], shape[3], K, K, S, PT, PL, OH, OW)
         want = im2col.col2im_reference(g, shape[2], shape[3], K, K, S, PT, PL, OH, OW)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        check_conv_direct(rng, shape, K, S, PT, PL, OH, OW)
     N, OC, P = 3, 4, 5
     y = rng.standard_normal((OC, N * P)).astype(np.float32)
     b = rng.standard_normal(OC).astype(np.float32)

@@ -201,14 +201,15 @@ def test_parity_with_pytorch_in_float32():
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
     ((2, 32, 28, 28), (64, 32, 3, 3), 1, "winograd"),   # the discriminator's 32 -> 64
-    ((2, 1, 28, 28), (32, 1, 3, 3), 1, "im2col"),       # 1 channel: too thin
+    ((2, 1, 28, 28), (32, 1, 3, 3), 1, "direct"),       # 1 channel: too thin for Winograd
+    ((2, 4, 28, 28), (32, 4, 3, 3), 1, "im2col"),       # 4 x 3 x 3 = 36: deep enough for GEMM
     ((2, 32, 28, 28), (64, 32, 3, 3), 2, "im2col"),     # stride 2
     ((2, 32, 28, 28), (64, 32, 5, 5), 1, "im2col"),     # 5x5
 ])
 def test_auto_picks_winograd_where_it_fits_and_pays(x_shape, w_shape, stride, expected):
     x = np.zeros(x_shape, np.float32)
     assert choose_algorithm("auto", x, w_shape, stride) == expected
-    assert min(w_shape[:2]) >= WINOGRAD_MIN_CHANNELS or expected == "im2col"
+    assert min(w_shape[:2]) >= WINOGRAD_MIN_CHANNELS or expected != "winograd"
 
 
 def test_conv2d_runs_the_algorithm_it_chose():
@@ -226,7 +227,7 @@ def test_bad_algorithms_are_one_clear_line():
                                          "stride 1; use algorithm='auto'"):
         F.conv2d(x, w, algorithm="winograd")
     with pytest.raises(ValueError, match="Conv2D: algorithm must be one of"):
-        mg.nn.Conv2D(2, 2, 3, algorithm="direct")
+        mg.nn.Conv2D(2, 2, 3, algorithm="fft")
     with pytest.raises(ValueError, match="Conv2D: algorithm='winograd' needs a 3x3 kernel at "
                                          "stride 1, got kernel .3, 3., stride 2"):
         mg.nn.Conv2D(2, 2, 3, stride=2, algorithm="winograd")

@@ -182,13 +182,14 @@ def test_the_blocks_follow_the_shape_alone():
 
 
 # A fresh process with 8 of Numba's threads computes products of the layers' shapes and a
-# Winograd convolution's gradients on 1, 2, 3 and 8 threads, and reports for each the block
+# Winograd convolution's gradients and the direct convolution (forward and gradients) on 1, 2, 3
+# and 8 threads, and reports for each the block
 # counts matmul used and a digest of every number.
 THREAD_COUNTS = r"""
 import hashlib, json
 import numba
 import numpy as np
-from minigan.kernels import gemm, winograd
+from minigan.kernels import conv_direct, gemm, winograd
 
 rng = np.random.default_rng(0)
 def array(*shape):
@@ -197,6 +198,7 @@ products = [(array(64, 1024), array(784, 1024).T), (array(64, 784).T, array(64, 
             (array(1024, 128).T.copy().T, array(128, 3136)), (array(64, 80), array(80, 50960)),
             (array(32, 50176), array(9, 50176).T), (array(64, 50176), array(50176, 1))]
 x, gy, U = array(16, 32, 14, 14), array(16, 64, 14, 14), array(36, 64, 32)
+xp, w1, b1, gy1 = array(16, 1, 30, 30), array(32, 1, 3, 3), array(32), array(16, 32, 28, 28)
 blocks_used, real = [], gemm.matmul_cpu
 def matmul_cpu(*args):
     blocks_used.append(int(args[-1]))
@@ -211,6 +213,10 @@ for threads in (1, 2, 3, 8):
         digest.update(gemm.matmul(a, b).tobytes())
     for grad in winograd.convolve_grads(x, gy, U, 1, 1):
         digest.update(grad.tobytes())
+    for out in (conv_direct.forward(xp, w1, b1, 1, 28, 28),
+                conv_direct.input_grad(gy1, w1, 28, 28, 1, 1, 1),
+                conv_direct.weight_grad(xp, gy1, 3, 3, 1)):
+        digest.update(out.tobytes())
     report[threads] = {"blocks": list(blocks_used), "digest": digest.hexdigest()}
 print(json.dumps(report))
 """

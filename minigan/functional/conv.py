@@ -2,18 +2,21 @@
 
 This is the reference algorithm, for every shape. `conv2d` dispatches a 3x3 stride-1
 convolution with enough channels to Winograd's F(4x4, 3x3) (conv_winograd.py), which does a
-quarter of the multiplications.
+quarter of the multiplications, and a stride-1 convolution of a thin input (C*KH*KW up to
+DIRECT_MAX_DEPTH, the discriminator's first layer) to the direct kernels (conv_direct.py).
 
 Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride,
 PT/PL top/left pad, OH/OW output size.
 """
 from minigan import backend, kernels
 from minigan.autograd import Function, layer_operands
+from minigan.functional.conv_direct import Conv2dDirect
 from minigan.functional.conv_winograd import Conv2dWinograd
 from minigan.functional.empty_batch import check_batch
 
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 WINOGRAD_MIN_CHANNELS = 8   # below, the GEMMs of (OC x C) @ (C x P) are too thin to pay off
+DIRECT_MAX_DEPTH = 32       # above, im2col's GEMM of depth C*KH*KW pays for its packing
 
 
 def conv_geometry(H, W, KH, KW, S, padding):
@@ -97,23 +100,28 @@ def check_algorithm(op, algorithm, kernel_size, stride):
 
 
 def choose_algorithm(algorithm, x, weight_shape, stride):
-    """The algorithm conv2d runs: Winograd where it fits (a 3x3 kernel at stride 1), has the
-    channels to pay off and runs on the CPU (on the GPU it is not measured yet: cuBLAS runs
-    im2col's GEMM); else im2col."""
+    """The algorithm conv2d runs. On the CPU: Winograd where it fits (a 3x3 kernel at stride 1)
+    and has the channels to pay off; the direct kernels for a stride-1 convolution of depth
+    C*KH*KW <= DIRECT_MAX_DEPTH (at stride 2 im2col measured faster); else im2col. On the GPU
+    im2col (cuBLAS runs its GEMM; the other two are not measured there yet)."""
     check_algorithm("conv2d", algorithm, weight_shape[2:], stride)
     if algorithm != "auto":
         return algorithm
-    fits = winograd_fits(weight_shape[2:], stride)
-    OC, C = weight_shape[:2]
-    wide = min(C, OC) >= WINOGRAD_MIN_CHANNELS
-    return "winograd" if fits and wide and not backend.on_gpu(x) else "im2col"
+    if backend.on_gpu(x):
+        return "im2col"
+    OC, C, KH, KW = weight_shape
+    if winograd_fits((KH, KW), stride) and min(C, OC) >= WINOGRAD_MIN_CHANNELS:
+        return "winograd"
+    if stride == 1 and C * KH * KW <= DIRECT_MAX_DEPTH:
+        return "direct"
+    return "im2col"
 
 
 def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
     """2-D convolution (cross-correlation, as in every DL library) of NCHW x with
     weight (OC, C, KH, KW); padding "same" (Keras' rule), "valid" or an int. algorithm: "auto"
-    (Winograd for 3x3 stride-1 kernels with >= 8 channels in and out on the CPU, else im2col),
-    "im2col" or "winograd"; they compute the same function up to float rounding."""
+    (choose_algorithm: Winograd, direct or im2col), "im2col", "winograd" or "direct"; they
+    compute the same function up to float rounding."""
     x, weight, bias = layer_operands("conv2d", x, weight, bias)
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
@@ -127,8 +135,11 @@ def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
         raise ValueError(f"conv2d: stride must be an int >= 1, got {stride!r}")
     PT, PL, OH, OW = conv_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3],
                                    stride, padding)
-    if choose_algorithm(algorithm, x.data, weight.shape, stride) == "winograd":
+    chosen = choose_algorithm(algorithm, x.data, weight.shape, stride)
+    if chosen == "winograd":
         fn = Conv2dWinograd(PT, PL, OH, OW)
+    elif chosen == "direct":
+        fn = Conv2dDirect(stride, PT, PL, OH, OW)
     else:
         fn = Conv2d(stride, padding)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

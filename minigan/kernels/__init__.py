@@ -8,8 +8,8 @@ GPU, bce's first_outside_domain and batch_norm's three on the CPU) has that twin
 dispatcher, which says what runs on the other device. cpu.py and cuda.py hold what the *_cpu and
 *_gpu functions of every file share; winograd_tiles.py the tile transforms both Winograd paths
 share."""
-from minigan.kernels import (adam, batch_norm, bce, dropout, gemm, im2col, layout, leaky_relu,
-                             sigmoid_tanh, winograd, winograd_batch)
+from minigan.kernels import (adam, batch_norm, bce, conv_direct, dropout, gemm, im2col, layout,
+                             leaky_relu, sigmoid_tanh, winograd, winograd_batch)
 
-__all__ = ["adam", "batch_norm", "bce", "dropout", "gemm", "im2col", "layout", "leaky_relu",
-           "sigmoid_tanh", "winograd", "winograd_batch"]
+__all__ = ["adam", "batch_norm", "bce", "conv_direct", "dropout", "gemm", "im2col", "layout",
+           "leaky_relu", "sigmoid_tanh", "winograd", "winograd_batch"]
