@@ -171,8 +171,8 @@ def test_a_real_networks_gradients_are_as_accurate_as_pytorchs():
 @pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
     ((2, 1, 28, 28), (32, 1, 3, 3), 1, "direct"),       # the discriminator's first layer
     ((2, 2, 28, 28), (32, 2, 3, 3), 1, "direct"),       # packed pairs: depth 18
-    ((2, 1, 28, 28), (64, 1, 4, 4), 2, "im2col"),       # stride 2: im2col measured faster
-    ((2, 4, 28, 28), (32, 4, 3, 3), 1, "im2col"),       # depth 36
+    ((2, 1, 28, 28), (64, 1, 4, 4), 2, "per_image"),    # stride 2: im2col's products faster
+    ((2, 4, 28, 28), (32, 4, 3, 3), 1, "per_image"),    # depth 36
     ((2, 32, 28, 28), (64, 32, 3, 3), 1, "winograd"),
 ])
 def test_auto_picks_direct_for_thin_stride_one_inputs(x_shape, w_shape, stride, expected):

@@ -202,9 +202,9 @@ def test_parity_with_pytorch_in_float32():
 @pytest.mark.parametrize("x_shape, w_shape, stride, expected", [
     ((2, 32, 28, 28), (64, 32, 3, 3), 1, "winograd"),   # the discriminator's 32 -> 64
     ((2, 1, 28, 28), (32, 1, 3, 3), 1, "direct"),       # 1 channel: too thin for Winograd
-    ((2, 4, 28, 28), (32, 4, 3, 3), 1, "im2col"),       # 4 x 3 x 3 = 36: deep enough for GEMM
-    ((2, 32, 28, 28), (64, 32, 3, 3), 2, "im2col"),     # stride 2
-    ((2, 32, 28, 28), (64, 32, 5, 5), 1, "im2col"),     # 5x5
+    ((2, 4, 28, 28), (32, 4, 3, 3), 1, "per_image"),    # 4 x 3 x 3 = 36: deep enough for GEMM
+    ((2, 32, 28, 28), (64, 32, 3, 3), 2, "per_image"),  # stride 2
+    ((2, 32, 28, 28), (64, 32, 5, 5), 1, "per_image"),  # 5x5
 ])
 def test_auto_picks_winograd_where_it_fits_and_pays(x_shape, w_shape, stride, expected):
     x = np.zeros(x_shape, np.float32)

@@ -182,14 +182,14 @@ def test_the_blocks_follow_the_shape_alone():
 
 
 # A fresh process with 8 of Numba's threads computes products of the layers' shapes and a
-# Winograd convolution's gradients and the direct convolution (forward and gradients) on 1, 2, 3
-# and 8 threads, and reports for each the block
+# Winograd convolution's gradients, the direct convolution and im2col's products image by image
+# (forward and gradients) on 1, 2, 3 and 8 threads, and reports for each the block
 # counts matmul used and a digest of every number.
 THREAD_COUNTS = r"""
 import hashlib, json
 import numba
 import numpy as np
-from minigan.kernels import conv_direct, gemm, winograd
+from minigan.kernels import conv_direct, conv_per_image, gemm, winograd
 
 rng = np.random.default_rng(0)
 def array(*shape):
@@ -199,6 +199,7 @@ products = [(array(64, 1024), array(784, 1024).T), (array(64, 784).T, array(64, 
             (array(32, 50176), array(9, 50176).T), (array(64, 50176), array(50176, 1))]
 x, gy, U = array(16, 32, 14, 14), array(16, 64, 14, 14), array(36, 64, 32)
 xp, w1, b1, gy1 = array(16, 1, 30, 30), array(32, 1, 3, 3), array(32), array(16, 32, 28, 28)
+w4, gy4 = array(64, 32 * 16), array(16, 64, 7, 7)
 blocks_used, real = [], gemm.matmul_cpu
 def matmul_cpu(*args):
     blocks_used.append(int(args[-1]))
@@ -215,7 +216,10 @@ for threads in (1, 2, 3, 8):
         digest.update(grad.tobytes())
     for out in (conv_direct.forward(xp, w1, b1, 1, 28, 28),
                 conv_direct.input_grad(gy1, w1, 28, 28, 1, 1, 1),
-                conv_direct.weight_grad(xp, gy1, 3, 3, 1)):
+                conv_direct.weight_grad(xp, gy1, 3, 3, 1),
+                conv_per_image.forward(x, w4, b1[:1].repeat(64), 4, 4, 2, 1, 1, 7, 7),
+                conv_per_image.input_grad(gy4, w4, 14, 14, 4, 4, 2, 1, 1),
+                conv_per_image.weight_grad(x, gy4, 4, 4, 2, 1, 1)):
         digest.update(out.tobytes())
     report[threads] = {"blocks": list(blocks_used), "digest": digest.hexdigest()}
 print(json.dumps(report))

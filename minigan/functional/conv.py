@@ -2,8 +2,9 @@
 
 This is the reference algorithm, for every shape. `conv2d` dispatches a 3x3 stride-1
 convolution with enough channels to Winograd's F(4x4, 3x3) (conv_winograd.py), which does a
-quarter of the multiplications, and a stride-1 convolution of a thin input (C*KH*KW up to
-DIRECT_MAX_DEPTH, the discriminator's first layer) to the direct kernels (conv_direct.py).
+quarter of the multiplications, a stride-1 convolution of a thin input (C*KH*KW up to
+DIRECT_MAX_DEPTH, the discriminator's first layer) to the direct kernels (conv_direct.py), and
+on the CPU every other one to these same products taken image by image (conv_per_image.py).
 
 Letters: N batch, C/OC in/out channels, H/W height/width, KH/KW kernel, S stride,
 PT/PL top/left pad, OH/OW output size.
@@ -11,10 +12,11 @@ PT/PL top/left pad, OH/OW output size.
 from minigan import backend, kernels
 from minigan.autograd import Function, layer_operands
 from minigan.functional.conv_direct import Conv2dDirect
+from minigan.functional.conv_per_image import Conv2dPerImage
 from minigan.functional.conv_winograd import Conv2dWinograd
 from minigan.functional.empty_batch import check_batch
 
-ALGORITHMS = ("auto", "im2col", "winograd", "direct")
+ALGORITHMS = ("auto", "im2col", "per_image", "winograd", "direct")
 WINOGRAD_MIN_CHANNELS = 8   # below, the GEMMs of (OC x C) @ (C x P) are too thin to pay off
 DIRECT_MAX_DEPTH = 32       # above, im2col's GEMM of depth C*KH*KW pays for its packing
 
@@ -102,8 +104,8 @@ def check_algorithm(op, algorithm, kernel_size, stride):
 def choose_algorithm(algorithm, x, weight_shape, stride):
     """The algorithm conv2d runs. On the CPU: Winograd where it fits (a 3x3 kernel at stride 1)
     and has the channels to pay off; the direct kernels for a stride-1 convolution of depth
-    C*KH*KW <= DIRECT_MAX_DEPTH (at stride 2 im2col measured faster); else im2col. On the GPU
-    im2col (cuBLAS runs its GEMM; the other two are not measured there yet)."""
+    C*KH*KW <= DIRECT_MAX_DEPTH; else im2col's products image by image (per_image). On the GPU
+    the whole-batch im2col (cuBLAS runs its GEMM; the others are not measured there yet)."""
     check_algorithm("conv2d", algorithm, weight_shape[2:], stride)
     if algorithm != "auto":
         return algorithm
@@ -114,14 +116,14 @@ def choose_algorithm(algorithm, x, weight_shape, stride):
         return "winograd"
     if stride == 1 and C * KH * KW <= DIRECT_MAX_DEPTH:
         return "direct"
-    return "im2col"
+    return "per_image"
 
 
 def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
     """2-D convolution (cross-correlation, as in every DL library) of NCHW x with
     weight (OC, C, KH, KW); padding "same" (Keras' rule), "valid" or an int. algorithm: "auto"
-    (choose_algorithm: Winograd, direct or im2col), "im2col", "winograd" or "direct"; they
-    compute the same function up to float rounding."""
+    (choose_algorithm), "im2col", "per_image", "winograd" or "direct"; they compute the same
+    function up to float rounding."""
     x, weight, bias = layer_operands("conv2d", x, weight, bias)
     if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
         raise ValueError(f"conv2d: x must be (N, C, H, W) and weight (OC, C, KH, KW) with the same "
@@ -140,6 +142,8 @@ def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
         fn = Conv2dWinograd(PT, PL, OH, OW)
     elif chosen == "direct":
         fn = Conv2dDirect(stride, PT, PL, OH, OW)
+    elif chosen == "per_image":
+        fn = Conv2dPerImage(stride, PT, PL, OH, OW)
     else:
         fn = Conv2d(stride, padding)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

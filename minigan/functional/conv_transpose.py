@@ -19,10 +19,15 @@ overlapping patches add. Backward is the convolution itself, with the same im2co
     over N, H', W'.
 
 PyTorch's ConvTranspose2d has the same weight layout (C_in, C_out, KH, KW) and output size.
+This is the reference algorithm; on the CPU conv_transpose2d runs the same products image by
+image (conv_per_image.py), each image's columns kept in cache.
 """
-from minigan import kernels
+from minigan import backend, kernels
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
+from minigan.functional.conv_per_image import ConvTranspose2dPerImage
 from minigan.functional.empty_batch import check_batch
+
+ALGORITHMS = ("auto", "im2col", "per_image")
 
 
 def _non_negative_int(value):
@@ -86,10 +91,23 @@ class ConvTranspose2d(Function):
         return gx, gw, gb
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+def choose_algorithm(algorithm, x):
+    """The algorithm conv_transpose2d runs: "auto" is per_image on the CPU and the whole-batch
+    im2col on the GPU (cuBLAS runs its GEMM; per_image is not measured there yet)."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"conv_transpose2d: algorithm must be one of {ALGORITHMS}, got "
+                         f"{algorithm!r}")
+    if algorithm != "auto":
+        return algorithm
+    return "im2col" if backend.on_gpu(x) else "per_image"
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     algorithm="auto"):
     """Transposed 2-D convolution of NCHW x (N, C_in, H, W) with weight (C_in, C_out, KH, KW), as
     PyTorch's conv_transpose2d: y (N, C_out, (H - 1)*stride - 2*padding + KH + output_padding,
-    likewise for W). The gradient of conv2d with respect to its input, as a layer."""
+    likewise for W). The gradient of conv2d with respect to its input, as a layer. algorithm:
+    "auto" (choose_algorithm), "im2col" or "per_image"; the same function up to float rounding."""
     weight = float_tensor("conv_transpose2d", weight)
     x = as_tensor(x, like=weight, op="conv_transpose2d")
     bias = None if bias is None else as_tensor(bias, like=weight, op="conv_transpose2d")
@@ -107,5 +125,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     check_same_dtype("conv_transpose2d", x, weight, bias)
     OH, OW = conv_transpose_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3],
                                      stride, padding, output_padding)
-    fn = ConvTranspose2d(stride, padding, OH, OW)
+    if choose_algorithm(algorithm, x.data) == "per_image":
+        fn = ConvTranspose2dPerImage(stride, padding, OH, OW)
+    else:
+        fn = ConvTranspose2d(stride, padding, OH, OW)
     return fn(x, weight) if bias is None else fn(x, weight, bias)
