@@ -155,7 +155,7 @@ def image_columns(xp, n, KH, KW, S, OH, OW, cols):
                 for oh in range(OH):
                     src = xp[n, c, oh * S + i]
                     for ow in range(OW):
-                        cols[k, oh * OW + ow] = src[ow * S + j]
+                        cols[k, oh * OW + ow] = src[np.uint64(ow * S + j)]   # no wraparound
 
 
 @numba.njit(parallel=True, cache=True)
@@ -258,7 +258,7 @@ def input_grad_cpu(gy, w, H, W, S, PT, PL):
                     for oh in range(OH):
                         dst = gxp[c, oh * S + i]
                         for ow in range(OW):
-                            dst[ow * S + j] += gcols[k, oh * OW + ow]
+                            dst[np.uint64(ow * S + j)] += gcols[k, oh * OW + ow]
         for c in range(C):
             for r in range(h):
                 gx[n, c, r, :w_] = gxp[c, PT + r, PL:PL + w_]

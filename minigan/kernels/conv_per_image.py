@@ -53,7 +53,7 @@ def image_columns(x, n, KH, KW, S, PT, PL, OH, OW, cols):
                     row[at:at + lo] = 0
                     src = x[n, c, h]
                     for ow in range(lo, hi):
-                        row[at + ow] = src[ow * S - PL + j]
+                        row[at + ow] = src[np.uint64(ow * S - PL + j)]   # >= 0: no wraparound
                     row[at + hi:at + OW] = 0
 
 
@@ -73,7 +73,7 @@ def add_image_columns(cols, KH, KW, S, PT, PL, OH, OW, out, n):
                         continue
                     dst, at = out[n, c, h], oh * OW
                     for ow in range(lo, hi):
-                        dst[ow * S - PL + j] += row[at + ow]
+                        dst[np.uint64(ow * S - PL + j)] += row[at + ow]   # >= 0: no wraparound
 
 
 # forward: y (N, OC, OH, OW) = the convolution of x with W2 (OC, C*KH*KW), + bias
