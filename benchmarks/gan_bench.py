@@ -41,7 +41,8 @@ from bench_common import (  # noqa: E402
     versions)
 from bench_common import (  # noqa: E402
     minigan_models, minigan_steps, schedule_steps, without_dropout)
-from gan_flops import KERNEL, SIDE, d_step_flops, g_step_flops, gemm_rates, layer_flops  # noqa: E402
+from gan_flops import (  # noqa: E402
+    KERNEL, SIDE, count_step_flops, d_step_flops, g_step_flops, gemm_rates, layer_flops)
 from minigan import conditional, config, gan, recipes  # noqa: E402
 
 ORIGINAL = recipes.RECIPES["original"]                # the recipe every model case trains
@@ -221,6 +222,26 @@ def case_conv_transpose(torch, dev, n, c, oc, side, backward):
                     f"({n}, {oc}, {2 * side}, {2 * side})", flops=2 * macs * (3 if backward else 1))
 
 
+# The DCGAN discriminator's layers (downsampling 28x28 -> 14x14 -> 7x7)
+DCGAN_DOWNSAMPLING = ((1, 64, 28), (64, 128, 14))  # (C, OC, input side), 4x4, stride 2, pad 1
+
+
+def case_strided_conv(torch, dev, n, c, oc, side, backward):
+    rng = np.random.default_rng(c + oc + 2)
+    x_grad = c > 1  # the first convolution reads the image, which needs no gradient in a D step
+    inputs = [(rng.standard_normal((n, c, side, side)).astype(np.float32), x_grad),
+              (_glorot(rng, (oc, c, 4, 4), c * 16, oc * 16), True),
+              (rng.uniform(-0.1, 0.1, oc).astype(np.float32), True)]
+    gy0 = rng.standard_normal((n, oc, side // 2, side // 2)).astype(np.float32)
+    macs = n * (side // 2) ** 2 * c * oc * 16        # one GEMM; backward adds dW's and dx's
+    return _op_case(torch, dev, inputs,
+                    lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+                    lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride=2, padding=1),
+                    gy0, backward, f"x ({n}, {c}, {side}, {side}), 4x4, stride 2, pad 1 -> "
+                    f"({n}, {oc}, {side // 2}, {side // 2})",
+                    flops=2 * macs * ((2 + x_grad) if backward else 1))
+
+
 def case_batch_norm2d(torch, dev, n, backward):
     rng = np.random.default_rng(9)
     shape = (n, 64, 14, 14)
@@ -351,11 +372,19 @@ MODEL_RECIPES = {
 def _train_step_case(torch, dev, n, recipe, schedule):
     noise = recipe.instance_noise if schedule == "standard" else 0.0
     steps, check = both_steps(torch, dev, n, recipe, schedule, noise)
-    return GanCase(engines={e: _iterations(*s, 1) for e, s in steps.items()}, check=check,
+    engines = {e: _iterations(*s, 1) for e, s in steps.items()}
+
+    def check_then_count():   # the same weights checked first; then minigan's products counted
+        result = check()      # in one step (which moves its weights, as the warm-up does)
+        case.flops = count_step_flops(engines["minigan"])
+        return result
+
+    case = GanCase(engines=engines, check=check_then_count,
                    what=f"batch {n}: one {schedule}-schedule iteration of recipe {recipe.name} "
                         f"(model {recipe.model}, D {recipe.discriminator}, conditional "
                         f"{recipe.conditional}, classifier {recipe.classifier}, instance noise "
                         f"{noise})")
+    return case
 
 
 def _d_step_without_dropout_case(torch, dev, n):
@@ -384,6 +413,9 @@ def case_list(args):
     both("leaky_relu", lambda t, d, bw: case_leaky_relu(t, d, n, bw))
     both("dropout", lambda t, d, bw: case_dropout(t, d, n, bw))
     both("bce", lambda t, d, bw: case_bce(t, d, n, bw))
+    for c, oc, side in DCGAN_DOWNSAMPLING:
+        both(f"conv s2 {c}->{oc}", lambda t, d, bw, c=c, oc=oc, side=side:
+             case_strided_conv(t, d, n, c, oc, side, bw))
     for c, oc, side in DCGAN_UPSAMPLING:
         both(f"convT {c}->{oc}", lambda t, d, bw, c=c, oc=oc, side=side:
              case_conv_transpose(t, d, n, c, oc, side, bw))

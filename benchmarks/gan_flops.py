@@ -63,3 +63,54 @@ def gemm_rates(torch, dev, n, warmup, repeats):
         times = measure(case, warmup, repeats, dev.sync)
         rows.append((what, {e: [2 * m * k * p / t / 1e9 for t in ts] for e, ts in times.items()}))
     return rows
+
+
+def product_macs(fn, shapes, out_shape):
+    """The multiply-adds of one product of a minigan Function on inputs of these shapes (and its
+    output's), counted
+    as a direct evaluation does (a fast algorithm, Winograd's, does fewer): a Dense x @ W.T, a
+    2-D MatMul, a convolution's OH*OW*OC*C*KH*KW per image, a transposed convolution's
+    H*W*C_in*C_out*KH*KW; None for any other Function."""
+    kind = type(fn).__name__
+    if kind == "Dense":
+        (n, n_in), (n_out, _) = shapes[:2]
+        return n * n_in * n_out
+    if kind == "MatMul" and len(shapes[0]) == len(shapes[1]) == 2:
+        (m, k), (_, n) = shapes
+        return m * k * n
+    if kind.startswith("Conv2d"):
+        (n, c, _, _), (oc, _, kh, kw) = shapes[:2]
+        return n * out_shape[2] * out_shape[3] * oc * c * kh * kw
+    if kind.startswith("ConvTranspose2d"):
+        (n, c, h, w), (_, oc, kh, kw) = shapes[:2]
+        return n * h * w * c * oc * kh * kw
+    return None
+
+
+def count_step_flops(run):
+    """The product FLOPs (2 per multiply-add) of one call of run(), a minigan step: every
+    forward product, and in backward the input- and weight-gradient products each input that
+    needs one asks for (each the forward's multiply-adds). Counted by wrapping Function.__call__
+    and each Function's backward for the one call."""
+    from minigan.autograd import Function
+    total, call = [0], Function.__call__
+
+    def counting_call(fn, *inputs):
+        out = call(fn, *inputs)
+        macs = product_macs(fn, [tuple(t.shape) for t in inputs], out.shape)
+        if macs is not None:
+            total[0] += 2 * macs
+            backward = fn.backward
+
+            def counting_backward(gy):
+                total[0] += 2 * macs * sum(fn.needs_grad[:2])   # dx and dW, where needed
+                return backward(gy)
+            fn.backward = counting_backward
+        return out
+
+    Function.__call__ = counting_call
+    try:
+        run()
+    finally:
+        Function.__call__ = call
+    return total[0]
