@@ -68,24 +68,31 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], type=recipes.parse_override,
                    metavar="FIELD=VALUE", help="change one recipe field, e.g. discriminator=dcgan "
                                                "(repeatable)")
+    p.add_argument("--conditional", action="store_true",
+                   help="the recipe's conditional GAN, with the auxiliary classifier, as "
+                        "`examples/mnist_gan.py --conditional` trains it")
     p.add_argument("--no-dropout", action="store_true",
                    help="D without its dropout (LeakyReLU alone), as gan_bench's no-dropout case")
     p.add_argument("--step", choices=sorted(STEPS), default="d-real")
     p.add_argument("--min-ms", type=float, default=0.1,
                    help="leave out the ops below this many ms per step (default 0.1)")
     args = p.parse_args(argv)
-    recipe = dataclasses.replace(recipes.get_recipe(args.recipe), **dict(args.set))
+    recipe = recipes.recipe_from_flags(args.recipe, conditional=args.conditional)
+    recipe = dataclasses.replace(recipe, **dict(args.set))
     G, D, opt_d, opt_g = minigan_models(recipe)
     if args.no_dropout:
         without_dropout(D)
     real = mg.tensor(np.random.default_rng(0).uniform(-1, 1, (args.batch, 784)), dtype="float32")
-    d_step, g_step = minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=recipe.instance_noise)
+    labels = np.arange(args.batch) % 10 if recipe.conditional else None   # digits 0-9 in turn
+    d_step, g_step = minigan_steps(G, D, opt_d, opt_g, recipe, noise_std=recipe.instance_noise,
+                                   labels=labels)
     totals = defaultdict(float)
     run = STEPS[args.step]
     case = Case(engines={"minigan": lambda: run(d_step, g_step, real)},
                 after_warmup=lambda: install_timers(totals))  # 3 warm-up steps (and JIT) first
     step_ms = sum(measure(case, 3, args.rounds)["minigan"]) / args.rounds * 1e3
-    changes = "".join(f", {k}={v}" for k, v in args.set) + (", no dropout" * args.no_dropout)
+    changes = ("".join(f", {k}={v}" for k, v in args.set) + (", conditional" * args.conditional)
+               + (", no dropout" * args.no_dropout))
     print(f"{args.recipe} recipe{changes}, step {args.step}, batch {args.batch}: {step_ms:.1f} ms "
           f"(with timers)")
     print("| op | input shape | pass | ms per step | share |")

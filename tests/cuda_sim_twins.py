@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from minigan.kernels import cuda as minigan_cuda  # noqa: E402
-from minigan.kernels import adam, conv_direct, im2col, layout  # noqa: E402
+from minigan.kernels import adam, conv_direct, im2col, layout, rows  # noqa: E402
 
 
 @cuda.jit
@@ -152,7 +152,17 @@ def minigan_conv_direct_weight_grad(xp, gy, gw, N, C, Hp, Wp, OC, KH, KW, S, OH,
     gw[idx] = total
 
 
-TWINS = {"minigan_im2col": minigan_im2col, "minigan_col2im": minigan_col2im,
+@cuda.jit
+def minigan_add_rows(index, gy, gx, K, R, D):
+    j = cuda.grid(1)
+    if j >= D:
+        return
+    for k in range(K):
+        r = index[k] + R if index[k] < 0 else index[k]
+        gx[r * D + j] += gy[k * D + j]
+
+
+TWINS = {"minigan_im2col": minigan_im2col, "minigan_add_rows": minigan_add_rows, "minigan_col2im": minigan_col2im,
          "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw,
          "minigan_adam_many": minigan_adam_many, "minigan_conv_direct": minigan_conv_direct,
          "minigan_conv_direct_input_grad": minigan_conv_direct_input_grad,
@@ -240,6 +250,10 @@ def main():
     g = rng.standard_normal((N, OC, P)).astype(np.float32)
     np.testing.assert_array_equal(layout.from_nchw_gpu(g), layout.from_nchw_reference(g))
     check_adam_many(rng)
+    index = np.array([3, 0, 3, -1, 2])          # a repeat and an index from the end
+    g = rng.standard_normal((5, 7)).astype(np.float32)
+    np.testing.assert_allclose(rows.add_rows_gpu(4, index, g),
+                               rows.add_rows_reference(4, index, g), rtol=1e-6, atol=1e-6)
     print("cuda simulator twins: ok")
 
 

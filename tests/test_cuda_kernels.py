@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from minigan.kernels import (adam, bce, conv_direct, cuda, dropout, im2col, layout, leaky_relu,
-                             sigmoid_tanh)
+                             rows, sigmoid_tanh)
 
-MODULES = [im2col, layout, dropout, leaky_relu, bce, adam, sigmoid_tanh, conv_direct]
+MODULES = [im2col, layout, dropout, leaky_relu, bce, adam, sigmoid_tanh, conv_direct, rows]
 NVCC = shutil.which("nvcc") or next((str(p) for p in Path("/usr/local").glob("cuda*/bin/nvcc")),
                                     None)
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (install the CUDA toolkit "

@@ -213,6 +213,22 @@ def test_adam_kernel_equals_the_numpy_update(size, seed, t, betas):
     np.testing.assert_allclose(q, -0.1, rtol=1e-5)  # first step moves by lr * sign(g)
 
 
+@pytest.mark.parametrize("R, index, width", [(10, np.arange(64) % 10, 50), (4, [3, 0, 3, -1], 7),
+                                             (3, [2], 1), (5, [0, 0, 0], 4097)])
+def test_add_rows_equals_numpys_add_at(R, index, width):
+    """Rows picked twice get both gradients, -1 is the last row, and the block edge (4096
+    columns) is crossed; every row's sum runs over k in order, as np.add.at's does."""
+    index = np.asarray(index)
+    gy = normal_array((index.size, width), 3)
+    got = kernels.rows.add_rows(R, index, gy)
+    np.testing.assert_array_equal(got, kernels.rows.add_rows_reference(R, index, gy))
+    assert got.dtype == np.float32
+    g3 = normal_array((index.size, 2, 3), 4)      # rows of any shape: the trailing axes flatten
+    np.testing.assert_array_equal(kernels.rows.add_rows(R, index, g3),
+                                  kernels.rows.add_rows_reference(
+                                      R, index, g3.reshape(index.size, 6)).reshape(R, 2, 3))
+
+
 # The layout of a kernel file (kernels/__init__.py states the rule and its exceptions)
 ONE_DEVICE = {("adam", "step_many"): "gpu", ("bce", "first_outside_domain"): "cpu",
               **{("batch_norm", op): "cpu" for op in ("stats", "normalize", "grad")}}
