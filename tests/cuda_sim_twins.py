@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from minigan.kernels import cuda as minigan_cuda  # noqa: E402
-from minigan.kernels import adam, conv_direct, im2col, layout, rows  # noqa: E402
+from minigan.kernels import adam, conv_direct, im2col, layout, minibatch_std, rows  # noqa: E402
 
 
 @cuda.jit
@@ -162,7 +162,31 @@ def minigan_add_rows(index, gy, gx, K, R, D):
         gx[r * D + j] += gy[k * D + j]
 
 
-TWINS = {"minigan_im2col": minigan_im2col, "minigan_add_rows": minigan_add_rows, "minigan_col2im": minigan_col2im,
+@cuda.jit
+def minigan_squared_deviations(x, mu, s, n, F):
+    f = cuda.grid(1)
+    if f >= F:
+        return
+    total = 0.0
+    for r in range(n):
+        d = x[r * F + f] - mu[f]
+        total += d * d
+    s[f] = total
+
+
+@cuda.jit
+def minigan_minibatch_std_input_grad(gy, x, mu, scale, dx, n, F, G):
+    i = cuda.grid(1)
+    if i >= n * F:
+        return
+    r = i // F
+    f = i - r * F
+    dx[i] = gy[r * G + f] + (x[i] - mu[f]) * scale[f]
+
+
+TWINS = {"minigan_im2col": minigan_im2col, "minigan_add_rows": minigan_add_rows,
+         "minigan_squared_deviations": minigan_squared_deviations,
+         "minigan_minibatch_std_input_grad": minigan_minibatch_std_input_grad, "minigan_col2im": minigan_col2im,
          "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw,
          "minigan_adam_many": minigan_adam_many, "minigan_conv_direct": minigan_conv_direct,
          "minigan_conv_direct_input_grad": minigan_conv_direct_input_grad,
@@ -254,6 +278,13 @@ def main():
     g = rng.standard_normal((5, 7)).astype(np.float32)
     np.testing.assert_allclose(rows.add_rows_gpu(4, index, g),
                                rows.add_rows_reference(4, index, g), rtol=1e-6, atol=1e-6)
+    x2, mu = rng.standard_normal((3, 10)).astype(np.float32), rng.standard_normal(10).astype(np.float32)
+    np.testing.assert_allclose(minibatch_std.squared_deviations_gpu(x2, mu),
+                               minibatch_std.squared_deviations_reference(x2, mu), rtol=1e-5)
+    gy2, scale = rng.standard_normal((3, 12)).astype(np.float32), rng.standard_normal(10).astype(np.float32)
+    np.testing.assert_allclose(minibatch_std.input_grad_gpu(gy2, x2, mu, scale),
+                               minibatch_std.input_grad_reference(gy2, x2, mu, scale), rtol=1e-5,
+                               atol=1e-6)
     print("cuda simulator twins: ok")
 
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from minigan.kernels import (adam, bce, conv_direct, cuda, dropout, im2col, layout, leaky_relu,
-                             rows, sigmoid_tanh)
+                             minibatch_std, rows, sigmoid_tanh)
 
-MODULES = [im2col, layout, dropout, leaky_relu, bce, adam, sigmoid_tanh, conv_direct, rows]
+MODULES = [im2col, layout, dropout, leaky_relu, bce, adam, sigmoid_tanh, conv_direct, rows,
+           minibatch_std]
 NVCC = shutil.which("nvcc") or next((str(p) for p in Path("/usr/local").glob("cuda*/bin/nvcc")),
                                     None)
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (install the CUDA toolkit "

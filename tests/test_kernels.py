@@ -229,6 +229,19 @@ def test_add_rows_equals_numpys_add_at(R, index, width):
                                       R, index, g3.reshape(index.size, 6)).reshape(R, 2, 3))
 
 
+@pytest.mark.parametrize("n, F, G", [(64, 50176, 50960), (3, 5, 5), (1, 4097, 4100)])
+def test_the_minibatch_std_kernels_equal_their_references(n, F, G):
+    """Each feature's squared deviations summed over the rows in order (as NumPy's sum over
+    axis 0), and the input gradient from the first F of G columns of gy."""
+    x2, mu = normal_array((n, F), 1), normal_array((F,), 2)
+    gy2, scale = normal_array((n, G), 3), normal_array((F,), 4)
+    ms = kernels.minibatch_std
+    np.testing.assert_array_equal(ms.squared_deviations(x2, mu),
+                                  ms.squared_deviations_reference(x2, mu))
+    np.testing.assert_array_equal(ms.input_grad(gy2, x2, mu, scale),
+                                  ms.input_grad_reference(gy2, x2, mu, scale))
+
+
 # The layout of a kernel file (kernels/__init__.py states the rule and its exceptions)
 ONE_DEVICE = {("adam", "step_many"): "gpu", ("bce", "first_outside_domain"): "cpu",
               **{("batch_norm", op): "cpu" for op in ("stats", "normalize", "grad")}}

@@ -3,7 +3,7 @@ the discriminator can see a generator that draws too little variety (minigan.gan
 
 The batch is x's rows. Each op reaches its batch only through a method or two (rows,
 batch_mean, batch_sum, gather_rows), so that a subclass can make the batch larger than x."""
-from minigan import backend
+from minigan import backend, kernels
 from minigan.autograd import Function, float_tensor
 from minigan.functional.empty_batch import check_batch
 
@@ -16,9 +16,11 @@ class MinibatchStd(Function):
 
     def forward(self, x):
         xp = backend.xp_of(x)
-        self.n = self.rows(x.shape[0])
-        self.deviation = x - self.batch_mean(x)                                   # (N, C, ...)
-        self.std = xp.sqrt(self.batch_mean(self.deviation * self.deviation) + x.dtype.type(1e-8))
+        self.n, self.x = self.rows(x.shape[0]), x
+        x2 = x.reshape(x.shape[0], -1)                                           # (N, F)
+        self.mu = self.batch_mean(x2)                                            # (F,)
+        squares = self.batch_sum(kernels.minibatch_std.squared_deviations(x2, self.mu))
+        self.std = xp.sqrt(squares / x.dtype.type(self.n) + x.dtype.type(1e-8))  # (F,)
         C = x.shape[1]
         y = xp.empty((x.shape[0], C + 1) + x.shape[2:], dtype=x.dtype)
         y[:, :C] = x
@@ -26,10 +28,12 @@ class MinibatchStd(Function):
         return y
 
     def backward(self, gy):
-        C = self.deviation.shape[1]
-        size = self.n * (self.deviation.size // self.deviation.shape[0])       # N * F
+        N, C = self.x.shape[:2]
+        size = self.n * (self.x.size // N)                                      # N * F
         g_extra = self.batch_sum(gy[:, C:].sum()) / gy.dtype.type(size)
-        return gy[:, :C] + self.deviation * (g_extra / self.std)
+        dx2 = kernels.minibatch_std.input_grad(gy.reshape(N, -1), self.x.reshape(N, -1),
+                                               self.mu, g_extra / self.std)
+        return dx2.reshape(self.x.shape)
 
     def rows(self, n):
         """The rows of the batch, for x of n rows: x's own."""

@@ -10,8 +10,9 @@ dispatcher, which says what runs on the other device. cpu.py and cuda.py hold wh
 *_gpu functions of every file share; winograd_tiles.py the tile transforms both Winograd paths
 share."""
 from minigan.kernels import (adam, batch_norm, bce, conv_direct, conv_per_image, dropout, gemm,
-                             im2col, layout, leaky_relu, rows, sigmoid_tanh, winograd,
-                             winograd_batch)
+                             im2col, layout, leaky_relu, minibatch_std, rows, sigmoid_tanh,
+                             winograd, winograd_batch)
 
 __all__ = ["adam", "batch_norm", "bce", "conv_direct", "conv_per_image", "dropout", "gemm",
-           "im2col", "layout", "leaky_relu", "rows", "sigmoid_tanh", "winograd", "winograd_batch"]
+           "im2col", "layout", "leaky_relu", "minibatch_std", "rows", "sigmoid_tanh", "winograd",
+           "winograd_batch"]
