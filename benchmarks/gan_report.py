@@ -82,8 +82,8 @@ def report_tables(results, gemm, memory, args, dev):
                   "backward its input-gradient and weight-gradient GEMMs where they are needed; "
                   "elementwise work is not counted; the train-step cases count minigan's layer "
                   "products in one step, convolutions as a direct evaluation does, so Winograd's "
-                  "layers count more than they compute). In parentheses: the share of the best GEMM "
-                  f"rate measured below (either library), {peak:.1f} GFLOP/s.", ""]
+                  "layers count more than they compute). In parentheses: the share of the best "
+                  f"GEMM rate measured below (either library), {peak:.1f} GFLOP/s.", ""]
         lines += table(("case", "what", "rounds", "minigan", "PyTorch", "minigan / PyTorch",
                         "GFLOP", "minigan GFLOP/s", "PyTorch GFLOP/s", "check"),
                        [(r["name"], r["what"], r["repeats"], *_timing_cells(r),

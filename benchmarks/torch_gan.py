@@ -255,8 +255,8 @@ def generator_step(G, D, opt_g, recipe, real, noise_std=0.0, labels=None, *, adv
     """One Adam step of G on as many fakes as `real` has images, through the frozen D (no
     weight gradients; only opt_g steps): minimise adversarial * bce(D(G(z)), 1), plus
     recipe.feature_matching * mean(feature_gap**2), recipe.classifier * D.digit_loss on the fakes
-    (AC-GAN) and mode_seeking / (mode_seeking_ratio + 1e-5). adversarial and mode_seeking are twin-only settings (TWIN_SETTINGS). Returns (loss,
-    D(G(z))), detached."""
+    (AC-GAN) and mode_seeking / (mode_seeking_ratio + 1e-5). adversarial and mode_seeking are
+    twin-only settings (TWIN_SETTINGS). Returns (loss, D(G(z))), detached."""
     given = () if labels is None else (labels,)
     z = noise(G, real.shape[0], real.device)
     D.requires_grad_(False)

@@ -186,7 +186,8 @@ def minigan_minibatch_std_input_grad(gy, x, mu, scale, dx, n, F, G):
 
 TWINS = {"minigan_im2col": minigan_im2col, "minigan_add_rows": minigan_add_rows,
          "minigan_squared_deviations": minigan_squared_deviations,
-         "minigan_minibatch_std_input_grad": minigan_minibatch_std_input_grad, "minigan_col2im": minigan_col2im,
+         "minigan_minibatch_std_input_grad": minigan_minibatch_std_input_grad,
+         "minigan_col2im": minigan_col2im,
          "minigan_to_nchw": minigan_to_nchw, "minigan_from_nchw": minigan_from_nchw,
          "minigan_adam_many": minigan_adam_many, "minigan_conv_direct": minigan_conv_direct,
          "minigan_conv_direct_input_grad": minigan_conv_direct_input_grad,
@@ -278,10 +279,10 @@ def main():
     g = rng.standard_normal((5, 7)).astype(np.float32)
     np.testing.assert_allclose(rows.add_rows_gpu(4, index, g),
                                rows.add_rows_reference(4, index, g), rtol=1e-6, atol=1e-6)
-    x2, mu = rng.standard_normal((3, 10)).astype(np.float32), rng.standard_normal(10).astype(np.float32)
+    x2, mu = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 10), (10,)))
     np.testing.assert_allclose(minibatch_std.squared_deviations_gpu(x2, mu),
                                minibatch_std.squared_deviations_reference(x2, mu), rtol=1e-5)
-    gy2, scale = rng.standard_normal((3, 12)).astype(np.float32), rng.standard_normal(10).astype(np.float32)
+    gy2, scale = (rng.standard_normal(shape).astype(np.float32) for shape in ((3, 12), (10,)))
     np.testing.assert_allclose(minibatch_std.input_grad_gpu(gy2, x2, mu, scale),
                                minibatch_std.input_grad_reference(gy2, x2, mu, scale), rtol=1e-5,
                                atol=1e-6)

@@ -45,7 +45,8 @@ def test_the_kernels_equal_their_references(case, seed, dtype):
     run here on NumPy arrays), against the NumPy reference."""
     (N, C, H, W), (OC, _, KH, KW), S, padding = case
     PT, PL, OH, OW = conv_geometry(H, W, KH, KW, S, padding)
-    x, w2 = normal_array((N, C, H, W), seed, dtype), normal_array((OC, C * KH * KW), seed + 1, dtype)
+    x = normal_array((N, C, H, W), seed, dtype)
+    w2 = normal_array((OC, C * KH * KW), seed + 1, dtype)
     b, gy = normal_array((OC,), seed + 2, dtype), normal_array((N, OC, OH, OW), seed + 3, dtype)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     geometry = (KH, KW, S, PT, PL)
