@@ -239,3 +239,41 @@ def test_compile_bench_times_minigan_eager_and_compiled_pytorch(capsys):
     assert agreement.startswith("eval G, D outputs: max rel. diff")
     with pytest.raises(SystemExit):
         main(["--models", "no such model"])
+
+
+def test_the_twins_auxiliary_classifier_is_minigans():
+    """A conditional recipe with the auxiliary classifier, on the DCGAN discriminator (no
+    dropout, so a loss is deterministic): from the same weights, both engines' D loss on a real
+    batch is BCE(D(x), real label) plus classifier * the classifier's cross-entropy, equal to
+    float32 rounding; and the classifier's term is a real part of it (about log 10)."""
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    import numpy as np
+
+    from minigan import gan, recipes
+    twin = runpy.run_path(str(BENCHMARKS / "torch_gan.py"))
+    common = runpy.run_path(str(BENCHMARKS / "bench_common.py"))
+    recipe = dataclasses.replace(recipes.recipe_from_flags("dcgan", conditional=True),
+                                 discriminator="dcgan", instance_noise=0.0)
+    assert recipe.classifier > 0
+    G, D, opt_d, opt_g = common["minigan_models"](recipe)
+    tG, tD = twin["build_generator"](recipe, gan.GENERATOR_SIZES), twin["Discriminator"](recipe)
+    common["copy_weights"](G, tG)
+    common["copy_weights"](D, tD)
+    real = np.random.default_rng(0).uniform(-1, 1, (16, 784)).astype(np.float32)
+    labels = np.arange(16) % 10
+    real_t, labels_t = torch.tensor(real), torch.tensor(labels)
+    with torch.no_grad():
+        features = tD.features(real_t)
+        bce = torch.nn.functional.binary_cross_entropy(
+            tD.head(features, labels_t), torch.full((16, 1), recipe.real_label))
+        digits = tD.digit_loss(features, labels_t)
+    d_step = common["minigan_steps"](G, D, opt_d, opt_g, recipe, 0.0, labels)[0]
+    loss = float(d_step(real, 0))                         # the real batch alone, then Adam
+    t_opt_d = twin["make_optimizers"](tG, tD, recipe)[0]
+    t_loss = float(twin["discriminator_step"](tG, tD, t_opt_d, recipe, real_t, 0.0, 0,
+                                              labels_t)[0])
+    assert abs(loss - t_loss) <= 1e-5 * abs(t_loss)
+    assert abs(t_loss - (float(bce) + recipe.classifier * float(digits))) <= 1e-5 * t_loss
+    assert 1.5 < float(digits) < 3.5                      # log 10 = 2.3 for an untrained head
