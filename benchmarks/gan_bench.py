@@ -432,7 +432,9 @@ def case_list(args):
         cases.append(Planned(f"{label} train step b{LAYER_BATCH}", "step",
                              lambda t, d, r=recipe, s=schedule:
                              _train_step_case(t, d, LAYER_BATCH, r, s)))
-    cases.append(Planned(f"memory b{MEMORY_BATCH}", "memory", None))
+    for label, (recipe, schedule) in MODEL_RECIPES.items():
+        cases.append(Planned(f"memory {label} b{MEMORY_BATCH}", "memory",
+                             lambda a, r=recipe, s=schedule: memory_report(a, r, s)))
     for batch in args.batches:
         cases.append(Planned(f"seed epoch b{batch}", "epoch", lambda t, d, b=batch:
                              _model_case(t, d, b, "seed epoch", args.epoch_iterations)))
@@ -471,16 +473,20 @@ def run_case(planned, args, torch, dev):
             "check": check, "ok": ok, "warmup": warmup, "repeats": repeats, "times": times}
 
 
-def memory_report(args):
-    """Peak memory of each engine in its own process (gan_memory.py)."""
-    spec = {"recipe": dataclasses.asdict(ORIGINAL), "sizes": gan.GENERATOR_SIZES}
+def memory_report(args, recipe=ORIGINAL, schedule="original"):
+    """Peak memory of each engine in its own process (gan_memory.py), training `recipe` on
+    `schedule` (with its first epoch's instance noise on the standard schedule)."""
+    spec = {"recipe": dataclasses.asdict(recipe), "sizes": gan.GENERATOR_SIZES,
+            "schedule": schedule,
+            "noise": recipe.instance_noise if schedule == "standard" else 0.0}
     return gan_memory.measure_both(args.device, args.threads, MEMORY_BATCH,
                                    0 if args.quick else MEMORY_STEPS, spec, THREAD_ENV_VARS)
 
 
 def run_all(cases, args, torch, dev):
-    """(results, GEMM rates or None, memory or None), printing progress to stderr."""
-    gemm = memory = None
+    """(results, GEMM rates or None, [(memory case name, result)]), printing progress to
+    stderr."""
+    gemm, memory = None, []
     if any(c.kind in ("step", "epoch") for c in cases):
         started = time.perf_counter()
         print("[gemm] the machine's GEMM rate ...", end="", file=sys.stderr, flush=True)
@@ -492,7 +498,7 @@ def run_all(cases, args, torch, dev):
         started = time.perf_counter()
         print(f"[{index}/{len(cases)}] {planned.name} ...", end="", file=sys.stderr, flush=True)
         if planned.kind == "memory":
-            memory = memory_report(args)
+            memory.append((planned.name, planned.build(args)))
             note = ""
         else:
             results.append(run_case(planned, args, torch, dev))

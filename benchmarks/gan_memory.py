@@ -1,11 +1,12 @@
-"""Peak memory of the seed GAN's training loop in one engine, alone in its process.
+"""Peak memory of a GAN's training loop in one engine, alone in its process.
 
     python benchmarks/gan_memory.py minigan --device cpu --threads 2 --steps 3
 
-gan_bench.py runs it once per engine (measure_both) and reports the two. The PyTorch process
-never imports minigan, whose Numba and LLVM would count against PyTorch: gan_bench passes both
-children minigan's seed recipe and generator sizes (--spec; without it, minigan's child trains
-the seed recipe).
+gan_bench.py runs it once per engine and model (measure_both) and reports the two. The PyTorch
+process never imports minigan, whose Numba and LLVM would count against PyTorch: gan_bench
+passes both children the model's recipe, generator sizes, schedule and instance noise (--spec;
+without it, minigan's child trains the seed recipe on its own schedule). A conditional recipe
+trains on the digits 0-9 in turn.
 """
 import argparse
 import json
@@ -38,10 +39,11 @@ def peak_rss_mib():
 
 
 def run_engine(engine, device, threads, n, steps, spec):
-    """Import one engine, build the GAN of spec's recipe, run 1 + `steps` seed-schedule (D step,
-    G step) pairs at batch n; print the peak RSS after the import and at the end (and the GPU
-    allocator's held bytes)."""
+    """Import one engine, build the GAN of spec's recipe, run 1 + `steps` (D step, G step) pairs
+    of spec's schedule at batch n; print the peak RSS after the import and at the end (and the
+    GPU allocator's held bytes)."""
     real0 = np.random.default_rng(9).uniform(-1, 1, (n, 28 * 28)).astype(np.float32)
+    spec = {"schedule": "original", "noise": 0.0, **(spec or {})}
     sys.path.insert(0, BENCHMARKS)
     build = _torch_steps if engine == "torch" else _minigan_steps
     rss_import, (d_step, g_step) = build(device, threads, spec, real0)
@@ -66,7 +68,8 @@ def run_engine(engine, device, threads, n, steps, spec):
 
 
 def _torch_steps(device, threads, spec, real0):
-    """(peak RSS once torch is imported, the twin's seed-schedule (D step, G step) on real0)."""
+    """(peak RSS once torch is imported, the twin's (D step, G step) of spec's schedule on
+    real0)."""
     import torch
 
     import torch_gan
@@ -78,12 +81,15 @@ def _torch_steps(device, threads, spec, real0):
     torch.manual_seed(0)  # the twin's own initialisation: the weights' values do not matter
     G = torch_gan.build_generator(recipe, spec["sizes"]).to(tdevice)
     D = torch_gan.Discriminator(recipe).to(tdevice)
-    steps = torch_gan.twin_steps(G, D, *torch_gan.make_optimizers(G, D, recipe), recipe)
-    return rss_import, schedule_steps(*steps, torch.tensor(real0, device=tdevice), "original")
+    labels = torch.arange(real0.shape[0], device=tdevice) % 10 if recipe.conditional else None
+    steps = torch_gan.twin_steps(G, D, *torch_gan.make_optimizers(G, D, recipe), recipe,
+                                 spec["noise"], labels)
+    return rss_import, schedule_steps(*steps, torch.tensor(real0, device=tdevice),
+                                      spec["schedule"])
 
 
 def _minigan_steps(device, threads, spec, real0):
-    """(peak RSS once minigan is imported, its seed-schedule (D step, G step) on real0)."""
+    """(peak RSS once minigan is imported, its (D step, G step) of spec's schedule on real0)."""
     import numba
 
     import minigan as mg
@@ -92,10 +98,11 @@ def _minigan_steps(device, threads, spec, real0):
     numba.set_num_threads(threads)
     mg.set_device(device)
     rss_import = peak_rss_mib()
-    recipe = recipes.Recipe(**spec["recipe"]) if spec else recipes.RECIPES["original"]
+    recipe = recipes.Recipe(**spec["recipe"]) if "recipe" in spec else recipes.RECIPES["original"]
     G, D, opt_d, opt_g = minigan_models(recipe, device)
-    steps = minigan_steps(G, D, opt_d, opt_g, recipe)
-    return rss_import, schedule_steps(*steps, mg.tensor(real0, device=device), "original")
+    labels = np.arange(real0.shape[0]) % 10 if recipe.conditional else None
+    steps = minigan_steps(G, D, opt_d, opt_g, recipe, spec["noise"], labels)
+    return rss_import, schedule_steps(*steps, mg.tensor(real0, device=device), spec["schedule"])
 
 
 def _gpu_sync(engine, device):
@@ -143,8 +150,9 @@ def main(argv=None):
                    help="(D step, G step) pairs after one warm-up pair (default 3)")
     p.add_argument("--spec", type=json.loads, default=None,
                    help="JSON {\"recipe\": minigan's Recipe fields, \"sizes\": "
-                        "minigan.gan.GENERATOR_SIZES}; needed by torch, which imports no "
-                        "minigan (default for minigan: the seed recipe)")
+                        "minigan.gan.GENERATOR_SIZES, \"schedule\": \"original\" or "
+                        "\"standard\", \"noise\": instance noise}; needed by torch, which "
+                        "imports no minigan (default for minigan: the seed recipe)")
     args = p.parse_args(argv)
     if args.engine == "torch" and args.spec is None:
         p.error("torch needs --spec (gan_bench.py passes it)")

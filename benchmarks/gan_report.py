@@ -35,31 +35,35 @@ def _mib(value):
     return f"{value:.0f} MiB"
 
 
-def memory_lines(memory):
-    """The peak-memory section, from gan_memory.measure_both's result."""
-    if "error" in memory:
-        return ["", f"## Peak memory (batch {memory['batch']})", "",
-                f"Not measured: {memory['error']}"]
-    m, t = memory["minigan"], memory["torch"]
-    gpu = "gpu_mib" in m
-    lines = ["", f"## Peak memory (batch {memory['batch']})", "",
-             f"Each engine alone in a child process: 1 + {memory['steps']} (D step, G step) "
-             "pairs; peak RSS (VmHWM) once the engine is imported and at the end. The PyTorch "
-             "child's models keep their own initialisation (values do not change memory)."
-             + (" GPU: CuPy's memory pool total, torch.cuda.max_memory_reserved()."
-                if gpu else ""), ""]
+def memory_lines(memories):
+    """The peak-memory section, from gan_memory.measure_both's results, one per model: a list of
+    (case name, result)."""
+    done = [(name, m) for name, m in memories if "error" not in m]
+    lines = ["", "## Peak memory", ""]
+    lines += [f"{name}: not measured: {m['error']}" for name, m in memories if "error" in m]
+    if not done:
+        return lines
+    steps, gpu = done[0][1]["steps"], "gpu_mib" in done[0][1]["minigan"]
+    lines += [f"Each engine and model alone in a child process: 1 + {steps} (D step, G step) "
+              "pairs of the model's schedule; peak RSS (VmHWM) once the engine is imported and at "
+              "the end, and their difference, what the training loop added. The PyTorch child's "
+              "models keep their own initialisation (values do not change memory)."
+              + (" GPU: CuPy's memory pool total, torch.cuda.max_memory_reserved()."
+                 if gpu else ""), ""]
     rows = []
-    for engine, r in (("minigan", m), ("PyTorch", t)):
-        rows.append((engine, _mib(r["rss_import_mib"]), _mib(r["rss_peak_mib"]),
-                     _mib(r["rss_peak_mib"] - r["rss_import_mib"]))
-                    + ((_mib(r["gpu_mib"]),) if gpu else ()))
-    loop_m, loop_t = (r["rss_peak_mib"] - r["rss_import_mib"] for r in (m, t))
-    rows.append(("minigan / PyTorch", f"{m['rss_import_mib'] / t['rss_import_mib']:.2f}x",
-                 f"{m['rss_peak_mib'] / t['rss_peak_mib']:.2f}x",
-                 f"{loop_m / max(loop_t, 1e-9):.2f}x")
-                + ((f"{m['gpu_mib'] / max(t['gpu_mib'], 1e-9):.2f}x",) if gpu else ()))
-    return lines + table(("engine", "RSS after import", "peak RSS", "peak − import")
-                         + (("GPU memory held",) if gpu else ()), rows)
+    for name, memory in done:
+        m, t = memory["minigan"], memory["torch"]
+        loop_m, loop_t = (r["rss_peak_mib"] - r["rss_import_mib"] for r in (m, t))
+        rows.append((name, _mib(m["rss_import_mib"]), _mib(t["rss_import_mib"]),
+                     _mib(m["rss_peak_mib"]), _mib(t["rss_peak_mib"]),
+                     f"{m['rss_peak_mib'] / t['rss_peak_mib']:.2f}x", _mib(loop_m), _mib(loop_t),
+                     f"{loop_m / max(loop_t, 1e-9):.2f}x")
+                    + ((_mib(m["gpu_mib"]), _mib(t["gpu_mib"]),
+                        f"{m['gpu_mib'] / max(t['gpu_mib'], 1e-9):.2f}x") if gpu else ()))
+    return lines + table(("case", "minigan after import", "PyTorch after import",
+                          "minigan peak", "PyTorch peak", "peak ratio", "minigan peak − import",
+                          "PyTorch peak − import", "loop ratio")
+                         + (("minigan GPU", "PyTorch GPU", "GPU ratio") if gpu else ()), rows)
 
 
 def report_tables(results, gemm, memory, args, dev):
@@ -107,9 +111,10 @@ def write_chart(path, results, memory, title):
     colors = {"layer": "tab:blue", "step": "tab:orange", "epoch": "tab:red",
               "memory": "tab:green"}
     bars = [(r["name"], _ratio(r), r["kind"]) for r in results if _ratio(r) is not None]
-    if memory and "error" not in memory:
-        bars.append((f"memory b{memory['batch']} (peak RSS)", memory["minigan"]["rss_peak_mib"]
-                     / memory["torch"]["rss_peak_mib"], "memory"))
+    for name, m in memory or []:
+        if "error" not in m:
+            bars.append((f"{name} (peak RSS)", m["minigan"]["rss_peak_mib"]
+                         / m["torch"]["rss_peak_mib"], "memory"))
     if not bars:
         return False
     bars = bars[::-1]  # barh draws bottom-up: keep the table's order top-down

@@ -109,13 +109,19 @@ def test_copy_weights_refuses_a_twin_of_another_shape():
                      twin["Discriminator"](dataclasses.replace(recipe, minibatch_kernels=4)))
 
 
-def test_gan_memory_measures_each_engine_alone():
+@pytest.mark.parametrize("model", ["seed", "dcgan cond"])
+def test_gan_memory_measures_each_engine_alone(model):
+    """The seed recipe on its schedule, and the conditional DCGAN (labels, the classifier,
+    instance noise) on the standard one, each engine in a child of its own."""
     pytest.importorskip("torch")
     import dataclasses
 
-    from minigan import gan, recipes
+    from minigan import gan
     memory = runpy.run_path(str(BENCHMARKS / "gan_memory.py"))
-    spec = {"recipe": dataclasses.asdict(recipes.RECIPES["original"]), "sizes": gan.GENERATOR_SIZES}
+    bench = runpy.run_path(str(BENCHMARKS / "gan_bench.py"), run_name="gan_bench")
+    recipe, schedule = bench["MODEL_RECIPES"][model]
+    spec = {"recipe": dataclasses.asdict(recipe), "sizes": gan.GENERATOR_SIZES,
+            "schedule": schedule, "noise": recipe.instance_noise}
     result = memory["measure_both"]("cpu", 1, 4, 0, spec, ("OMP_NUM_THREADS",))
     assert "error" not in result, result
     for engine in ("minigan", "torch"):  # each child refuses to run with the other engine loaded
