@@ -32,6 +32,7 @@ from minigan import backend
 from minigan.kernels import gemm, im2col, layout
 
 GRAD_PARTS = 8   # weight_grad's runs of images, shared out over the threads (parts_for)
+GROUP = 4        # weight_grad's images per GEMM
 
 
 @numba.njit(cache=True)
@@ -186,25 +187,32 @@ def weight_grad_reference(x, gy, KH, KW, S, PT, PL):
 
 @numba.njit(parallel=True, cache=True)
 def weight_grad_cpu(fn, x, gy, KH, KW, S, PT, PL, parts):
-    """Image by image: `parts` contiguous runs of images, each run's sum kept apart, then the
-    runs added in order; Numba's threads share out the runs."""
+    """`parts` contiguous runs of images, each run's sum kept apart, then the runs added in
+    order; Numba's threads share out the runs. Within a run, GROUP images at a time: their
+    columns side by side (K, GROUP*P) and their gy blocks likewise (OC, GROUP*P), one GEMM of
+    depth GROUP*P (one image's P = 49 is too shallow for the BLAS to run at its rate)."""
     N, C = x.shape[:2]
     OC, OH, OW = gy.shape[1:]
     K, P, size = C * KH * KW, OH * OW, x.itemsize
     one, zero = np.ones(1, x.dtype)[0], np.zeros(1, x.dtype)[0]
+    g3 = gy.reshape(N, OC, P)
     sums = np.zeros((parts, OC, K), dtype=x.dtype)
-    a0 = np.int64(gy.ctypes.data)
     for k in numba.prange(parts):
-        cols = np.empty((K, P), dtype=x.dtype)
-        b, c = np.int64(cols.ctypes.data), np.int64(sums[k].ctypes.data)
-        beta = zero                                  # the run's first image sets its sum
-        for n in range(N * k // parts, N * (k + 1) // parts):
-            image_columns(x, n, KH, KW, S, PT, PL, OH, OW, cols)
-            # sums[k] (OC, K) += gy[n] (OC, P) @ cols^T (P, K); cols is stored (K, P)
+        cols = np.empty((K, GROUP * P), dtype=x.dtype)
+        g = np.empty((OC, GROUP * P), dtype=x.dtype)
+        a, b = np.int64(g.ctypes.data), np.int64(cols.ctypes.data)
+        c = np.int64(sums[k].ctypes.data)
+        beta = zero                                  # the run's first group sets its sum
+        lo, hi = N * k // parts, N * (k + 1) // parts
+        for n0 in range(lo, hi, GROUP):
+            m = min(GROUP, hi - n0)
+            for i in range(m):
+                image_columns(x, n0 + i, KH, KW, S, PT, PL, OH, OW, cols[:, i * P:(i + 1) * P])
+                g[:, i * P:(i + 1) * P] = g3[n0 + i]
+            # sums[k] (OC, K) += g (OC, m*P) @ cols^T (m*P, K); cols is stored (K, GROUP*P)
             gemm.call_gemm(fn, np.int32(gemm.ROW_MAJOR), np.int32(gemm.NO_TRANS),
-                           np.int32(gemm.TRANS), np.int64(OC), np.int64(K), np.int64(P), one,
-                           a0 + size * n * OC * P, np.int64(P), b, np.int64(P), beta, c,
-                           np.int64(K))
+                           np.int32(gemm.TRANS), np.int64(OC), np.int64(K), np.int64(m * P), one,
+                           a, np.int64(GROUP * P), b, np.int64(GROUP * P), beta, c, np.int64(K))
             beta = one
     total = sums[0].copy()
     for k in range(1, parts):
