@@ -193,7 +193,7 @@ def weight_grad_cpu(fn, x, gy, KH, KW, S, PT, PL, parts):
     depth GROUP*P (one image's P = 49 is too shallow for the BLAS to run at its rate)."""
     N, C = x.shape[:2]
     OC, OH, OW = gy.shape[1:]
-    K, P, size = C * KH * KW, OH * OW, x.itemsize
+    K, P = C * KH * KW, OH * OW
     one, zero = np.ones(1, x.dtype)[0], np.zeros(1, x.dtype)[0]
     g3 = gy.reshape(N, OC, P)
     sums = np.zeros((parts, OC, K), dtype=x.dtype)
