@@ -3,8 +3,9 @@
     python examples/export_pretrained.py runs/RUN --command "python examples/mnist_gan.py ..." \
         --commit abc1234 --machine "2-core AMD EPYC VM"
 
-Reads the generator in runs/RUN/checkpoint.npz (the state after the run's last finished epoch)
-and writes minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
+Reads the generator in runs/RUN/checkpoint.npz (the state after the run's last finished epoch;
+with --which best, runs/RUN/generator_best.npz, the best-scored epoch's, with best.json) and
+writes minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
 generator_pretrained.json (its recipe, and its provenance: the command, commit, machine, the
 epochs trained of those planned, the date, and the scores of `python -m minigan.evaluate` for the
 float32 original and the float16 copy as shipped, 5,000 samples, noise seed 0).
@@ -39,22 +40,32 @@ def main(argv=None):
     p.add_argument("--machine", required=True, help="where it was trained, in words")
     p.add_argument("--out", default=str(sampling.PRETRAINED),
                    help="the .npz to write (its .json goes beside it)")
+    p.add_argument("--which", choices=sorted(sampling.GENERATORS), default="last",
+                   help="the run's generator after its last finished epoch (last, the default) "
+                        "or of its best-scored epoch (best)")
     args = p.parse_args(argv)
     run, out = Path(args.run), Path(args.out)
     try:
         saved = train.load_checkpoint(run / "checkpoint.npz")
         recipe = recipes.Recipe(**saved["recipe"])
+        epoch = saved["epoch"]
+        if args.which == "best":
+            G = sampling.load_generator(run, "best")
+            epoch = json.loads((run / "best.json").read_text())["epoch"]
+            state = G.state_dict()
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    state = saved["G"]
-    G = sampling.generator_from(recipe, state, run / "checkpoint.npz")
+    if args.which == "last":
+        state = saved["G"]
+        G = sampling.generator_from(recipe, state, run / "checkpoint.npz")
     half = {k: v.astype(np.float16) if v.dtype.kind == "f" else v for k, v in state.items()}
     worst = max(float(np.abs(half[k].astype(np.float32) - v).max())
                 for k, v in state.items() if v.dtype.kind == "f")
     np.savez(out, **half)
     provenance = {"command": args.command, "commit": args.commit, "machine": args.machine,
-                  "epochs_trained": saved["epoch"], "epochs_planned": saved["config"]["epochs"],
+                  "epochs_trained": epoch, "epochs_planned": saved["config"]["epochs"],
+                  "generator": "best-scored epoch" if args.which == "best" else "last epoch",
                   "exported": datetime.date.today().isoformat(),
                   "float16_max_abs_rounding": worst, "scores_float32": scores(G),
                   "scores_float16": scores(sampling.generator_from(   # as load_pretrained reads

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import visualize
-from minigan.sampling import (digit_labels, generate, is_conditional, load_generator,
+from minigan.sampling import (GENERATORS, digit_labels, generate, is_conditional, load_generator,
                               load_pretrained)
 
 MAX_SAMPLES = 100_000  # as .npy: 314 MB of float32
@@ -104,6 +104,9 @@ def main(argv=None):
     p.add_argument("--pretrained", action="store_true",
                    help="use the pretrained generator shipped in the package (no training, no "
                         "MNIST files needed) instead of a run")
+    p.add_argument("--which", choices=sorted(GENERATORS), default="last",
+                   help="a run folder's final generator (last, the default) or the generator of "
+                        "its best-scored epoch (best: a run trained with --eval-every)")
     p.add_argument("--n", type=int, default=64,
                    help=f"how many images (at most {MAX_SAMPLES:,}; {MAX_GRID:,} in a .png grid)")
     p.add_argument("--out", required=True,
@@ -129,7 +132,7 @@ def main(argv=None):
         print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
-        G = load_pretrained() if args.pretrained else load_generator(args.source)
+        G = load_pretrained() if args.pretrained else load_generator(args.source, args.which)
         rows, cols, labels = layout(G, args.n, args.digit, out.suffix)
         images = generate(G, args.n, args.seed, labels=labels)
         if out.suffix == ".npy":

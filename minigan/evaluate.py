@@ -32,9 +32,11 @@ FEW_SAMPLES = 500  # below this, FID on 64 features is far from its large-N valu
 FLOOR_DRAWS = 3  # draws of N training images behind the floor's mean and range
 
 
-def evaluate(source, n=EVAL_SAMPLES, seed=0, data_dir=None, floor_draws=FLOOR_DRAWS):
-    """Scores of the generator at `source` (None: the classifier's report alone)."""
-    G = sampling.load_generator(source) if source is not None else None
+def evaluate(source, n=EVAL_SAMPLES, seed=0, data_dir=None, floor_draws=FLOOR_DRAWS,
+             which="last"):
+    """Scores of the generator at `source` (None: the classifier's report alone); in a run
+    folder, `which` generator (sampling.load_generator)."""
+    G = sampling.load_generator(source, which) if source is not None else None
     return score(G, n, seed, data_dir, floor_draws)
 
 
@@ -64,6 +66,9 @@ def _parser():
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
     p.add_argument("--pretrained", action="store_true",
                    help="score the pretrained generator shipped in the package")
+    p.add_argument("--which", choices=sorted(sampling.GENERATORS), default="last",
+                   help="a run folder's final generator (last, the default) or the generator of "
+                        "its best-scored epoch (best: a run trained with --eval-every)")
     p.add_argument("--classifier", action="store_true",
                    help="no generator: print the classifier's test accuracy and the FID floor")
     p.add_argument("--n", type=int, default=EVAL_SAMPLES,
@@ -104,7 +109,8 @@ def main(argv=None):
             result = score(sampling.load_pretrained(), args.n, args.seed, args.data_dir,
                            args.floor_draws)
         else:
-            result = evaluate(args.source, args.n, args.seed, args.data_dir, args.floor_draws)
+            result = evaluate(args.source, args.n, args.seed, args.data_dir, args.floor_draws,
+                              args.which)
     except (OSError, ValueError, data.DataError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """What a run writes into its folder: sample grids, the history (CSV and curves), the GIF of the
-grids, checkpoints, and at the end the generator with its recipe. Every file is written to a
-temporary file beside it and renamed over its name (checkpoint.save_atomic): it is replaced
-whole or not at all, and a symbolic link at the name is replaced, never written through."""
+grids, checkpoints, the best-scored generator, and at the end the generator with its recipe.
+Every file is written to a temporary file beside it and renamed over its name
+(checkpoint.save_atomic): it is replaced whole or not at all, and a symbolic link at the name is
+replaced, never written through."""
 import csv
 import dataclasses
 import io
@@ -104,6 +105,22 @@ class RunWriter:
     def checkpoint(self, arrays, document):
         self.whole(self.out / "checkpoint.npz", checkpoint.save, arrays, document)
 
+    def best(self, row, generator_state, recipe):
+        """generator_best.npz, the generator of the best-scored epoch so far, with best.json (its
+        epoch, FID and digit coverage: `row`, its history row) and the recipe.json that rebuilds
+        it, so that a run stopped early still has its best generator loadable."""
+        self.whole(self.out / "generator_best.npz", checkpoint.save_atomic,
+                   lambda f: np.savez(f, **generator_state))
+        record = {"epoch": row["epoch"], "fid": row["fid"], "digits": row["digits"],
+                  "chosen_by": "the lowest FID against the evaluation images"}
+        self.whole(self.out / "best.json", checkpoint.save_atomic,
+                   lambda f: f.write(json.dumps(record, indent=2).encode()))
+        self.recipe(recipe)
+
+    def recipe(self, recipe):
+        document = json.dumps(dataclasses.asdict(recipe), indent=2).encode()
+        self.whole(self.out / "recipe.json", checkpoint.save_atomic, lambda f: f.write(document))
+
     def finish(self, images, generator_state, recipe):
         """The final grid, the GIF, generator.npz and the recipe.json that rebuilds it."""
         self.whole(self.out / "final_grid.png", visualize.save_grid, images, self.frame,
@@ -111,8 +128,7 @@ class RunWriter:
         self.whole(self.out / "progress.gif", visualize.save_gif, self.frames)
         self.whole(self.out / "generator.npz", checkpoint.save_atomic,
                    lambda f: np.savez(f, **generator_state))
-        document = json.dumps(dataclasses.asdict(recipe), indent=2).encode()
-        self.whole(self.out / "recipe.json", checkpoint.save_atomic, lambda f: f.write(document))
+        self.recipe(recipe)
 
     @staticmethod
     def whole(path, save, *args, **kwargs):

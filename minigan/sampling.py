@@ -65,13 +65,24 @@ def read_arrays(path):
     return arrays
 
 
-def load_generator(path):
+GENERATORS = {"last": "generator.npz", "best": "generator_best.npz"}   # in a run folder
+
+
+def load_generator(path, which="last"):
     """A generator in eval mode from a run folder or a generator.npz (with recipe.json beside it;
-    without one, the default recipe's architecture). Every weight and running statistic must be
+    without one, the default recipe's architecture). In a run folder, `which` picks the
+    generator: "last" (the final one, generator.npz) or "best" (the best-scored epoch's,
+    generator_best.npz; best.json says which). Every weight and running statistic must be
     finite: a NaN there would only show as blank samples. A training checkpoint, or weights that
     do not fit the recipe, get one line saying what to give instead."""
+    if which not in GENERATORS:
+        raise ValueError(f"which must be one of {sorted(GENERATORS)}, got {which!r}")
     path = Path(path)
-    npz = path / "generator.npz" if path.is_dir() else path
+    npz = path / GENERATORS[which] if path.is_dir() else path
+    if which == "best" and path.is_dir() and not npz.is_file():
+        raise FileNotFoundError(f"no best generator in {path}: the run scored no epoch (train "
+                                "with --eval-every K to keep the best-scored generator), or "
+                                "give which='last'")
     if not npz.is_file():
         raise FileNotFoundError(f"no generator weights at {npz} (expected a run folder or a "
                                 "generator.npz written by examples/mnist_gan.py)")

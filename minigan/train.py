@@ -150,6 +150,7 @@ class Trainer:
                 if self.is_root:
                     self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
                                        self.G.state_dict(), self.recipe)
+                    self.log_best()
         except RunWriteError as exc:
             raise exc.told(self.saved, self.config.epochs, self.finish_command) from None
         finally:
@@ -180,6 +181,12 @@ class Trainer:
             return
         if self.config.eval_every and self.epoch % self.config.eval_every == 0:
             self.score()
+            best = best_row(self.epochs)
+            for row in self.epochs:       # history.csv's "best" column: 1 on the best epoch
+                if "fid" in row:
+                    row["best"] = int(row is best)
+            if best is self.epochs[-1]:
+                self.writer.best(best, self.G.state_dict(), self.recipe)
         if self.config.samples_after(self.epoch):
             self.writer.samples(self.epoch, self.generate(self.fixed_noise, self.fixed_labels))
         self.writer.history(self.epochs, self.meter.points, f"minigan GAN, recipe "
@@ -189,6 +196,17 @@ class Trainer:
         self.saved = (self.out / "checkpoint.npz", self.epoch)
         if self.on_epoch_end is not None:
             self.on_epoch_end(self)
+
+    def log_best(self):
+        """The best-scored epoch against the last scored one, when the run scored any."""
+        best, scored = best_row(self.epochs), [row for row in self.epochs if "fid" in row]
+        if best is None:
+            return
+        last = scored[-1]
+        gain = (f", {last['fid'] - best['fid']:.3f} below the last score (epoch {last['epoch']}, "
+                f"FID {last['fid']:.3f})" if best is not last else ", the last one scored")
+        self.log.line(f"best generator: epoch {best['epoch']}, FID {best['fid']:.3f}{gain}; "
+                      f"{self.out / 'generator_best.npz'}")
 
     def last_good(self):
         """Where the run can be resumed from, for the message that stops it."""
@@ -282,6 +300,12 @@ class Trainer:
         self.fixed_noise.data = backend.to_device(noise, self.config.device)
         self.epoch, self.g_steps, self.epochs = state["epoch"], state["g_steps"], state["epochs"]
         self.meter.points, self.writer.frames = state["points"], state["frames"]
+
+
+def best_row(epochs):
+    """The history row of the lowest FID (the first of equals), or None when none was scored."""
+    scored = [row for row in epochs if "fid" in row]
+    return min(scored, key=lambda row: row["fid"]) if scored else None
 
 
 def load_checkpoint(path):
