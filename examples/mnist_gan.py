@@ -26,9 +26,20 @@ from minigan.run_folder import fresh_run_folder
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
-            "eval_every")
+            "eval_every", "early_stop", "target_fid", "stop_on_divergence")
 # Flags a resumed run cannot change: each is checked against the checkpoint.
 FIXED_ON_RESUME = ("schedule", "recipe", "batch_size", "seed")
+
+
+def non_negative_number(text):
+    """A number >= 0, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
 
 
 def whole_number(minimum):
@@ -134,6 +145,16 @@ def add_run_flags(p):
                         "classifier's "
                         "features, digits covered) into history.csv and losses.png (default: 0, "
                         "off; with --resume, the checkpoint's setting)")
+    p.add_argument("--early-stop", type=whole_number(MINIMUMS["early_stop"]), default=None,
+                   metavar="PATIENCE",
+                   help="stop when FID has not improved for PATIENCE scores (needs "
+                        "--eval-every; default: 0, never; with --resume, the checkpoint's)")
+    p.add_argument("--target-fid", type=non_negative_number, default=None, metavar="F",
+                   help="stop when a score reaches FID F (needs --eval-every; default: 0, no "
+                        "target; with --resume, the checkpoint's)")
+    p.add_argument("--stop-on-divergence", action="store_true", default=None,
+                   help="stop at an epoch whose losses or D outputs diverged (the warning), "
+                        "saving nothing of it: the last good checkpoint stays")
 
 
 def add_process_flags(p):
@@ -246,7 +267,8 @@ def make_trainer(args, log, comm):
                             out=args.out, log=log, eval_images=eval_images,
                             eval_every=eval_every, lr=args.lr,
                             sample_every=args.sample_every, log_every=args.log_every,
-                            comm=comm)
+                            early_stop=args.early_stop, target_fid=args.target_fid,
+                            stop_on_divergence=args.stop_on_divergence, comm=comm)
     config = new_run_config(args)
     images, labels = load_images(args)
     eval_images = data.load_mnist("test", data_dir=args.data_dir)[0] \

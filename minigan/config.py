@@ -13,7 +13,7 @@ EVAL_SAMPLES = 5000   # generated images per quality score (FID, coverage)
 BATCH_SIZE = 64       # the original's, and every recipe's
 # The least value of each whole-number setting (the command line checks its flags by these).
 MINIMUMS = {"epochs": 1, "batch_size": 1, "sample_every": 1, "log_every": 1, "seed": 0,
-            "eval_every": 0, "eval_samples": 2}
+            "eval_every": 0, "eval_samples": 2, "early_stop": 0}
 # The original Keras script's schedule: per epoch 64 iterations of one D step on real and one on
 # fake images, then one G step; 100 epochs, a 4x4 grid every 10.
 ORIGINAL_SCHEDULE = {"epochs": 100, "batch_size": BATCH_SIZE, "iterations": 64,
@@ -41,6 +41,9 @@ class TrainConfig:
     log_every: int = 50         # iterations between progress lines (and host reads of losses)
     eval_every: int = 0         # epochs between quality scores (FID, coverage); 0: never
     eval_samples: int = EVAL_SAMPLES
+    early_stop: int = 0         # stop when FID has not improved for this many scores; 0: never
+    target_fid: float = 0.0     # stop when a score reaches this FID; 0: never
+    stop_on_divergence: bool = False   # stop (and save nothing) at an epoch that diverged
 
     def __post_init__(self):
         self.schedule = SCHEDULE_ALIASES.get(self.schedule, self.schedule)
@@ -55,6 +58,16 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{name} must be at least {minimum} (a whole number), got "
                                  f"{value!r}")
+        if isinstance(self.target_fid, bool) or not isinstance(self.target_fid, (int, float)) \
+                or not self.target_fid >= 0:
+            raise ValueError(f"target_fid must be a number >= 0 (0: no target), got "
+                             f"{self.target_fid!r}")
+        if not isinstance(self.stop_on_divergence, bool):
+            raise ValueError(f"stop_on_divergence must be True or False, got "
+                             f"{self.stop_on_divergence!r}")
+        if (self.early_stop or self.target_fid) and not self.eval_every:
+            raise ValueError("early_stop and target_fid stop on FID scores: score the run too "
+                             "(eval_every >= 1, --eval-every N)")
         for name in ("recipe", "device"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")

@@ -40,6 +40,10 @@ class Trainer:
         check_images(images, config, recipe)
         if comm is not None:
             check_ranks(comm, config, recipe)
+        if comm is not None and (config.early_stop or config.target_fid
+                                 or config.stop_on_divergence):
+            raise ValueError("early stopping (--early-stop, --target-fid, --stop-on-divergence) "
+                             "runs on one process: leave it out of a --distributed run")
         self.comm = comm
         self.is_root = comm is None or comm.rank == 0    # the rank that logs and writes
         self.labels = check_labels(labels, images, recipe)   # None: an unconditional run
@@ -72,6 +76,7 @@ class Trainer:
         self.epoch = 0
         self.g_steps = 0
         self.epochs = []  # one dict per finished epoch
+        self.stop_reason = None   # why the run stops before its planned epochs (stop_rule)
 
     out = property(lambda self: self.writer.out)
 
@@ -144,7 +149,7 @@ class Trainer:
             if note:   # a killed run's lock file, taken over
                 self.log.line(note)
             with self.run_state, threads.blas_on_one_thread():
-                while self.epoch < self.config.epochs:
+                while self.epoch < self.config.epochs and self.stop_reason is None:
                     self.run_epoch()
                     self.end_epoch()
                 if self.is_root:
@@ -187,13 +192,25 @@ class Trainer:
                     row["best"] = int(row is best)
             if best is self.epochs[-1]:
                 self.writer.best(best, self.G.state_dict(), self.recipe)
+            self.stop_reason = stop_rule(self.epochs, self.config)
+        diverged = self.config.stop_on_divergence and "warning" in self.epochs[-1]
+        if diverged:
+            self.stop_reason = f"diverged: {self.epochs[-1]['warning']}"
+        if self.stop_reason is not None:
+            self.epochs[-1]["stop"] = self.stop_reason
         if self.config.samples_after(self.epoch):
             self.writer.samples(self.epoch, self.generate(self.fixed_noise, self.fixed_labels))
         self.writer.history(self.epochs, self.meter.points, f"minigan GAN, recipe "
                             f"{self.recipe.name}, {self.config.schedule} schedule")
+        if diverged:   # this epoch's weights are not saved: the last good checkpoint stays
+            raise TrainingDiverged(f"epoch {self.epoch} {self.stop_reason} "
+                                   "(--stop-on-divergence: its weights are not saved).")
         # Last: a checkpoint's epoch has all its files, so resuming from it repeats none.
         self.writer.checkpoint(*checkpoint.flatten(self.state()))
         self.saved = (self.out / "checkpoint.npz", self.epoch)
+        if self.stop_reason is not None:
+            self.log.line(f"stopped after epoch {self.epoch} of {self.config.epochs}: "
+                          f"{self.stop_reason}; --resume {self.saved[0]} continues it")
         if self.on_epoch_end is not None:
             self.on_epoch_end(self)
 
@@ -302,6 +319,20 @@ class Trainer:
         self.meter.points, self.writer.frames = state["points"], state["frames"]
 
 
+def stop_rule(epochs, config):
+    """Why the run stops after its last scored epoch, or None: config.target_fid reached, or
+    no FID better than the best for config.early_stop scores."""
+    scored = [row for row in epochs if "fid" in row]
+    last, best = scored[-1], best_row(epochs)
+    if config.target_fid and last["fid"] <= config.target_fid:
+        return f"FID {last['fid']:.3f} reached the target {config.target_fid:g} (--target-fid)"
+    since = len(scored) - 1 - next(i for i, row in enumerate(scored) if row is best)
+    if config.early_stop and since >= config.early_stop:
+        return (f"FID has not improved for {since} scores (best {best['fid']:.3f} at epoch "
+                f"{best['epoch']}; --early-stop {config.early_stop})")
+    return None
+
+
 def best_row(epochs):
     """The history row of the lowest FID (the first of equals), or None when none was scored."""
     scored = [row for row in epochs if "fid" in row]
@@ -344,11 +375,12 @@ def resumed_config(state, where, epochs=None, **changes):
 
 def resume(source, images, *, labels=None, epochs=None, device=None, out=None, log=print,
            eval_images=None, eval_every=None, lr=None, sample_every=None, log_every=None,
-           overwrite=False, comm=None):
+           early_stop=None, target_fid=None, stop_on_divergence=None, overwrite=False,
+           comm=None):
     """A Trainer restored from a checkpoint (a path, or the dict load_checkpoint returned), ready
     to continue its planned epochs, or `epochs` in all. Safe to change on the way: the device,
-    the output folder, how often it samples, logs and scores, and the learning rate (`lr`: both
-    networks', from now on). The data must be the same size as the checkpoint's, and the batch
+    the output folder, how often it samples, logs and scores, when it stops early, and the
+    learning rate (`lr`: both networks', from now on). The data must be the same size as the checkpoint's, and the batch
     statistics as trained: per process (comm.sync_statistics False) on as many processes, or
     over the global batch (check_data_parallel)."""
     state = load_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
@@ -364,7 +396,10 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
     out = out if out is not None else path.parent
     config = resumed_config(state, where, epochs, device=device, out=str(out),
                             sample_every=sample_every, log_every=log_every,
-                            eval_every=0 if eval_images is None else eval_every)
+                            eval_every=0 if eval_images is None else eval_every,
+                            early_stop=0 if eval_images is None else early_stop,
+                            target_fid=0.0 if eval_images is None else target_fid,
+                            stop_on_divergence=stop_on_divergence)
     try:
         recipe = Recipe(**state["recipe"])
         if lr is not None:

@@ -58,6 +58,8 @@ def snapshot(folder):
     (["--limit", "-5"], "argument --limit: must be at least 1, got -5"),
     (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
     (["--lr", "nan"], "argument --lr: must be a positive finite number"),
+    (["--target-fid", "-1"], "argument --target-fid: must be at least 0, got -1"),
+    (["--early-stop", "-1"], "argument --early-stop: must be at least 0, got -1"),
     (["--epochs", "2.5"], "argument --epochs: expected a whole number, got '2.5'"),
     (["--resume", "x.npz", "--overwrite"], "--overwrite is for new runs"),
 ])
@@ -65,6 +67,14 @@ def test_bad_flags_are_argparse_errors_naming_the_flag(cli, tmp_path, argv, mess
     code, _, err = cli(*argv, "--out", tmp_path / "run")
     assert code == 2 and message in one_error_line(err)
     assert not (tmp_path / "run").exists()
+
+
+def test_early_stopping_without_scores_is_one_clear_line(cli, tmp_path):
+    code, _, err = cli(*SMALL, "--early-stop", "2", "--out", tmp_path / "run")
+    assert code == 1
+    assert one_error_line(err) == ("error: early_stop and target_fid stop on FID scores: score "
+                                   "the run too (eval_every >= 1, --eval-every N)")
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
 def test_a_batch_larger_than_the_data_is_refused(cli, tmp_path):
