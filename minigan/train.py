@@ -380,9 +380,9 @@ def resume(source, images, *, labels=None, epochs=None, device=None, out=None, l
     """A Trainer restored from a checkpoint (a path, or the dict load_checkpoint returned), ready
     to continue its planned epochs, or `epochs` in all. Safe to change on the way: the device,
     the output folder, how often it samples, logs and scores, when it stops early, and the
-    learning rate (`lr`: both networks', from now on). The data must be the same size as the checkpoint's, and the batch
-    statistics as trained: per process (comm.sync_statistics False) on as many processes, or
-    over the global batch (check_data_parallel)."""
+    learning rate (`lr`: both networks', from now on). The data must be the same size as the
+    checkpoint's, and the batch statistics as trained: per process (comm.sync_statistics False)
+    on as many processes, or over the global batch (check_data_parallel)."""
     state = load_checkpoint(source) if isinstance(source, (str, os.PathLike)) else source
     path = Path(state["path"]) if state.get("path") else None
     where = path or "the checkpoint"
