@@ -5,6 +5,14 @@
     python examples/sample.py runs/RUN/generator.npz --n 5000 --out samples.npy
           # N images as float32 in [-1, 1], shape (N, 28, 28), to evaluate elsewhere
     python examples/sample.py runs/RUN --digit 7 --n 64 --out sevens.png   # a conditional run
+    python examples/sample.py runs/RUN --walk 4 --steps 8 --out walk.png   # + walk.gif
+    python examples/sample.py runs/RUN --walk 4 --from-digit 3 --to-digit 8 --out morph.png
+
+--walk N draws N latent walks of --steps points each between pairs of random z, along the great
+circle (spherical interpolation, minigan/latent.py says why; --linear: the straight line), as a
+grid with a walk per row, and a GIF beside it (--out with .gif) stepping along all walks at once.
+For a conditional run, --from-digit A --to-digit B walks between the two digits' label
+embeddings instead, each walk's z held fixed.
 
 A conditional run's generator draws the digit it is told: --digit D gives N images of D; without
 --digit, the grid has one row per digit (0 to 9) and a .npy holds the digits 0, 1, ..., 9, 0, ...
@@ -23,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import visualize
+from minigan import latent, visualize
 from minigan.sampling import (GENERATORS, digit_labels, generate, is_conditional, load_generator,
                               load_pretrained)
 
@@ -98,6 +106,50 @@ def layout(G, n, digit, suffix):
     return 10, cols, np.arange(n) // cols
 
 
+def walk_problem(args):
+    """Why the walk flags do not fit together, or None."""
+    digits = (args.from_digit is not None) + (args.to_digit is not None)
+    if args.walk is None:
+        if digits or args.linear:
+            return "--from-digit, --to-digit and --linear shape a --walk: add --walk N"
+        return None
+    if not 1 <= args.walk <= 100 or args.steps < 2 or args.walk * args.steps > MAX_GRID:
+        return (f"--walk N takes 1 to 100 walks and --steps S at least 2, N x S at most "
+                f"{MAX_GRID:,}; got --walk {args.walk} --steps {args.steps}")
+    if not str(args.out).endswith(".png"):
+        return "--walk writes a .png grid (and a .gif beside it): --out must end in .png"
+    if digits == 1:
+        return "a digit walk needs both --from-digit and --to-digit"
+    if digits and (args.linear or args.digit is not None):
+        return "a digit walk holds z fixed: leave --linear and --digit out"
+    return None
+
+
+def write_walks(G, args, out):
+    """The walks' grid (a walk per row) at out and the GIF beside it (a frame per step)."""
+    if args.from_digit is not None:
+        images, _ = latent.digit_walk(G, args.from_digit, args.to_digit, args.walk, args.steps,
+                                      args.seed)
+        what = f"from digit {args.from_digit} to {args.to_digit}"
+    else:
+        if args.digit is not None and not is_conditional(G):
+            raise ValueError("--digit needs a conditional run (trained with --conditional); "
+                             "this generator is unconditional: leave --digit out")
+        images, _ = latent.latent_walk(G, args.walk, args.steps, args.seed,
+                                       spherical=not args.linear, digit=args.digit)
+        what = "along straight lines" if args.linear else "along great circles"
+    cols = math.ceil(math.sqrt(args.walk))
+    frames = [visualize.grid(images[:, step], math.ceil(args.walk / cols), cols)
+              for step in range(args.steps)]
+    gif = out.with_suffix(".gif")
+    write_atomically(out, lambda tmp: visualize.save_grid(tmp, images.reshape(-1, 28, 28),
+                                                          args.walk, args.steps),
+                     args.overwrite)
+    write_atomically(gif, lambda tmp: visualize.save_gif(tmp, frames), args.overwrite)
+    print(f"wrote {args.walk} walks of {args.steps} steps {what} to {out} and {gif}")
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Draw samples from a trained minigan generator.")
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
@@ -116,7 +168,21 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="noise seed (a whole number >= 0)")
     p.add_argument("--digit", type=int, default=None, choices=range(10), metavar="D",
                    help="a conditional run's generator draws only this digit (0-9)")
+    p.add_argument("--walk", type=int, default=None, metavar="N",
+                   help="N latent walks instead of samples: a .png grid (a walk per row) and a "
+                        ".gif beside it")
+    p.add_argument("--steps", type=int, default=8, help="points per walk, ends included "
+                                                        "(default 8; at least 2)")
+    p.add_argument("--linear", action="store_true",
+                   help="walk the straight line between the z's, not the great circle")
+    p.add_argument("--from-digit", type=int, default=None, choices=range(10), metavar="A",
+                   help="a conditional run: walk from digit A's label embedding (with --to-digit)")
+    p.add_argument("--to-digit", type=int, default=None, choices=range(10), metavar="B",
+                   help="... to digit B's, each walk's z fixed")
     args = p.parse_args(argv)
+    walking = walk_problem(args)
+    if walking:
+        p.error(walking)
     if (args.source is not None) == args.pretrained:
         p.error("give a run folder (or generator.npz), or --pretrained, not both")
     if args.seed < 0:
@@ -127,12 +193,15 @@ def main(argv=None):
     limit = MAX_GRID if out.suffix == ".png" else MAX_SAMPLES
     if not 1 <= args.n <= limit:
         p.error(f"--n must be between 1 and {limit:,} for a {out.suffix} file, got {args.n}")
-    problem = out_problem(out, args.overwrite)
+    problem = out_problem(out, args.overwrite) or \
+        (out_problem(out.with_suffix(".gif"), args.overwrite) if args.walk else None)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     try:
         G = load_pretrained() if args.pretrained else load_generator(args.source, args.which)
+        if args.walk:
+            return write_walks(G, args, out)
         rows, cols, labels = layout(G, args.n, args.digit, out.suffix)
         images = generate(G, args.n, args.seed, labels=labels)
         if out.suffix == ".npy":

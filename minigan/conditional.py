@@ -30,7 +30,12 @@ class ConditionalGenerator(nn.Module):
         if labels is None:
             raise ValueError("a conditional generator draws (z, labels): give the labels (the "
                              "steps take G and D bound to them: conditional.given)")
-        return self.body(concatenate([z, self.embed(labels)], axis=1))
+        return self.from_label_vectors(z, self.embed(labels))
+
+    def from_label_vectors(self, z, vectors):
+        """body(concatenate(z, vectors)): the images for label vectors (N, 10) given directly,
+        e.g. points between two digits' embeddings (minigan.latent.digit_walk)."""
+        return self.body(concatenate([z, vectors], axis=1))
 
 
 class ProjectionHead(nn.Module):
