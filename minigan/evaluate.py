@@ -61,8 +61,8 @@ def score(G, n=EVAL_SAMPLES, seed=0, data_dir=None, floor_draws=FLOOR_DRAWS):
 
 def _parser():
     """The command line of `python -m minigan.evaluate`."""
-    p = argparse.ArgumentParser(prog="python -m minigan.evaluate",
-                                description=__doc__.splitlines()[0])
+    prog = "minigan evaluate" if sys.argv[0] == "minigan evaluate" else "python -m minigan.evaluate"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("source", nargs="?", help="a run folder or its generator.npz")
     p.add_argument("--pretrained", action="store_true",
                    help="score the pretrained generator shipped in the package")

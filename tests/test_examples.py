@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minigan import build
+from minigan import build, train_command
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -211,11 +211,11 @@ def test_gan_in_one_file_trains_logs_samples_and_repeats_itself(tmp_path, capsys
 
 def test_help_texts_say_the_whole_sentence_and_every_place_looked():
     """toy_2d's description is its docstring's first paragraph, not a line cut mid-sentence;
-    mnist_gan's --data-dir help names every place the files are looked up, the shipped copy
-    included."""
+    mnist_gan's --data-dir help (minigan.train_command's) names every place the files are looked
+    up, the shipped copy included."""
     toy = load("toy_2d.py")["build_parser"]()
     assert toy.description.endswith("in seconds rather than hours.")
     parser = argparse.ArgumentParser()
-    load("mnist_gan.py")["add_run_flags"](parser)
+    train_command.add_run_flags(parser)
     data_dir = next(a for a in parser._actions if a.dest == "data_dir")
     assert "data/mnist/" in data_dir.help and "$MINIGAN_DATA_DIR" in data_dir.help
