@@ -21,8 +21,9 @@ reads as that digit, per digit and overall.
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from minigan import data, digits, metrics, sampling
+from minigan import data, digits, metrics, run_report, sampling
 from minigan.config import EVAL_SAMPLES
 
 TEST_IMAGES = data.FILES["test-images"][3][0]  # the real images the samples are compared with
@@ -80,6 +81,9 @@ def _parser():
                         f"0: no floor, no training images read)")
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: MINIGAN_DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--report", action="store_true",
+                   help="also write the run folder's report.md (its samples, curves, scores per "
+                        "epoch beside the floor, recipe and time per epoch)")
     return p
 
 
@@ -98,6 +102,9 @@ def main(argv=None):
     if (args.source is not None) + args.pretrained + args.classifier != 1:
         p.error("give one of: a run folder (or generator.npz) to score, --pretrained, or "
                 "--classifier")
+    if args.report and (args.source is None or not Path(args.source).is_dir()):
+        p.error("--report writes into a run folder: give the run folder, not a file or "
+                "--pretrained")
     if not args.classifier and args.n < FEW_SAMPLES:
         print(f"warning: FID from {args.n} samples is biased upwards and noisy; use --n "
               f"{FEW_SAMPLES} or more (default {EVAL_SAMPLES}) to compare generators",
@@ -111,6 +118,11 @@ def main(argv=None):
         else:
             result = evaluate(args.source, args.n, args.seed, args.data_dir, args.floor_draws,
                               args.which)
+        if args.report:
+            floor = result if "fid_floor" in result else None
+            written = run_report.write_report(args.source, floor,
+                                              "python -m minigan.evaluate --report")
+            print(f"wrote {written}", file=sys.stderr)
     except (OSError, ValueError, data.DataError) as error:  # FileNotFoundError is an OSError
         print(f"error: {error}", file=sys.stderr)
         return 1

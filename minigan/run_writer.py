@@ -130,6 +130,12 @@ class RunWriter:
                    lambda f: np.savez(f, **generator_state))
         self.recipe(recipe)
 
+    def report(self, floor=None):
+        """report.md (run_report.write_report), the run's one-page summary."""
+        from minigan import run_report
+        self.whole(self.out / run_report.REPORT, lambda path: run_report.write_report(
+            self.out, floor))
+
     @staticmethod
     def whole(path, save, *args, **kwargs):
         """save(path, ...), a writer that replaces `path` whole; RunWriteError naming the file

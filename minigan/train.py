@@ -156,6 +156,7 @@ class Trainer:
                     self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
                                        self.G.state_dict(), self.recipe)
                     self.log_best()
+                    self.writer.report(self.training_floor())
         except RunWriteError as exc:
             raise exc.told(self.saved, self.config.epochs, self.finish_command) from None
         finally:
@@ -213,6 +214,16 @@ class Trainer:
                           f"{self.stop_reason}; --resume {self.saved[0]} continues it")
         if self.on_epoch_end is not None:
             self.on_epoch_end(self)
+
+    def training_floor(self):
+        """The honest FID floor for the run's report (metrics.training_floor): training images
+        scored against the test images the run was scored against; None when the run scored
+        nothing or has fewer training images than it scores."""
+        from minigan import metrics
+        n = self.config.eval_samples
+        if best_row(self.epochs) is None or len(self.images) < n:
+            return None
+        return metrics.training_floor(self.images, self.eval_images[:n])
 
     def log_best(self):
         """The best-scored epoch against the last scored one, when the run scored any."""

@@ -121,6 +121,10 @@ def test_a_real_run_keeps_the_generator_of_its_lowest_fid(tmp_path):
     assert round(again["fid"], 4) == best["fid"] and again["digits_covered"] == best["digits"]
     evaluated = evaluate.evaluate(run, n=200, data_dir=str(SHARED), floor_draws=0, which="best")
     assert evaluated["n"] == 200 and np.isfinite(evaluated["fid"])
+    assert evaluate.main([str(run), "--report", "--n", "500", "--data-dir", str(SHARED)]) == 0
+    report = (run / "report.md").read_text()      # now with the floor, from training images
+    assert "Written by python -m minigan.evaluate --report" in report
+    assert "500 random training images scored against the same test images" in report
     export = runpy.run_path(str(EXAMPLES / "export_pretrained.py"))["main"]
     assert export([str(run), "--which", "best", "--command", "test", "--commit", "none",
                    "--machine", "here", "--out", str(tmp_path / "exported.npz")]) == 0
