@@ -195,7 +195,8 @@ def _first_line(exc):
 def flatten(state):
     """(arrays, document) of a trainer's state: every array by a path-like name ("G/0.weight",
     "opt_d/3/m", "points/loss_d", "frames", ...), and the rest as JSON-able values."""
-    arrays = {f"{net}/{k}": v for net in ("G", "D") for k, v in state[net].items()}
+    arrays = {f"{net}/{k}": v for net in ("G", "D", "G_average") if net in state
+              for k, v in state[net].items()}
     optimizers = {}
     for name in ("opt_d", "opt_g"):
         plain = []
@@ -210,7 +211,7 @@ def flatten(state):
     frames = state["frames"]
     arrays["frames"] = np.stack(frames) if frames else np.zeros((0, 0, 0), np.uint8)
     document = {k: state[k] for k in ("config", "recipe", "epoch", "g_steps", "n_images", "rng",
-                                      "epochs", "data_parallel") if k in state}
+                                      "epochs", "data_parallel", "average_updates") if k in state}
     return arrays, dict(document, optimizers=optimizers)
 
 
@@ -220,6 +221,11 @@ def unflatten(arrays, document):
     state = {k: document[k] for k in ("config", "recipe", "rng", "epochs")}
     if "data_parallel" in document:   # older checkpoints lack it (train.load_checkpoint)
         state["data_parallel"] = document["data_parallel"]
+    if "average_updates" in document:   # a run with the averaged generator (minigan.ema)
+        updates = document["average_updates"]
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
+            raise ValueError(f"average_updates must be a whole number >= 0, got {updates!r}")
+        state["average_updates"], state["G_average"] = updates, {}
     for key in ("epoch", "g_steps", "n_images"):
         if isinstance(document[key], bool) or not isinstance(document[key], int) or \
                 document[key] < 0:
@@ -237,7 +243,7 @@ def unflatten(arrays, document):
                          "state": [dict(per_param) for per_param in saved["state"]]}
     for name, value in arrays.items():
         head, _, rest = name.partition("/")
-        if head in ("G", "D") and rest:
+        if head in ("G", "D") and rest or head == "G_average" and rest and head in state:
             state[head][rest] = value
         elif head in ("opt_d", "opt_g") and rest.count("/") == 1 and rest[0].isdigit():
             index, key = rest.split("/")

@@ -18,7 +18,7 @@ class OutputError(ValueError):
 # name (checkpoint.save_atomic); --overwrite deletes these and their orphans (nothing else).
 OUTPUTS = ("samples_epoch*.png", "final_grid.png", "progress.gif", "losses.png", "history.csv",
            "checkpoint.npz", "generator.npz", "recipe.json", "generator_best.npz", "best.json",
-           "report.md", "best_grid.png")
+           "report.md", "best_grid.png", "generator_raw.npz")
 ORPHANS = tuple(pattern + ".tmp*" for pattern in OUTPUTS)
 RUN_FILES = OUTPUTS + ORPHANS
 LOCK = "minigan.lock"   # held by the running run (RunLock); gone when it ends

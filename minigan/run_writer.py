@@ -121,13 +121,17 @@ class RunWriter:
         document = json.dumps(dataclasses.asdict(recipe), indent=2).encode()
         self.whole(self.out / "recipe.json", checkpoint.save_atomic, lambda f: f.write(document))
 
-    def finish(self, images, generator_state, recipe):
-        """The final grid, the GIF, generator.npz and the recipe.json that rebuilds it."""
+    def finish(self, images, generator_state, recipe, raw_state=None):
+        """The final grid, the GIF, generator.npz and the recipe.json that rebuilds it; with an
+        averaged generator (generator_state), the trained one as generator_raw.npz."""
         self.whole(self.out / "final_grid.png", visualize.save_grid, images, self.frame,
                    self.frame)
         self.whole(self.out / "progress.gif", visualize.save_gif, self.frames)
         self.whole(self.out / "generator.npz", checkpoint.save_atomic,
                    lambda f: np.savez(f, **generator_state))
+        if raw_state is not None:
+            self.whole(self.out / "generator_raw.npz", checkpoint.save_atomic,
+                       lambda f: np.savez(f, **raw_state))
         self.recipe(recipe)
 
     def report(self, floor=None):

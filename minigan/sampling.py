@@ -65,7 +65,9 @@ def read_arrays(path):
     return arrays
 
 
-GENERATORS = {"last": "generator.npz", "best": "generator_best.npz"}   # in a run folder
+# In a run folder: the final generator, the best-scored epoch's, and with an averaged generator
+# (--ema; then "last" and "best" are the average) the trained one
+GENERATORS = {"last": "generator.npz", "best": "generator_best.npz", "raw": "generator_raw.npz"}
 
 
 def load_generator(path, which="last"):

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 import minigan.functional as F
-from minigan import (backend, build, checkpoint, conditional, data, distributed, gan, sampling,
-                     threads)
+from minigan import (backend, build, checkpoint, conditional, data, distributed, ema, gan,
+                     sampling, threads)
 from minigan.autograd import no_grad, tensor
 from minigan.batch import LOCAL_BATCH
 from minigan.checkpoint import CheckpointError, save_atomic  # noqa: F401  (part of this API)
@@ -95,6 +95,11 @@ class Trainer:
             comm.broadcast(self.D)
             self.opt_d = distributed.AveragingOptimizer(self.opt_d, comm)
             self.opt_g = distributed.AveragingOptimizer(self.opt_g, comm)
+        # The generator the run samples, scores and keeps: G, or the average of its weights
+        self.sampled = self.G
+        if self.config.ema:
+            self.opt_g = ema.WeightAveraging(self.opt_g, self.G, self.config.ema)
+            self.sampled = self.opt_g.average
 
     def noise_std(self):
         """Instance noise, annealed linearly from the recipe's value to 0 over the run."""
@@ -154,7 +159,8 @@ class Trainer:
                     self.end_epoch()
                 if self.is_root:
                     self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
-                                       self.G.state_dict(), self.recipe)
+                                       self.sampled.state_dict(), self.recipe,
+                                       self.G.state_dict() if self.config.ema else None)
                     self.log_best()
                     self.writer.report(self.training_floor())
         except RunWriteError as exc:
@@ -192,7 +198,7 @@ class Trainer:
                 if "fid" in row:
                     row["best"] = int(row is best)
             if best is self.epochs[-1]:
-                self.writer.best(best, self.G.state_dict(), self.recipe)
+                self.writer.best(best, self.sampled.state_dict(), self.recipe)
             self.stop_reason = stop_rule(self.epochs, self.config)
         diverged = self.config.stop_on_divergence and "warning" in self.epochs[-1]
         if diverged:
@@ -254,15 +260,17 @@ class Trainer:
                         f"{net_name}.{name} holds NaN or infinite values after epoch "
                         f"{self.epoch}; training stopped before saving. {self.last_good()}")
 
-    def generate(self, noise, labels=None):
-        """G's images (N, 784) of the noise in eval mode; a conditional G draws `labels`
-        (default: each digit in turn)."""
+    def generate(self, noise, labels=None, G=None):
+        """The sampled generator's images (N, 784) of the noise in eval mode (or G's); a
+        conditional one draws `labels` (default: each digit in turn)."""
+        G = self.sampled if G is None else G
         if self.recipe.conditional and labels is None:
             labels = sampling.digit_labels(len(noise))
-        self.G.eval()
+        training = G.training
+        G.eval()
         with self.run_state, no_grad():
-            images = conditional.draw(self.G, noise, labels).numpy()
-        self.G.train()
+            images = conditional.draw(G, noise, labels).numpy()
+        G.train(training)
         return images
 
     def score(self):
@@ -273,19 +281,26 @@ class Trainer:
         n = self.config.eval_samples
         noise = np.random.default_rng(10_000 + self.epoch).standard_normal((n, gan.NOISE_DIM))
         labels = sampling.digit_labels(n) if self.recipe.conditional else None
-        images = self.generate(tensor(noise.astype(np.float32), device=self.config.device),
-                               labels)
-        result = metrics.evaluate_images(images, self.eval_images[:n], labels=labels)
+        noise = tensor(noise.astype(np.float32), device=self.config.device)
+        result = metrics.evaluate_images(self.generate(noise, labels), self.eval_images[:n],
+                                         labels=labels)
         self.epochs[-1].update(fid=round(result["fid"], 4), digits=result["digits_covered"],
                                kl_uniform=round(result["kl_to_uniform"], 4),
                                confidence=round(result["confidence"], 4))
+        raw = ""
+        if self.config.ema:   # the trained generator too, on the same noise
+            trained = metrics.evaluate_images(self.generate(noise, labels, self.G),
+                                              self.eval_images[:n], labels=labels)
+            self.epochs[-1].update(fid_raw=round(trained["fid"], 4),
+                                   digits_raw=trained["digits_covered"])
+            raw = f" (averaged generator; the trained one: FID {trained['fid']:.3f})"
         accuracy = ""
         if labels is not None:
             self.epochs[-1]["label_accuracy"] = round(result["label_accuracy"], 4)
             accuracy = f", label accuracy {100 * result['label_accuracy']:.1f}%"
         self.log.line(f"epoch {self.epoch}: FID {result['fid']:.3f}, digits covered "
                       f"{result['digits_covered']}/10, KL to uniform "
-                      f"{result['kl_to_uniform']:.3f}{accuracy}")
+                      f"{result['kl_to_uniform']:.3f}{accuracy}{raw}")
 
     # Checkpoints: everything needed to continue exactly where the run stopped
     def state(self):
@@ -299,7 +314,9 @@ class Trainer:
                 "epochs": self.epochs, "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_d": self.opt_d.state_dict(), "opt_g": self.opt_g.state_dict(),
                 "fixed_noise": self.fixed_noise.numpy(), "points": self.meter.points,
-                "frames": self.writer.frames, "data_parallel": self.data_parallel()}
+                "frames": self.writer.frames, "data_parallel": self.data_parallel(),
+                **({"G_average": self.sampled.state_dict(),
+                    "average_updates": self.opt_g.updates} if self.config.ema else {})}
 
     def data_parallel(self):
         """How the run's processes share it: their number, and whether each keeps its own batch
@@ -312,6 +329,12 @@ class Trainer:
         learning rates are the trainer's recipe's (a resumed run may be given new ones)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
+        if self.config.ema:
+            if "G_average" not in state:
+                raise ValueError("the checkpoint has no averaged generator: resume it without "
+                                 "--ema, as it was trained")
+            self.sampled.load_state_dict(state["G_average"])
+            self.opt_g.updates = state["average_updates"]
         self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.hyper["lr"], self.opt_g.hyper["lr"] = self.recipe.lr_d, self.recipe.lr_g

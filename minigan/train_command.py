@@ -27,9 +27,9 @@ from minigan.run_folder import fresh_run_folder
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
-            "eval_every", "early_stop", "target_fid", "stop_on_divergence")
+            "eval_every", "early_stop", "target_fid", "stop_on_divergence", "ema")
 # Flags a resumed run cannot change: each is checked against the checkpoint.
-FIXED_ON_RESUME = ("schedule", "recipe", "batch_size", "seed")
+FIXED_ON_RESUME = ("schedule", "recipe", "batch_size", "seed", "ema")
 
 
 def non_negative_number(text):
@@ -40,6 +40,14 @@ def non_negative_number(text):
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def decay(text):
+    """A number in [0, 1), for argparse."""
+    value = non_negative_number(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be below 1, got {text}")
     return value
 
 
@@ -136,8 +144,8 @@ def add_run_flags(p):
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue the run saved in this checkpoint.npz (--epochs: the new total; "
                         "--schedule, --recipe, --model, --discriminator, --conditional, "
-                        "--classifier, --batch-size, --seed and --local-statistics must match "
-                        "the run's)")
+                        "--classifier, --batch-size, --seed, --ema and --local-statistics must "
+                        "match the run's)")
     p.add_argument("--log-every", type=whole_number(MINIMUMS["log_every"]), default=None,
                    help="iterations between progress lines (default: 50)")
     p.add_argument("--eval-every", type=whole_number(MINIMUMS["eval_every"]), default=None,
@@ -153,6 +161,10 @@ def add_run_flags(p):
     p.add_argument("--target-fid", type=non_negative_number, default=None, metavar="F",
                    help="stop when a score reaches FID F (needs --eval-every; default: 0, no "
                         "target; with --resume, the checkpoint's)")
+    p.add_argument("--ema", type=decay, default=None, metavar="DECAY",
+                   help="keep an exponential moving average of G's weights with this decay "
+                        "(0.999 is usual) and sample, score and save it; the trained G is kept "
+                        "as generator_raw.npz (default: 0, none)")
     p.add_argument("--stop-on-divergence", action="store_true", default=None,
                    help="stop at an epoch whose losses or D outputs diverged (the warning), "
                         "saving nothing of it: the last good checkpoint stays")
@@ -229,6 +241,7 @@ def check_fixed_flags(args, state):
                  recipe=RECIPE_ALIASES.get(recipe.name, recipe.name), model=recipe.model,
                  discriminator=recipe.discriminator, conditional=recipe.conditional,
                  classifier=recipe.classifier)
+    saved.setdefault("ema", 0.0)          # a checkpoint from before the averaged generator
     given = {name: getattr(args, name) for name in FIXED_ON_RESUME}
     given.update(model=args.model, discriminator=args.discriminator,
                  conditional=args.conditional or None, classifier=args.classifier)

@@ -60,6 +60,7 @@ def snapshot(folder):
     (["--lr", "nan"], "argument --lr: must be a positive finite number"),
     (["--target-fid", "-1"], "argument --target-fid: must be at least 0, got -1"),
     (["--early-stop", "-1"], "argument --early-stop: must be at least 0, got -1"),
+    (["--ema", "1"], "argument --ema: must be below 1, got 1"),
     (["--epochs", "2.5"], "argument --epochs: expected a whole number, got '2.5'"),
     (["--resume", "x.npz", "--overwrite"], "--overwrite is for new runs"),
 ])
