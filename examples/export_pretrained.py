@@ -3,9 +3,9 @@
     python examples/export_pretrained.py runs/RUN --command "python examples/mnist_gan.py ..." \
         --commit abc1234 --machine "2-core AMD EPYC VM"
 
-Reads the generator in runs/RUN/checkpoint.npz (the state after the run's last finished epoch;
-with --which best, runs/RUN/generator_best.npz, the best-scored epoch's, with best.json) and
-writes minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
+Reads the generator in runs/RUN/checkpoint.npz (the state after the run's last finished epoch:
+the averaged generator for a run trained with --ema; with --which best,
+runs/RUN/generator_best.npz, the best-scored epoch's, with best.json) and writes minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
 generator_pretrained.json (its recipe, and its provenance: the command, commit, machine, the
 epochs trained of those planned, the date, and the scores of `python -m minigan.evaluate` for the
 float32 original and the float16 copy as shipped, 5,000 samples, noise seed 0).
@@ -56,8 +56,8 @@ def main(argv=None):
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if args.which == "last":
-        state = saved["G"]
+    if args.which == "last":   # a run with the averaged generator (--ema) exports the average
+        state = saved.get("G_average", saved["G"])
         G = sampling.generator_from(recipe, state, run / "checkpoint.npz")
     half = {k: v.astype(np.float16) if v.dtype.kind == "f" else v for k, v in state.items()}
     worst = max(float(np.abs(half[k].astype(np.float32) - v).max())
@@ -65,7 +65,8 @@ def main(argv=None):
     np.savez(out, **half)
     provenance = {"command": args.command, "commit": args.commit, "machine": args.machine,
                   "epochs_trained": epoch, "epochs_planned": saved["config"]["epochs"],
-                  "generator": "best-scored epoch" if args.which == "best" else "last epoch",
+                  "generator": ("best-scored epoch" if args.which == "best" else "last epoch")
+                  + (", weight average" if "G_average" in saved else ""),
                   "exported": datetime.date.today().isoformat(),
                   "float16_max_abs_rounding": worst, "scores_float32": scores(G),
                   "scores_float16": scores(sampling.generator_from(   # as load_pretrained reads
