@@ -5,7 +5,8 @@
 
 Reads the generator in runs/RUN/checkpoint.npz (the state after the run's last finished epoch:
 the averaged generator for a run trained with --ema; with --which best,
-runs/RUN/generator_best.npz, the best-scored epoch's, with best.json) and writes minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
+runs/RUN/generator_best.npz, the best-scored epoch's, with best.json) and writes
+minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
 generator_pretrained.json (its recipe, and its provenance: the command, commit, machine, the
 epochs trained of those planned, the date, and the scores of `python -m minigan.evaluate` for the
 float32 original and the float16 copy as shipped, 5,000 samples, noise seed 0).
