@@ -13,6 +13,7 @@ def test_the_average_follows_its_rule():
     mg.manual_seed(0)
     G = build.build_generator("stable")           # BatchNorm: running statistics and a counter
     averaging = ema.WeightAveraging(optim.Adam(G.parameters()), G, 0.9)
+    start = G.state_dict()                          # the average starts as a copy of G
     history = []
     for k in range(3):
         for _, t in G.named_tensors():            # stand-ins for three training steps
@@ -27,10 +28,11 @@ def test_the_average_follows_its_rule():
         if value.dtype.kind != "f":
             np.testing.assert_array_equal(value, history[-1][name])   # counters: copied
             continue
-        expected = history[0][name].copy()                           # the first copies G
-        for step in history[1:]:
-            expected *= np.float32(0.9)
-            expected += np.float32(1 - 0.9) * step[name]
+        expected = start[name].copy()
+        for t, step in enumerate(history):                          # d_t = min(0.9, (1+t)/(10+t))
+            keep = min(0.9, (1 + t) / (10 + t))
+            expected *= np.float32(keep)
+            expected += np.float32(1 - keep) * step[name]
         np.testing.assert_array_equal(value, expected)
     with pytest.raises(ValueError, match="decay must be in .0, 1."):
         ema.WeightAveraging(optim.Adam(G.parameters()), G, 1.0)
