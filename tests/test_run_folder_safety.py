@@ -163,7 +163,7 @@ def test_a_second_resume_of_a_held_run_stops_at_once_and_the_first_finishes(cli,
 # 3. A full disk
 WRITES = ["samples_epoch001.png", "history.csv", "losses.png", "checkpoint.npz",
           "samples_epoch002.png", "history.csv", "losses.png", "checkpoint.npz",
-          "final_grid.png", "progress.gif", "generator.npz", "recipe.json"]
+          "final_grid.png", "progress.gif", "generator.npz", "recipe.json", "report.md"]
 
 
 class FullDisk:
@@ -203,6 +203,8 @@ def assert_whole(path):
         json.loads(path.read_text())
     elif path.suffix == ".csv":
         assert list(csv.DictReader(path.open()))
+    elif path.suffix == ".md":
+        assert path.read_text().startswith("# minigan run:")
     elif path.name == "checkpoint.npz":
         checkpoint.load(path)
     else:
