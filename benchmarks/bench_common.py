@@ -333,14 +333,8 @@ def schedule_steps(d_step, g_step, real, schedule="standard"):
 
 
 def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    from minigan.run_report import cpu_model
+    return cpu_model()
 
 
 def machine():

@@ -19,20 +19,25 @@ REPORT = "report.md"
 BEST_GRID = "best_grid.png"   # 8 x 8 samples of generator_best.npz, noise seed 0
 
 
+def cpu_model():
+    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def machine():
     """The CPU (model, logical cores), the OS and the versions that ran the code."""
     import numba
     import numpy
 
     import minigan
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return (f"{model} ({os.cpu_count()} logical cores), {platform.system()} "
+    return (f"{cpu_model()} ({os.cpu_count()} logical cores), {platform.system()} "
             f"{platform.release()}; Python {platform.python_version()}, NumPy "
             f"{numpy.__version__}, Numba {numba.__version__}, minigan {minigan.__version__}")
 

@@ -106,3 +106,32 @@ def away_from_zero(shape, device="cpu", seed=0, requires_grad=True, margin=0.1):
 
 def positive(shape, device="cpu", seed=0, requires_grad=True):
     return _float64_tensor(positive_array(shape, seed, np.float64), device, requires_grad)
+
+
+def relative_error(actual, expected):
+    """The largest error relative to the largest value expected."""
+    return float(np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-30))
+
+
+def conv_case(max_channels, max_out):
+    """A hypothesis strategy: (x shape, weight shape, stride, padding) of a convolution that fits
+    its input: 1-3 images, 1..max_channels channels in, 1..max_out out, sides 1-10, kernel sides
+    1-5, stride 1-3, padding "same", "valid", 0, 1 or 2."""
+    from hypothesis import assume
+    from hypothesis import strategies as st
+
+    from minigan.functional.conv import conv_geometry
+
+    @st.composite
+    def case(draw):
+        N, C = draw(st.integers(1, 3)), draw(st.integers(1, max_channels))
+        OC = draw(st.integers(1, max_out))
+        H, W = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+        KH, KW, S = draw(st.integers(1, 5)), draw(st.integers(1, 5)), draw(st.integers(1, 3))
+        padding = draw(st.sampled_from(["same", "valid", 0, 1, 2]))
+        try:
+            conv_geometry(H, W, KH, KW, S, padding)
+        except ValueError:
+            assume(False)
+        return (N, C, H, W), (OC, C, KH, KW), S, padding
+    return case()

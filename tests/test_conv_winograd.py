@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from conftest import normal_array, randn
+from conftest import normal_array, randn, relative_error
 from minigan import kernels
 from minigan.functional import conv_winograd
 from minigan.functional.conv import WINOGRAD_MIN_CHANNELS, choose_algorithm, conv_geometry
@@ -31,10 +31,6 @@ def tiling(draw):
     OH, OW = H + 2 * PT - 2, W + 2 * PL - 2
     assume(OH >= 1 and OW >= 1)
     return N, C, H, W, PT, PL, OH, OW
-
-
-def relative_error(actual, expected):
-    return float(np.abs(actual - expected).max() / max(np.abs(expected).max(), 1e-30))
 
 
 @pytest.mark.gpu

@@ -43,9 +43,7 @@ def image_columns(x, n, KH, KW, S, PT, PL, OH, OW, cols):
         for i in range(KH):
             for j in range(KW):
                 row = cols[(c * KH + i) * KW + j]
-                # ow in [lo, hi) reads inside the image: w = ow*S - PL + j in [0, W)
-                lo = min(max(0, (PL - j + S - 1) // S), OW)
-                hi = max(min(OW, (W - 1 + PL - j) // S + 1), lo)
+                lo, hi = im2col.inside(j, S, PL, W, OW)   # ow whose column is in the image
                 for oh in range(OH):
                     h, at = oh * S - PT + i, oh * OW
                     if h < 0 or h >= H:
@@ -66,8 +64,7 @@ def add_image_columns(cols, KH, KW, S, PT, PL, OH, OW, out, n):
         for i in range(KH):
             for j in range(KW):
                 row = cols[(c * KH + i) * KW + j]
-                lo = min(max(0, (PL - j + S - 1) // S), OW)
-                hi = max(min(OW, (W - 1 + PL - j) // S + 1), lo)
+                lo, hi = im2col.inside(j, S, PL, W, OW)
                 for oh in range(OH):
                     h = oh * S - PT + i
                     if h < 0 or h >= H:

@@ -54,6 +54,13 @@ extern "C" __global__ void minigan_col2im_SUFFIX(const scalar_t* cols, scalar_t*
 """
 
 
+@numba.njit(cache=True)
+def inside(j, S, PL, W, OW):
+    """(lo, hi): the outputs ow in [lo, hi) whose window column ow*S - PL + j lies in [0, W)."""
+    lo = min(max(0, (PL - j + S - 1) // S), OW)
+    return lo, max(min(OW, (W - 1 + PL - j) // S + 1), lo)
+
+
 def im2col_reference(x, KH, KW, S, PT, PL, OH, OW):
     N, C, H, W = x.shape
     padded = np.zeros((N, C, max(H + PT, (OH - 1) * S + KH), max(W + PL, (OW - 1) * S + KW)),
@@ -76,9 +83,7 @@ def im2col_cpu(x, KH, KW, S, PT, PL, OH, OW):
             for i in range(KH):
                 for j in range(KW):
                     row = (c * KH + i) * KW + j
-                    # ow in [ow_lo, ow_hi) reads inside the image: w = ow*S - PL + j in [0, W)
-                    ow_lo = min(max(0, (PL - j + S - 1) // S), OW)
-                    ow_hi = max(min(OW, (W - 1 + PL - j) // S + 1), ow_lo)
+                    ow_lo, ow_hi = inside(j, S, PL, W, OW)   # ow whose column is in the image
                     for oh in range(OH):
                         h = oh * S - PT + i
                         col = (n * OH + oh) * OW
@@ -134,8 +139,7 @@ def col2im_cpu(cols, H, W, KH, KW, S, PT, PL, OH, OW):
             for i in range(KH):
                 for j in range(KW):
                     row = (c * KH + i) * KW + j
-                    ow_lo = min(max(0, (PL - j + S - 1) // S), OW)  # as in im2col_cpu
-                    ow_hi = max(min(OW, (W - 1 + PL - j) // S + 1), ow_lo)
+                    ow_lo, ow_hi = inside(j, S, PL, W, OW)
                     for oh in range(OH):
                         h = oh * S - PT + i
                         if h < 0 or h >= H:
