@@ -39,8 +39,6 @@ TWIN_SETTINGS = {
     "mode_seeking": (0.0, "MSGAN (Mao et al. 2019): G also minimises this weight / ratio, ratio "
                           "= mean|G(z1) - G(z2)| / mean|z1 - z2|"),
     "adversarial": (1.0, "the weight of G's BCE term; 0 = feature matching alone"),
-    "ema": (0.0, "> 0: also keep an exponential moving average of G's weights with this decay, "
-                 "and score it"),
 }
 
 
@@ -362,17 +360,20 @@ class Judge:
 
 
 class WeightAverage:
-    """An exponential moving average of G: after each step, every weight and BatchNorm running
-    statistic a <- a + (1 - decay) (live - a)."""
+    """The recipe's averaged generator (minigan.ema): after the t-th step, every weight and
+    BatchNorm running statistic a <- a + (1 - d_t) (live - a), d_t = min(decay, (1 + t) /
+    (10 + t))."""
 
     def __init__(self, G, decay):
-        self.model, self.decay = copy.deepcopy(G), decay
+        self.model, self.decay, self.updates = copy.deepcopy(G), decay, 0
         self.averaged, self.live = ([t for t in [*m.parameters(), *m.buffers()]
                                      if t.is_floating_point()] for m in (self.model, G))
 
     def update(self):
+        keep = min(self.decay, (1 + self.updates) / (10 + self.updates))
         with torch.no_grad():
-            torch._foreach_lerp_(self.averaged, self.live, 1 - self.decay)
+            torch._foreach_lerp_(self.averaged, self.live, 1 - keep)
+        self.updates += 1
 
 
 def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=None, log=print,
@@ -395,7 +396,7 @@ def train(recipe, images, judge, epochs, seed, device, out, batch=64, samples=No
     data = torch.from_numpy(images).to(device)
     eval_noise = torch.randn(samples, G.noise_dim, generator=torch.Generator().manual_seed(1234))
     eval_noise = eval_noise.to(device)
-    ema = WeightAverage(G, settings["ema"]) if settings["ema"] > 0 else None
+    ema = WeightAverage(G, recipe.ema) if recipe.ema > 0 else None
     records, start = [], time.perf_counter()
     for epoch in range(epochs):
         noise_std = recipe.instance_noise * max(0.0, 1 - epoch / epochs)

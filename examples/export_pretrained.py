@@ -4,7 +4,7 @@
         --commit abc1234 --machine "2-core AMD EPYC VM"
 
 Reads the generator in runs/RUN/checkpoint.npz (the state after the run's last finished epoch:
-the averaged generator for a run trained with --ema; with --which best,
+the averaged generator for a run that kept one (the recipe's ema); with --which best,
 runs/RUN/generator_best.npz, the best-scored epoch's, with best.json) and writes
 minigan/weights/generator_pretrained.npz (its arrays, floats as float16) and
 generator_pretrained.json (its recipe, and its provenance: the command, commit, machine, the
@@ -57,7 +57,7 @@ def main(argv=None):
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if args.which == "last":   # a run with the averaged generator (--ema) exports the average
+    if args.which == "last":   # a run with the averaged generator (recipe.ema) exports it
         state = saved.get("G_average", saved["G"])
         G = sampling.generator_from(recipe, state, run / "checkpoint.npz")
     half = {k: v.astype(np.float16) if v.dtype.kind == "f" else v for k, v in state.items()}

@@ -44,7 +44,6 @@ class TrainConfig:
     early_stop: int = 0         # stop when FID has not improved for this many scores; 0: never
     target_fid: float = 0.0     # stop when a score reaches this FID; 0: never
     stop_on_divergence: bool = False   # stop (and save nothing) at an epoch that diverged
-    ema: float = 0.0            # > 0: keep an average of G's weights with this decay (minigan.ema)
 
     def __post_init__(self):
         self.schedule = SCHEDULE_ALIASES.get(self.schedule, self.schedule)
@@ -63,10 +62,6 @@ class TrainConfig:
                 or not self.target_fid >= 0:
             raise ValueError(f"target_fid must be a number >= 0 (0: no target), got "
                              f"{self.target_fid!r}")
-        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) \
-                or not 0 <= self.ema < 1:
-            raise ValueError(f"ema must be a number in [0, 1) (0: no averaged generator; "
-                             f"0.999 is usual), got {self.ema!r}")
         if not isinstance(self.stop_on_divergence, bool):
             raise ValueError(f"stop_on_divergence must be True or False, got "
                              f"{self.stop_on_divergence!r}")

@@ -29,6 +29,7 @@ RECIPE_RANGES = {  # field -> (the test its value must pass, the allowed values 
     "model": (lambda v: v in MODELS, f"one of {MODELS}"),
     "discriminator": (lambda v: v in DISCRIMINATORS, f"one of {DISCRIMINATORS}"),
     "classifier": (lambda v: v >= 0, ">= 0"),
+    "ema": (lambda v: 0 <= v < 1, "in [0, 1) (0: no averaged generator; 0.999 is usual)"),
 }
 # The auxiliary classifier's weight a conditional run gets unless told otherwise
 # (docs/experiments.md: without it the conditional DCGAN drew the asked-for digit 69% of the time).
@@ -59,6 +60,9 @@ class Recipe:
     classifier: float = 0.0       # > 0, conditional only: D also reads the digit of real images
                                   # and G is pulled towards fakes D reads as the asked-for digit,
                                   # with this weight on the cross-entropy (AC-GAN)
+    ema: float = 0.0              # > 0: the run samples, scores and keeps an exponential moving
+                                  # average of G's weights with this decay (minigan.ema); it
+                                  # changes nothing G and D compute
 
     def __post_init__(self):
         """Refuses a value of the wrong type or out of range: a recipe from a file or a --set is
@@ -105,7 +109,7 @@ RECIPES = {
     # collapse (each change measured: docs/gan-tricks.md).
     "stable": Recipe("stable", generator="batchnorm", minibatch_std=True, lr_d=2e-4, lr_g=2e-4,
                      beta1=0.5, real_label=0.9, instance_noise=0.3, feature_matching=2000.0,
-                     minibatch_kernels=16),
+                     minibatch_kernels=16, ema=0.999),
 }
 # The DCGAN generator's default: the stable recipe's training with its transposed convolutions
 # (docs/experiments.md has the runs that chose the discriminator).
@@ -125,6 +129,10 @@ TRICKS = {
     "feature matching": ("feature_matching",),
     "minibatch discrimination": ("minibatch_kernels",),
 }
+# The default recipe's fields that are not tricks of the training: they choose which generator
+# the run samples and keeps, not what G and D compute, and a run with the averaged generator
+# scores the trained G beside it (history.csv's fid_raw), so no ablation run takes them out.
+KEPT_GENERATOR = ("ema",)
 
 
 def without(trick):
@@ -172,11 +180,12 @@ def parse_override(text):
 
 
 def recipe_from_flags(name, model=None, discriminator=None, conditional=False, classifier=None,
-                      lr=None):
+                      lr=None, ema=None):
     """The named recipe with a command line's changes: the generator (`model`), the
     discriminator, conditional, the auxiliary classifier's weight (a conditional run gets
-    CONDITIONAL_CLASSIFIER unless told otherwise; an unconditional one refuses a weight), and
-    both learning rates (`lr`). None: the recipe's own."""
+    CONDITIONAL_CLASSIFIER unless told otherwise; an unconditional one refuses a weight), both
+    learning rates (`lr`) and the averaged generator's decay (`ema`, 0: none). None: the
+    recipe's own."""
     recipe = get_recipe(name)
     if classifier and not (conditional or recipe.conditional):
         raise ValueError("--classifier reads the digit a conditional GAN was asked for: add "
@@ -185,5 +194,5 @@ def recipe_from_flags(name, model=None, discriminator=None, conditional=False, c
         classifier = CONDITIONAL_CLASSIFIER
     changes = {"model": model, "discriminator": discriminator,
                "conditional": conditional or None, "classifier": classifier,
-               "lr_d": lr, "lr_g": lr}
+               "lr_d": lr, "lr_g": lr, "ema": ema}
     return dataclasses.replace(recipe, **{k: v for k, v in changes.items() if v is not None})

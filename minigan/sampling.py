@@ -66,7 +66,7 @@ def read_arrays(path):
 
 
 # In a run folder: the final generator, the best-scored epoch's, and with an averaged generator
-# (--ema; then "last" and "best" are the average) the trained one
+# (the recipe's ema; then "last" and "best" are the average) the trained one
 GENERATORS = {"last": "generator.npz", "best": "generator_best.npz", "raw": "generator_raw.npz"}
 
 

@@ -97,8 +97,8 @@ class Trainer:
             self.opt_g = distributed.AveragingOptimizer(self.opt_g, comm)
         # The generator the run samples, scores and keeps: G, or the average of its weights
         self.sampled = self.G
-        if self.config.ema:
-            self.opt_g = ema.WeightAveraging(self.opt_g, self.G, self.config.ema)
+        if self.recipe.ema:
+            self.opt_g = ema.WeightAveraging(self.opt_g, self.G, self.recipe.ema)
             self.sampled = self.opt_g.average
 
     def noise_std(self):
@@ -160,7 +160,7 @@ class Trainer:
                 if self.is_root:
                     self.writer.finish(self.generate(self.fixed_noise, self.fixed_labels),
                                        self.sampled.state_dict(), self.recipe,
-                                       self.G.state_dict() if self.config.ema else None)
+                                       self.G.state_dict() if self.recipe.ema else None)
                     self.log_best()
                     self.writer.report(self.training_floor())
         except RunWriteError as exc:
@@ -288,7 +288,7 @@ class Trainer:
                                kl_uniform=round(result["kl_to_uniform"], 4),
                                confidence=round(result["confidence"], 4))
         raw = ""
-        if self.config.ema:   # the trained generator too, on the same noise
+        if self.recipe.ema:   # the trained generator too, on the same noise
             trained = metrics.evaluate_images(self.generate(noise, labels, self.G),
                                               self.eval_images[:n], labels=labels)
             self.epochs[-1].update(fid_raw=round(trained["fid"], 4),
@@ -316,7 +316,7 @@ class Trainer:
                 "fixed_noise": self.fixed_noise.numpy(), "points": self.meter.points,
                 "frames": self.writer.frames, "data_parallel": self.data_parallel(),
                 **({"G_average": self.sampled.state_dict(),
-                    "average_updates": self.opt_g.updates} if self.config.ema else {})}
+                    "average_updates": self.opt_g.updates} if self.recipe.ema else {})}
 
     def data_parallel(self):
         """How the run's processes share it: their number, and whether each keeps its own batch
@@ -329,10 +329,10 @@ class Trainer:
         learning rates are the trainer's recipe's (a resumed run may be given new ones)."""
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
-        if self.config.ema:
+        if self.recipe.ema:
             if "G_average" not in state:
-                raise ValueError("the checkpoint has no averaged generator: resume it without "
-                                 "--ema, as it was trained")
+                raise ValueError("the checkpoint has no averaged generator: resume it with "
+                                 "--ema 0, as it was trained")
             self.sampled.load_state_dict(state["G_average"])
             self.opt_g.updates = state["average_updates"]
         self.opt_d.load_state_dict(state["opt_d"])
@@ -381,6 +381,8 @@ def load_checkpoint(path):
     try:
         state = checkpoint.unflatten(arrays, document)
         state["data_parallel"] = data_parallel_settings(state.get("data_parallel"))
+        if "ema" in state["config"]:   # a checkpoint from when the decay was a TrainConfig's
+            state["recipe"].setdefault("ema", state["config"].pop("ema"))
         return dict(state, path=str(path))
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"{path} is not a valid minigan checkpoint ({exc})") from None

@@ -27,7 +27,7 @@ from minigan.run_folder import fresh_run_folder
 
 # Settings a flag left out takes from train.TrainConfig (a new run) or from the checkpoint.
 SETTINGS = ("schedule", "recipe", "batch_size", "seed", "epochs", "sample_every", "log_every",
-            "eval_every", "early_stop", "target_fid", "stop_on_divergence", "ema")
+            "eval_every", "early_stop", "target_fid", "stop_on_divergence")
 # Flags a resumed run cannot change: each is checked against the checkpoint.
 FIXED_ON_RESUME = ("schedule", "recipe", "batch_size", "seed", "ema")
 
@@ -113,6 +113,12 @@ def add_model_flags(p):
                    help="with --conditional: weight of the auxiliary classifier (D reads the "
                         f"digit of real images, G's fakes must read as theirs; default "
                         f"{CONDITIONAL_CLASSIFIER}, 0: off)")
+    p.add_argument("--ema", type=decay, default=None, metavar="DECAY",
+                   help="keep an exponential moving average of G's weights with this decay "
+                        "and sample, score and save it; the trained G is kept as "
+                        "generator_raw.npz; 0: none, the trained G is the run's (default: the "
+                        f"recipe's: {RECIPES['stable'].ema} for stable and dcgan, "
+                        f"{RECIPES['original'].ema:g} for original)")
 
 
 def add_run_flags(p):
@@ -161,10 +167,6 @@ def add_run_flags(p):
     p.add_argument("--target-fid", type=non_negative_number, default=None, metavar="F",
                    help="stop when a score reaches FID F (needs --eval-every; default: 0, no "
                         "target; with --resume, the checkpoint's)")
-    p.add_argument("--ema", type=decay, default=None, metavar="DECAY",
-                   help="keep an exponential moving average of G's weights with this decay "
-                        "(0.999 is usual) and sample, score and save it; the trained G is kept "
-                        "as generator_raw.npz (default: 0, none)")
     p.add_argument("--stop-on-divergence", action="store_true", default=None,
                    help="stop at an epoch whose losses or D outputs diverged (the warning), "
                         "saving nothing of it: the last good checkpoint stays")
@@ -227,7 +229,7 @@ def new_run_recipe(args, config):
     """The named recipe with the flags that change it (minigan.recipes.recipe_from_flags)."""
     return recipe_from_flags(config.recipe, model=args.model, discriminator=args.discriminator,
                              conditional=args.conditional, classifier=args.classifier,
-                             lr=args.lr)
+                             lr=args.lr, ema=args.ema)
 
 
 def check_fixed_flags(args, state):
@@ -240,8 +242,7 @@ def check_fixed_flags(args, state):
     saved = dict(state["config"], schedule=schedule,
                  recipe=RECIPE_ALIASES.get(recipe.name, recipe.name), model=recipe.model,
                  discriminator=recipe.discriminator, conditional=recipe.conditional,
-                 classifier=recipe.classifier)
-    saved.setdefault("ema", 0.0)          # a checkpoint from before the averaged generator
+                 classifier=recipe.classifier, ema=recipe.ema)
     given = {name: getattr(args, name) for name in FIXED_ON_RESUME}
     given.update(model=args.model, discriminator=args.discriminator,
                  conditional=args.conditional or None, classifier=args.classifier)

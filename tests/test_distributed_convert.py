@@ -124,3 +124,26 @@ def test_twins_of_ranks_holding_the_same_rows_compute_the_layers_values():
     layer = nn.BatchNorm1d(4).eval()
     np.testing.assert_array_equal(twin(mg.tensor(x4[:, 0, 0, :4].copy())).numpy(),
                                   layer(mg.tensor(x4[:, 0, 0, :4].copy())).numpy())
+
+
+def test_a_deep_copy_of_a_converted_model_is_the_plain_model():
+    """The averaged generator (minigan.ema) is a deep copy of G: of a converted G it is the
+    plain model, with the same values in tensors of its own and no communicator (a real one
+    holds the MPI module, which cannot be copied)."""
+    import copy
+    for model in models():
+        comm = Ranks()
+        comm.mpi = np                                  # a module, as the real Communicator's
+        distributed.convert(model, comm)
+        copied = copy.deepcopy(model)
+        pairs = list(zip(dict(modules(model)).items(), dict(modules(copied)).items()))
+        assert any(type(m) in (MASKS | BATCH_WIDE).values() for (_, m), _ in pairs)
+        for (name, layer), (copy_name, twin_copy) in pairs:
+            assert copy_name == name and not hasattr(twin_copy, "comm")
+            plain = {v: k for k, v in (MASKS | BATCH_WIDE).items()}.get(type(layer), type(layer))
+            assert type(twin_copy) is plain
+        copied_state = copied.state_dict()
+        for name, value in model.state_dict().items():
+            np.testing.assert_array_equal(copied_state[name], value)
+        copied_tensors = {id(t) for _, t in copied.named_tensors()}
+        assert not copied_tensors & {id(t) for _, t in model.named_tensors()}

@@ -200,10 +200,13 @@ def test_a_conditional_dcgan_run_writes_grids_with_a_row_per_digit(tmp_path):
     for name in ("samples_epoch001.png", "final_grid.png"):
         assert Image.open(run / name).size == (side, side)
     assert trainer.fixed_labels.reshape(10, 10).tolist() == [[d] * 10 for d in range(10)]
-    G = sampling.load_generator(run)
+    G = sampling.load_generator(run)               # the recipe's averaged generator
     assert sampling.is_conditional(G) and not G.training
-    for name, value in trainer.G.state_dict().items():
+    for name, value in trainer.sampled.state_dict().items():
         np.testing.assert_array_equal(G.state_dict()[name], value, err_msg=name)
+    trained = sampling.load_generator(run, which="raw")
+    for name, value in trainer.G.state_dict().items():
+        np.testing.assert_array_equal(trained.state_dict()[name], value, err_msg=name)
 
 
 def test_a_conditional_run_needs_its_labels(tmp_path):

@@ -5,8 +5,12 @@ and LeakyReLUDropout draw their masks for the global batch's rows.
 
 A twin is its layer with the same Parameters and Buffers (the same objects, under the same
 names), so state_dict(), checkpoints and Communicator.broadcast see no difference, and a
-checkpoint of a K-rank run loads into a one-process model and back.
+checkpoint of a K-rank run loads into a one-process model and back. A deep copy of a twin is its
+plain layer: a copy takes no part in the ranks' collective calls (the averaged generator,
+minigan.ema, is a copy of G that only the writing rank samples).
 """
+import copy
+
 from minigan import nn
 from minigan.autograd import float_tensor
 from minigan.distributed import ops
@@ -24,6 +28,14 @@ class Twin:
         vars(twin).update(vars(layer))
         twin.comm = comm
         return twin
+
+    def __deepcopy__(self, memo):
+        """The plain layer, its attributes deep-copied (no comm)."""
+        layer = PLAIN[type(self)].__new__(PLAIN[type(self)])
+        memo[id(self)] = layer
+        vars(layer).update(copy.deepcopy({k: v for k, v in vars(self).items() if k != "comm"},
+                                         memo))
+        return layer
 
 
 class SyncStatistics(Twin):
@@ -91,6 +103,7 @@ MASKS = {nn.Dropout: GlobalDropout, nn.LeakyReLUDropout: GlobalLeakyReLUDropout}
 STATISTICS = {nn.BatchNorm1d: SyncBatchNorm1d, nn.BatchNorm2d: SyncBatchNorm2d,
               MinibatchStd: GlobalMinibatchStd,
               MinibatchDiscrimination: GlobalMinibatchDiscrimination}
+PLAIN = {twin: layer for layer, twin in (MASKS | STATISTICS).items()}   # a twin's copy's class
 
 
 def convert(module, comm):
