@@ -7,7 +7,8 @@ the records in docs/runs/ (docs/record_run.py keeps a run's history, logged poin
 fixed-noise frames there, with the command that made it): a fresh clone remakes every figure.
 --run points the loss and GIF figures at another record or at a run folder of your own (its
 history.csv and checkpoint.npz). Prints each file it writes, and one line for each figure it
-skips (a run folder with no finished epoch).
+skips (a run folder with no finished epoch). The lab's screenshots (SCREENSHOTS) are made by
+tests/test_lab_browser.py, in a browser.
 """
 import argparse
 import csv
@@ -28,6 +29,10 @@ from minigan.kernels.im2col import im2col
 
 DOCS = Path(__file__).resolve().parent
 RECORDS = DOCS / "runs"  # the real runs behind the training figures (docs/record_run.py)
+# The pictures of docs/figures/ made elsewhere: screenshots of the lab in headless Chromium, which
+# its browser test saves (MINIGAN_LAB_SCREENSHOTS=docs/figures python -m pytest
+# tests/test_lab_browser.py).
+SCREENSHOTS = ("lab_game.png", "lab_run.png")
 DPI = 110
 TRICKS = ("Pack", "MinibatchStd", "MinibatchDiscrimination")  # the recipe's GAN layers
 

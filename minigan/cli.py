@@ -4,6 +4,8 @@
     minigan sample ...      examples/sample.py: samples and latent walks from a trained generator
     minigan evaluate ...    python -m minigan.evaluate: FID and digit coverage against the floor
     minigan bench ...       benchmarks/gan_bench.py: minigan against PyTorch (needs torch)
+    minigan lab [RUN]       examples/lab.py: watch a GAN learn in the browser (the 2-D game,
+                            and a run folder followed as it is written)
 
 Each subcommand's --help lists its flags and their defaults.
 """
@@ -19,6 +21,7 @@ COMMANDS = {   # name -> (module with main(argv), what it does)
     "evaluate": ("minigan.evaluate",
                  "score a generator: FID and digit coverage against the floor"),
     "bench": (None, "time minigan against PyTorch (benchmarks/gan_bench.py; needs torch)"),
+    "lab": ("minigan.lab.command", "watch a GAN learn, live in the browser (examples/lab.py)"),
 }
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "gan_bench.py"
 

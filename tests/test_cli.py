@@ -1,7 +1,7 @@
 """The installed `minigan` command: from a fresh virtual environment with the package installed
 (pip install -e --no-deps: the environment sees this one's packages; pip's isolated build may
 fetch setuptools from the package index), its help,
-train, sample and evaluate run as subprocesses of the entry point pip made; bench without torch
+train, sample, evaluate and lab run as subprocesses of the entry point pip made; bench without torch
 is one line and a non-zero exit."""
 import os
 import subprocess
@@ -37,12 +37,34 @@ def run(command, *argv, env=None):
 def test_help_lists_every_command(minigan_command):
     done = run(minigan_command, "--help")
     assert done.returncode == 0
-    for name in ("train", "sample", "evaluate", "bench"):
+    for name in ("train", "sample", "evaluate", "bench", "lab"):
         assert f"\n  {name} " in done.stdout
     assert run(minigan_command, "train", "--help").stdout.startswith("usage: minigan train")
     wrong = run(minigan_command, "fly")
     assert wrong.returncode == 2 and wrong.stderr.strip().splitlines() == [
-        "minigan: unknown command 'fly': one of train, sample, evaluate, bench (minigan --help)"]
+        "minigan: unknown command 'fly': one of train, sample, evaluate, bench, lab (minigan "
+        "--help)"]
+
+
+def test_lab_serves_its_page_from_the_installed_command(minigan_command):
+    """`minigan lab` prints its URL, serves the page (page.html found as package data) and
+    stops on Ctrl-C."""
+    import http.client
+    import signal
+    process = subprocess.Popen([str(minigan_command), "lab", "--paused"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("minigan lab at http://127.0.0.1:"), line
+        host, port = line.split()[3][len("http://"):].rstrip("/").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        assert response.status == 200 and b"minigan lab" in response.read()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        process.kill()
 
 
 @pytest.mark.skipif(not (SHARED / "t10k-images-idx3-ubyte.gz").is_file(),

@@ -145,7 +145,11 @@ def test_make_figures_remakes_every_figure_from_the_records_in_the_repository(tm
 
 def test_every_picture_the_docs_show_is_made_by_make_figures():
     """Each picture README.md and docs/*.md show from docs/ is in docs/figures/ and is one
-    make_figures.py makes; no picture lies in docs/ that it does not make."""
+    make_figures.py makes, or one of the lab's screenshots its browser test saves
+    (make_figures.SCREENSHOTS); no picture lies in docs/ that neither makes."""
+    screenshots = load_make_figures().SCREENSHOTS
+    browser_test = (ROOT / "tests" / "test_lab_browser.py").read_text()
+    assert all(f'"{name}"' in browser_test for name in screenshots)
     shown = set()
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in SHOWN.findall(page.read_text()):
@@ -153,10 +157,11 @@ def test_every_picture_the_docs_show_is_made_by_make_figures():
             if (ROOT / "docs") in path.parents:
                 assert path.is_file(), f"{page.name} shows {target}, which is not there"
                 shown.add(path.relative_to(ROOT / "docs" / "figures").as_posix())
-    assert shown <= set(MADE), f"shown but not made: {sorted(shown - set(MADE))}"
+    made = set(MADE) | set(screenshots)
+    assert shown <= made, f"shown but not made: {sorted(shown - made)}"
     lying = {p.relative_to(ROOT / "docs").as_posix() for suffix in ("png", "gif")
              for p in (ROOT / "docs").rglob(f"*.{suffix}")}
-    assert lying == {f"figures/{name}" for name in MADE}
+    assert lying == {f"figures/{name}" for name in made}
 
 
 def test_make_figures_skips_the_run_figures_of_a_missing_run(tmp_path, capsys):
