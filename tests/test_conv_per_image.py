@@ -187,12 +187,16 @@ def test_a_real_networks_gradients_are_as_accurate_as_pytorchs():
 
 
 def test_the_dispatchers_pick_per_image_on_the_cpu():
+    """Where no faster algorithm fits (a 3x3 kernel at stride 2; a 4x4 stride-2 kernel with too
+    few channels for the phases, test_conv_phases.py)."""
     from minigan.functional.conv import choose_algorithm
     x = np.zeros((2, 64, 14, 14), np.float32)
-    assert choose_algorithm("auto", x, (128, 64, 4, 4), 2) == "per_image"
+    assert choose_algorithm("auto", x, (128, 64, 3, 3), 2) == "per_image"
+    assert choose_algorithm("auto", x, (128, 4, 4, 4), 2) == "per_image"
     assert choose_algorithm("im2col", x, (128, 64, 4, 4), 2) == "im2col"
-    assert conv_transpose.choose_algorithm("auto", x) == "per_image"
-    assert conv_transpose.choose_algorithm("im2col", x) == "im2col"
+    assert conv_transpose.choose_algorithm("auto", x, (64, 1, 4, 4), 2) == "per_image"
+    assert conv_transpose.choose_algorithm("auto", x, (64, 32, 3, 3), 2) == "per_image"
+    assert conv_transpose.choose_algorithm("im2col", x, (64, 32, 4, 4), 2) == "im2col"
     xt = mg.tensor(normal_array((2, 4, 5, 5)), requires_grad=True)
     w = mg.tensor(normal_array((4, 3, 4, 4), 1), requires_grad=True)
     assert type(F.conv_transpose2d(xt, w, stride=2)._ctx).__name__ == "ConvTranspose2dPerImage"

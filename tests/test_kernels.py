@@ -244,7 +244,8 @@ def test_the_minibatch_std_kernels_equal_their_references(n, F, G):
 
 # The layout of a kernel file (kernels/__init__.py states the rule and its exceptions)
 ONE_DEVICE = {("adam", "step_many"): "gpu", ("bce", "first_outside_domain"): "cpu",
-              **{("batch_norm", op): "cpu" for op in ("stats", "normalize", "grad")}}
+              **{("batch_norm", op): "cpu" for op in ("stats", "normalize", "grad")},
+              **{("conv_phases", op): "cpu" for op in ("forward", "grads")}}
 NUMPY_IS_THE_CPU_PATH = {"sigmoid_tanh", "winograd_batch"}
 
 

@@ -182,14 +182,14 @@ def test_the_blocks_follow_the_shape_alone():
 
 
 # A fresh process with 8 of Numba's threads computes products of the layers' shapes and a
-# Winograd convolution's gradients, the direct convolution and im2col's products image by image
-# (forward and gradients) on 1, 2, 3 and 8 threads, and reports for each the block
-# counts matmul used and a digest of every number.
+# Winograd convolution's gradients, the direct convolution, im2col's products image by image and
+# Winograd on the phases (forward and gradients) on 1, 2, 3 and 8 threads, and reports for each
+# the block counts matmul used and a digest of every number.
 THREAD_COUNTS = r"""
 import hashlib, json
 import numba
 import numpy as np
-from minigan.kernels import conv_direct, conv_per_image, gemm, winograd
+from minigan.kernels import conv_direct, conv_per_image, conv_phases, gemm, winograd
 
 rng = np.random.default_rng(0)
 def array(*shape):
@@ -200,6 +200,7 @@ products = [(array(64, 1024), array(784, 1024).T), (array(64, 784).T, array(64, 
 x, gy, U = array(16, 32, 14, 14), array(16, 64, 14, 14), array(36, 64, 32)
 xp, w1, b1, gy1 = array(16, 1, 30, 30), array(32, 1, 3, 3), array(32), array(16, 32, 28, 28)
 w4, gy4 = array(64, 32 * 16), array(16, 64, 7, 7)
+U4 = array(25, 64, 4 * 32)
 blocks_used, real = [], gemm.matmul_cpu
 def matmul_cpu(*args):
     blocks_used.append(int(args[-1]))
@@ -219,7 +220,9 @@ for threads in (1, 2, 3, 8):
                 conv_direct.weight_grad(xp, gy1, 3, 3, 1),
                 conv_per_image.forward(x, w4, b1[:1].repeat(64), 4, 4, 2, 1, 1, 7, 7),
                 conv_per_image.input_grad(gy4, w4, 14, 14, 4, 4, 2, 1, 1),
-                conv_per_image.weight_grad(x, gy4, 4, 4, 2, 1, 1)):
+                conv_per_image.weight_grad(x, gy4, 4, 4, 2, 1, 1),
+                conv_phases.forward(x, U4.transpose(0, 2, 1), b1[:1].repeat(64), 1, 1, 7, 7),
+                *conv_phases.grads(x, gy4, U4, 14, 14, 1, 1)):
         digest.update(out.tobytes())
     report[threads] = {"blocks": list(blocks_used), "digest": digest.hexdigest()}
 print(json.dumps(report))

@@ -11,13 +11,16 @@ PT/PL top/left pad, OH/OW output size.
 """
 from minigan import backend, kernels
 from minigan.autograd import Function, layer_operands
+from minigan.functional import conv_phases
 from minigan.functional.conv_direct import Conv2dDirect
 from minigan.functional.conv_per_image import Conv2dPerImage
+from minigan.functional.conv_phases import Conv2dPhases
 from minigan.functional.conv_winograd import Conv2dWinograd
 from minigan.functional.empty_batch import check_batch
 
-ALGORITHMS = ("auto", "im2col", "per_image", "winograd", "direct")
+ALGORITHMS = ("auto", "im2col", "per_image", "winograd", "direct", "phases")
 WINOGRAD_MIN_CHANNELS = 8   # below, the GEMMs of (OC x C) @ (C x P) are too thin to pay off
+                            # (Winograd's and the phases')
 DIRECT_MAX_DEPTH = 32       # above, im2col's GEMM of depth C*KH*KW pays for its packing
 
 
@@ -92,11 +95,16 @@ def winograd_fits(kernel_size, stride):
 
 
 def check_algorithm(op, algorithm, kernel_size, stride):
-    """One clear line for an unknown algorithm, or for Winograd asked of a kernel it cannot run."""
+    """One clear line for an unknown algorithm, or for Winograd (of a 3x3 stride-1 kernel, or of
+    the phases of a 4x4 stride-2 one) asked of a kernel it cannot run."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     if algorithm == "winograd" and not winograd_fits(kernel_size, stride):
         raise ValueError(f"{op}: algorithm='winograd' needs a 3x3 kernel at stride 1, got "
+                         f"kernel {tuple(kernel_size)}, stride {stride}; use algorithm='auto' "
+                         "or 'im2col'")
+    if algorithm == "phases" and not conv_phases.fits(kernel_size, stride):
+        raise ValueError(f"{op}: algorithm='phases' needs a 4x4 kernel at stride 2, got "
                          f"kernel {tuple(kernel_size)}, stride {stride}; use algorithm='auto' "
                          "or 'im2col'")
 
@@ -114,6 +122,9 @@ def choose_algorithm(algorithm, x, weight_shape, stride):
     OC, C, KH, KW = weight_shape
     if winograd_fits((KH, KW), stride) and min(C, OC) >= WINOGRAD_MIN_CHANNELS:
         return "winograd"
+    if conv_phases.fits((KH, KW), stride) and min(C, OC) >= WINOGRAD_MIN_CHANNELS \
+            and kernels.conv_phases.available(x):
+        return "phases"
     if stride == 1 and C * KH * KW <= DIRECT_MAX_DEPTH:
         return "direct"
     return "per_image"
@@ -144,6 +155,8 @@ def conv2d(x, weight, bias=None, stride=1, padding="same", algorithm="auto"):
         fn = Conv2dDirect(stride, PT, PL, OH, OW)
     elif chosen == "per_image":
         fn = Conv2dPerImage(stride, PT, PL, OH, OW)
+    elif chosen == "phases":
+        fn = Conv2dPhases(PT, PL, OH, OW)
     else:
         fn = Conv2d(stride, padding)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

@@ -19,15 +19,18 @@ overlapping patches add. Backward is the convolution itself, with the same im2co
     over N, H', W'.
 
 PyTorch's ConvTranspose2d has the same weight layout (C_in, C_out, KH, KW) and output size.
-This is the reference algorithm; on the CPU conv_transpose2d runs the same products image by
+This is the reference algorithm; on the CPU conv_transpose2d runs a 4x4 stride-2 layer by
+Winograd on the kernel's phases (conv_phases.py) and any other by the same products image by
 image (conv_per_image.py), each image's columns kept in cache.
 """
 from minigan import backend, kernels
 from minigan.autograd import Function, as_tensor, check_same_dtype, float_tensor
+from minigan.functional import conv_phases
 from minigan.functional.conv_per_image import ConvTranspose2dPerImage
 from minigan.functional.empty_batch import check_batch
 
-ALGORITHMS = ("auto", "im2col", "per_image")
+ALGORITHMS = ("auto", "im2col", "per_image", "phases")
+PHASES_MIN_CHANNELS = 8   # below, the phases' GEMMs are too thin to pay off (as conv2d's)
 
 
 def _non_negative_int(value):
@@ -91,15 +94,26 @@ class ConvTranspose2d(Function):
         return gx, gw, gb
 
 
-def choose_algorithm(algorithm, x):
-    """The algorithm conv_transpose2d runs: "auto" is per_image on the CPU and the whole-batch
-    im2col on the GPU (cuBLAS runs its GEMM; per_image is not measured there yet)."""
+def choose_algorithm(algorithm, x, weight_shape, stride):
+    """The algorithm conv_transpose2d runs: "auto" is, on the CPU, Winograd on the phases
+    (conv_phases.py) for a 4x4 kernel at stride 2 with at least PHASES_MIN_CHANNELS channels on
+    both sides, else per_image; on the GPU the whole-batch im2col (cuBLAS runs its GEMM; the
+    others are not measured there yet)."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"conv_transpose2d: algorithm must be one of {ALGORITHMS}, got "
                          f"{algorithm!r}")
+    if algorithm == "phases" and not conv_phases.fits(weight_shape[2:], stride):
+        raise ValueError(f"conv_transpose2d: algorithm='phases' needs a 4x4 kernel at stride 2, "
+                         f"got kernel {tuple(weight_shape[2:])}, stride {stride}; use "
+                         "algorithm='auto' or 'im2col'")
     if algorithm != "auto":
         return algorithm
-    return "im2col" if backend.on_gpu(x) else "per_image"
+    if backend.on_gpu(x):
+        return "im2col"
+    if conv_phases.fits(weight_shape[2:], stride) and min(weight_shape[:2]) >= \
+            PHASES_MIN_CHANNELS and kernels.conv_phases.available(x):
+        return "phases"
+    return "per_image"
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0,
@@ -107,7 +121,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     """Transposed 2-D convolution of NCHW x (N, C_in, H, W) with weight (C_in, C_out, KH, KW), as
     PyTorch's conv_transpose2d: y (N, C_out, (H - 1)*stride - 2*padding + KH + output_padding,
     likewise for W). The gradient of conv2d with respect to its input, as a layer. algorithm:
-    "auto" (choose_algorithm), "im2col" or "per_image"; the same function up to float rounding."""
+    "auto" (choose_algorithm), "im2col", "per_image" or "phases" (a 4x4 kernel at stride 2);
+    the same function up to float rounding."""
     weight = float_tensor("conv_transpose2d", weight)
     x = as_tensor(x, like=weight, op="conv_transpose2d")
     bias = None if bias is None else as_tensor(bias, like=weight, op="conv_transpose2d")
@@ -125,7 +140,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     check_same_dtype("conv_transpose2d", x, weight, bias)
     OH, OW = conv_transpose_geometry(x.shape[2], x.shape[3], weight.shape[2], weight.shape[3],
                                      stride, padding, output_padding)
-    if choose_algorithm(algorithm, x.data) == "per_image":
+    chosen = choose_algorithm(algorithm, x.data, weight.shape, stride)
+    if chosen == "phases":
+        fn = conv_phases.ConvTranspose2dPhases(padding, OH, OW)
+    elif chosen == "per_image":
         fn = ConvTranspose2dPerImage(stride, padding, OH, OW)
     else:
         fn = ConvTranspose2d(stride, padding, OH, OW)

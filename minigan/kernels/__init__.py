@@ -6,13 +6,14 @@ its fast kernel cannot run (winograd_batch: without an ILP64 OpenBLAS), the refe
 CPU path, so the kernel has three functions; conv_per_image's *_gpu functions are whole-batch
 compositions of im2col's CUDA kernels and cuBLAS, not kernels of their own; a kernel for one
 device only (adam.step_many on the GPU, bce's first_outside_domain and batch_norm's three on the
-CPU) has that twin and the dispatcher, which says what runs on the other device. cpu.py and
+CPU; conv_phases, whose oracle is conv_per_image's references) has that twin and the
+dispatcher, which says what runs on the other device. cpu.py and
 cuda.py hold what the *_cpu and *_gpu functions of every file share; winograd_tiles.py the tile
 transforms both Winograd paths share."""
-from minigan.kernels import (adam, batch_norm, bce, conv_direct, conv_per_image, dropout, gemm,
-                             im2col, layout, leaky_relu, minibatch_std, rows, sigmoid_tanh,
-                             winograd, winograd_batch)
+from minigan.kernels import (adam, batch_norm, bce, conv_direct, conv_per_image, conv_phases,
+                             dropout, gemm, im2col, layout, leaky_relu, minibatch_std, rows,
+                             sigmoid_tanh, winograd, winograd_batch)
 
-__all__ = ["adam", "batch_norm", "bce", "conv_direct", "conv_per_image", "dropout", "gemm",
-           "im2col", "layout", "leaky_relu", "minibatch_std", "rows", "sigmoid_tanh", "winograd",
-           "winograd_batch"]
+__all__ = ["adam", "batch_norm", "bce", "conv_direct", "conv_per_image", "conv_phases", "dropout",
+           "gemm", "im2col", "layout", "leaky_relu", "minibatch_std", "rows", "sigmoid_tanh",
+           "winograd", "winograd_batch"]
