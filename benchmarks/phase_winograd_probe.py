@@ -1,6 +1,7 @@
 """A probe, not a kernel: how fast and how accurate Winograd's F(4x4, 2x2) would make the DCGAN
-discriminator's 4x4 stride-2 convolution 64 -> 128 (14x14 -> 7x7), the product that holds the
-DCGAN G + D step at 1.5x PyTorch's time (benchmarks/RESULTS.md).
+discriminator's 4x4 stride-2 convolution 64 -> 128 (14x14 -> 7x7), the product that held the
+DCGAN G + D step at 1.5x PyTorch's time (benchmarks/RESULTS.md). The kernel it led to is
+minigan/kernels/conv_phases.py, on the points 0, 1, -1, 1/2 (rounding 1.4x less than these).
 
 A 4x4 stride-2 kernel splits into four 2x2 stride-1 kernels, one per phase (r, s) of the input:
 
