@@ -145,11 +145,16 @@ def test_the_run_tab_follows_a_run_while_mnist_gan_writes_it(browser, screenshot
                                                                          "run-progress").text)
         training = subprocess.Popen(
             [sys.executable, str(ROOT / "examples" / "mnist_gan.py"), "--epochs", "2",
-             "--limit", "640", "--out", str(run), "--log-every", "5"],
+             "--limit", "6400", "--out", str(run), "--log-every", "20"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         label = lambda: browser.find_element(By.ID, "grid-label").text  # noqa: E731
-        until(browser, lambda: label().startswith(("after epoch", "final")), 180, "a grid")
-        assert browser.execute_script("return document.getElementById('grid').naturalWidth") > 0
+        progress = lambda: browser.find_element(By.ID, "run-progress").text  # noqa: E731
+        # while the run writes: epoch 1's grid and row, before epoch 2 (100 steps) is done
+        until(browser, lambda: progress() == "running: 1 epoch written"
+              and label() == "after epoch 1", 180, "epoch 1, while the run goes on")
+        until(browser, lambda: browser.execute_script(
+            "return document.getElementById('grid').naturalWidth") > 0, what="the grid drawn")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#run-scores tr")) == 2
         until(browser, lambda: "finished: 2 epochs" in browser.find_element(
             By.ID, "run-progress").text, 180, "the finished run")
         assert training.wait(60) == 0, training.stderr.read()
