@@ -135,3 +135,44 @@ def conv_case(max_channels, max_out):
             assume(False)
         return (N, C, H, W), (OC, C, KH, KW), S, padding
     return case()
+
+
+def dcgan_network_gradients(algorithm):
+    """(exact, single, torch's) gradients of a small DCGAN-shaped network: the generator's two
+    transposed convolutions into the discriminator's two strided convolutions (4x4, stride 2,
+    tanh between them: smooth, so no slope flips between float32 and float64), a Dense and BCE
+    against label 1, on 8 inputs of (128, 7, 7). Each is [dz, dW of the six layers]: minigan in
+    float64 with im2col (exact), minigan in float32 running the convolutions by `algorithm`
+    (single), and PyTorch in float32 (whose error against exact is the yardstick)."""
+    torch = pytest.importorskip("torch")
+    import minigan.functional as F
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((8, 128, 7, 7))
+    shapes = [(128, 64, 4, 4), (64, 1, 4, 4), (64, 1, 4, 4), (128, 64, 4, 4), (1, 128 * 49)]
+    weights = [rng.uniform(-a, a, s) for a, s in zip((0.05, 0.1, 0.3, 0.05, 0.02), shapes)]
+
+    def network(conv_t, conv, sigmoid_bce, z, W):
+        h = conv_t(conv_t(z, W[0]).tanh(), W[1]).tanh()          # (8, 1, 28, 28)
+        h = conv(conv(h, W[2]).tanh(), W[3]).tanh()              # (8, 128, 7, 7)
+        return sigmoid_bce(h.reshape(8, -1) @ W[4].T)
+
+    def ours(dtype, algorithm):
+        z_, *W = (mg.tensor(a, requires_grad=True, dtype=dtype) for a in [z, *weights])
+        network(lambda h, w: F.conv_transpose2d(h, w, stride=2, padding=1, algorithm=algorithm),
+                lambda h, w: F.conv2d(h, w, stride=2, padding=1, algorithm=algorithm),
+                lambda a: F.binary_cross_entropy(a.sigmoid(), mg.tensor(np.ones((8, 1)),
+                                                                        dtype=dtype)),
+                z_, W).backward()
+        return [t.grad.numpy() for t in [z_, *W]]
+
+    tz, *tW = (torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in [z, *weights])
+    network(lambda h, w: torch.nn.functional.conv_transpose2d(h, w, stride=2, padding=1),
+            lambda h, w: torch.nn.functional.conv2d(h, w, stride=2, padding=1),
+            lambda a: torch.nn.functional.binary_cross_entropy(torch.sigmoid(a),
+                                                               torch.ones(8, 1)),
+            tz, tW).backward()
+    return ours("float64", "im2col"), ours("float32", algorithm), [t.grad.numpy()
+                                                                   for t in [tz, *tW]]
+
+
+DCGAN_NETWORK_GRADIENTS = ("dz", "dW convT1", "dW convT2", "dW conv1", "dW conv2", "dW dense")

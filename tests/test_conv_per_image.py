@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from conftest import conv_case, normal_array, randn, relative_error
+from conftest import (DCGAN_NETWORK_GRADIENTS, conv_case, dcgan_network_gradients, normal_array,
+                      randn, relative_error)
 from minigan.functional import conv_transpose
 from minigan.functional.conv import conv_geometry
 from minigan.kernels import conv_per_image as per_image
@@ -144,44 +145,11 @@ def test_parity_with_pytorch_in_float32(transpose, x_shape, w_shape):
 
 
 def test_a_real_networks_gradients_are_as_accurate_as_pytorchs():
-    """The DCGAN generator's two transposed convolutions into its discriminator's two strided
-    convolutions (tanh between them: smooth, so no slope flips between float32 and float64),
-    a Dense and BCE against label 1, on 8 inputs of (128, 7, 7): every weight's gradient and the
-    input's, in float32 with every layer image by image, against float64; the error must be
-    within 3x PyTorch float32's own on the same network."""
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((8, 128, 7, 7))
-    shapes = [(128, 64, 4, 4), (64, 1, 4, 4), (64, 1, 4, 4), (128, 64, 4, 4), (1, 128 * 49)]
-    weights = [rng.uniform(-a, a, s) for a, s in zip((0.05, 0.1, 0.3, 0.05, 0.02), shapes)]
-
-    def network(conv_t, conv, dense_t, sigmoid_bce, z, W):
-        h = conv_t(conv_t(z, W[0]).tanh(), W[1]).tanh()          # (8, 1, 28, 28)
-        h = conv(conv(h, W[2]).tanh(), W[3]).tanh()              # (8, 128, 7, 7)
-        return sigmoid_bce(dense_t(h.reshape(8, -1), W[4]))
-
-    def ours(dtype, algorithm):
-        z_, *W = (mg.tensor(a, requires_grad=True, dtype=dtype) for a in [z, *weights])
-        loss = network(lambda h, w: F.conv_transpose2d(h, w, stride=2, padding=1,
-                                                       algorithm=algorithm),
-                       lambda h, w: F.conv2d(h, w, stride=2, padding=1, algorithm=algorithm),
-                       lambda h, w: h @ w.T,
-                       lambda a: F.binary_cross_entropy(a.sigmoid(), mg.tensor(
-                           np.ones((8, 1)), dtype=dtype)), z_, W)
-        loss.backward()
-        return [t.grad.numpy() for t in [z_, *W]]
-
-    exact, single = ours("float64", "im2col"), ours("float32", "per_image")
-    tz, *tW = (torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in [z, *weights])
-    network(lambda h, w: torch.nn.functional.conv_transpose2d(h, w, stride=2, padding=1),
-            lambda h, w: torch.nn.functional.conv2d(h, w, stride=2, padding=1),
-            lambda h, w: h @ w.T,
-            lambda a: torch.nn.functional.binary_cross_entropy(torch.sigmoid(a),
-                                                               torch.ones(8, 1)),
-            tz, tW).backward()
-    theirs = [t.grad.numpy() for t in [tz, *tW]]
-    for name, got, t, e in zip(("dz", "dW convT1", "dW convT2", "dW conv1", "dW conv2",
-                                "dW dense"), single, theirs, exact):
+    """conftest.dcgan_network_gradients with every layer image by image: every weight's gradient
+    and the input's, in float32, against float64; the error must be within 3x PyTorch
+    float32's own on the same network."""
+    exact, single, theirs = dcgan_network_gradients("per_image")
+    for name, got, t, e in zip(DCGAN_NETWORK_GRADIENTS, single, theirs, exact):
         assert got.dtype == np.float32, name
         assert relative_error(got, e) <= 3 * relative_error(t, e), name  # measured 0.4-1.2x
 

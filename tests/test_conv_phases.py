@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import minigan as mg
 import minigan.functional as F
-from conftest import normal_array, randn, relative_error
+from conftest import (DCGAN_NETWORK_GRADIENTS, dcgan_network_gradients, normal_array, randn,
+                      relative_error)
 from minigan.functional import conv_transpose
 from minigan.functional.conv import choose_algorithm, conv_geometry
 
@@ -166,42 +167,15 @@ def test_parity_with_pytorch_in_float32(transpose, x_shape, w_shape):
 
 
 def test_a_real_networks_gradients_are_within_winograds_factor_of_pytorchs_error():
-    """The DCGAN generator's transposed convolution 128 -> 64 and its discriminator's
-    convolution 64 -> 128, both on the phases, between the 1-channel layers (tanh between them:
-    smooth, so no slope flips between float32 and float64), a Dense and BCE against label 1, on
-    8 inputs of (128, 7, 7): every weight's gradient and the input's, in float32, against
-    float64; the error must be within 25x PyTorch float32's own on the same network. Measured:
-    2.1-2.8x on the four convolutions' weights, 10.4x on the input's gradient and 12.7x on the
-    Dense weight's, which both reach through two layers on the phases, each of whose float32
-    error is 8-12x PyTorch's (the module docstring): F(4x4, 3x3)'s class, 15x on its layer."""
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((8, 128, 7, 7))
-    shapes = [(128, 64, 4, 4), (64, 1, 4, 4), (64, 1, 4, 4), (128, 64, 4, 4), (1, 128 * 49)]
-    weights = [rng.uniform(-a, a, s) for a, s in zip((0.05, 0.1, 0.3, 0.05, 0.02), shapes)]
-
-    def network(conv_t, conv, z, W, sigmoid_bce):
-        h = conv_t(conv_t(z, W[0]).tanh(), W[1]).tanh()          # (8, 1, 28, 28)
-        h = conv(conv(h, W[2]).tanh(), W[3]).tanh()              # (8, 128, 7, 7)
-        return sigmoid_bce(h.reshape(8, -1) @ W[4].T)
-
-    def ours(dtype, algorithm):
-        z_, *W = (mg.tensor(a, requires_grad=True, dtype=dtype) for a in [z, *weights])
-        network(lambda h, w: F.conv_transpose2d(h, w, stride=2, padding=1, algorithm=algorithm),
-                lambda h, w: F.conv2d(h, w, stride=2, padding=1, algorithm=algorithm), z_, W,
-                lambda a: F.binary_cross_entropy(a.sigmoid(), mg.tensor(np.ones((8, 1)),
-                                                                        dtype=dtype))).backward()
-        return [t.grad.numpy() for t in [z_, *W]]
-
-    exact, single = ours("float64", "im2col"), ours("float32", "auto")
-    tz, *tW = (torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in [z, *weights])
-    network(lambda h, w: torch.nn.functional.conv_transpose2d(h, w, stride=2, padding=1),
-            lambda h, w: torch.nn.functional.conv2d(h, w, stride=2, padding=1), tz, tW,
-            lambda a: torch.nn.functional.binary_cross_entropy_with_logits(
-                a, torch.ones(8, 1))).backward()
-    theirs = [t.grad.numpy() for t in [tz, *tW]]
-    for name, got, t, e in zip(("dz", "dW convT1", "dW convT2", "dW conv1", "dW conv2",
-                                "dW dense"), single, theirs, exact):
+    """conftest.dcgan_network_gradients with the convolutions as "auto" runs them (the 128 -> 64
+    and 64 -> 128 layers on the phases): every weight's gradient and the input's, in float32,
+    against float64; the error must be within 25x PyTorch float32's own on the same network.
+    Measured: 2.1-3.1x on the four convolutions' weights, 10.4x on the input's gradient and
+    12.7x on the Dense weight's, which both reach through two layers on the phases, each of
+    whose float32 error is 8-12x PyTorch's (the module docstring): F(4x4, 3x3)'s class, 15x on
+    its layer."""
+    exact, single, theirs = dcgan_network_gradients("auto")
+    for name, got, t, e in zip(DCGAN_NETWORK_GRADIENTS, single, theirs, exact):
         assert got.dtype == np.float32, name
         assert relative_error(got, e) <= 25 * relative_error(t, e), name
 

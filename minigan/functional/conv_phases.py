@@ -30,11 +30,10 @@ The transforms' coefficients (up to 3 in B^T, 4/3 in G) make float32 rounding la
 direct convolution's, as in F(4x4, 3x3) (conv_winograd.py): tests/test_conv_phases.py states the
 bound.
 """
-import numpy as np
-
 from minigan import backend, kernels
 from minigan.autograd import Function
 from minigan.kernels.conv_phases import G
+from minigan.kernels.winograd_tiles import kron
 
 KERNEL, STRIDE = 4, 2
 
@@ -44,11 +43,6 @@ def fits(kernel_size, stride):
     return tuple(kernel_size) == (KERNEL, KERNEL) and stride == STRIDE
 
 
-def kron(xp, dtype):
-    """G kron G (25, 4) as `dtype` on the device of xp."""
-    return xp.asarray(np.kron(G, G).astype(dtype))
-
-
 def kernel_transform(weight, channels_first=False):
     """weight (OC, C, 4, 4) -> U (25, OC, 4C): G g G^T of every phase kernel g, the phase
     kernels W2[o, (2r + s)C + c, a, b] = weight[o, c, 2a + r, 2b + s]; channels_first: UT
@@ -56,7 +50,7 @@ def kernel_transform(weight, channels_first=False):
     OC, C = weight.shape[:2]
     w2 = weight.reshape(OC, C, 2, 2, 2, 2)                                # (o, c, a, r, b, s)
     w2 = w2.transpose(2, 4, 3, 5, 1, 0) if channels_first else w2.transpose(2, 4, 0, 3, 5, 1)
-    KG = kron(backend.xp_of(weight), weight.dtype)
+    KG = kron(G, backend.xp_of(weight), weight.dtype)                    # (25, 4)
     U = kernels.gemm.matmul(KG, w2.reshape(4, OC * 4 * C))
     return U.reshape((25, 4 * C, OC) if channels_first else (25, OC, 4 * C))
 
@@ -64,7 +58,7 @@ def kernel_transform(weight, channels_first=False):
 def kernel_grad(dU, weight_shape):
     """dW (OC, C, 4, 4) from dU (25, OC, 4C): the adjoint of kernel_transform."""
     OC, C = weight_shape[:2]
-    KG = kron(backend.xp_of(dU), dU.dtype)
+    KG = kron(G, backend.xp_of(dU), dU.dtype)
     dw2 = kernels.gemm.matmul(KG.T, dU.reshape(25, OC * 4 * C))           # (4, OC*4C)
     dw2 = dw2.reshape(2, 2, OC, 2, 2, C)                                  # (a, b, o, r, s, c)
     return dw2.transpose(2, 5, 0, 3, 1, 4).reshape(weight_shape)          # (o, c, a, r, b, s)

@@ -40,6 +40,7 @@ one GEMM) in float64.
 import numba
 import numpy as np
 
+from minigan import backend
 from minigan.kernels import gemm
 from minigan.kernels.winograd_tiles import gather_grad, scatter_output
 
@@ -350,5 +351,4 @@ def grads(x, gy, U, H, W, PT, PL, need_dx=True, need_dU=True):
 def available(x):
     """True where these kernels run: on the CPU, with NumPy's ILP64 OpenBLAS, for float32 and
     float64."""
-    from minigan import backend
     return not backend.on_gpu(x) and bool(gemm.blas_gemm(x.dtype))

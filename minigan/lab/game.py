@@ -260,8 +260,7 @@ class Game:
     def constants(self):
         """What every frame shares: the real points, the modes, the plane's extent."""
         return {"real": rounded(self.real, 2), "modes": rounded(toy_2d.MODES, 3),
-                "extent": EXTENT, "tricks": list(TRICKS), "steps_annealed": toy_2d.STEPS,
-                "surface_side": SURFACE_SIDE}
+                "extent": EXTENT, "tricks": list(TRICKS), "surface_side": SURFACE_SIDE}
 
 
 __all__ = ["ARCHITECTURE", "ControlError", "Game", "checked", "surface_grid", "tricks_of",
